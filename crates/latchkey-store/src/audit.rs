@@ -1,0 +1,66 @@
+//! The audit log: who did what, when, from where.
+
+use sqlx::Row;
+
+use crate::model::{parse_json, parse_role};
+use crate::{AuditEvent, ClientId, Result, Role, Store, Subject, on_pool};
+
+/// What to record; the store assigns the id.
+#[derive(Clone, Debug)]
+pub struct NewAuditEvent<'a> {
+    pub role: Role,
+    pub kind: &'a str,
+    pub subject: Option<&'a Subject>,
+    pub client_id: Option<&'a ClientId>,
+    pub ip: Option<&'a str>,
+    pub detail: serde_json::Value,
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn create_audit_event(&self, e: &NewAuditEvent<'_>) -> Result<()> {
+        on_pool!(self, write, pool => {
+            sqlx::query(
+                "INSERT INTO audit_events (role, kind, subject, client_id, ip, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(e.role.as_str())
+            .bind(e.kind)
+            .bind(e.subject.map(|s| s.as_str()))
+            .bind(e.client_id.map(|c| c.as_str()))
+            .bind(e.ip)
+            .bind(e.detail.to_string())
+            .bind(e.created_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The newest events first.
+    pub async fn list_audit_events(&self, role: Role, limit: i64) -> Result<Vec<AuditEvent>> {
+        on_pool!(self, read, pool => {
+            let rows = sqlx::query(
+                "SELECT id, role, kind, subject, client_id, ip, detail, created_at FROM audit_events \
+                 WHERE role = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(role.as_str())
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(AuditEvent {
+                    id: row.try_get("id")?,
+                    role: parse_role(row.try_get::<&str, _>("role")?)?,
+                    kind: row.try_get("kind")?,
+                    subject: row.try_get::<Option<String>, _>("subject")?.map(Subject),
+                    client_id: row.try_get::<Option<String>, _>("client_id")?.map(ClientId),
+                    ip: row.try_get("ip")?,
+                    detail: parse_json(row.try_get::<&str, _>("detail")?)?,
+                    created_at: row.try_get("created_at")?,
+                });
+            }
+            Ok(out)
+        })
+    }
+}

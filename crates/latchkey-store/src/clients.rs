@@ -1,0 +1,148 @@
+//! OAuth clients, one registry per role.
+
+use sqlx::Row;
+
+use crate::model::{list_json, parse_json, parse_list, parse_role};
+use crate::{Client, ClientId, Result, Role, Store, conflict, on_pool};
+
+macro_rules! client_columns {
+    () => {
+        "role, id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, id_token_alg, metadata, created_at, updated_at"
+    };
+}
+
+macro_rules! client_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        Client {
+            role: parse_role(row.try_get::<&str, _>("role")?)?,
+            id: ClientId(row.try_get("id")?),
+            name: row.try_get("name")?,
+            secret_hash: row.try_get("secret_hash")?,
+            public: row.try_get("public")?,
+            redirect_uris: parse_list(row.try_get::<&str, _>("redirect_uris")?)?,
+            post_logout_redirect_uris: parse_list(
+                row.try_get::<&str, _>("post_logout_redirect_uris")?,
+            )?,
+            id_token_alg: row.try_get("id_token_alg")?,
+            metadata: parse_json(row.try_get::<&str, _>("metadata")?)?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        }
+    }};
+}
+
+impl Store {
+    /// Fails with [`crate::StoreError::Conflict`] when the id is taken in that role.
+    pub async fn create_client(&self, client: &Client) -> Result<()> {
+        let sql = concat!(
+            "INSERT INTO clients (",
+            client_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
+        on_pool!(self, write, pool => {
+            sqlx::query(sql)
+                .bind(client.role.as_str())
+                .bind(client.id.as_str())
+                .bind(&client.name)
+                .bind(&client.secret_hash)
+                .bind(client.public)
+                .bind(list_json(&client.redirect_uris))
+                .bind(list_json(&client.post_logout_redirect_uris))
+                .bind(&client.id_token_alg)
+                .bind(client.metadata.to_string())
+                .bind(client.created_at)
+                .bind(client.updated_at)
+                .execute(pool)
+                .await
+                .map_err(conflict)?;
+        });
+        Ok(())
+    }
+
+    pub async fn find_client(&self, role: Role, id: &ClientId) -> Result<Option<Client>> {
+        let sql = concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE role = $1 AND id = $2"
+        );
+        on_pool!(self, read, pool => {
+            let row = sqlx::query(sql)
+                .bind(role.as_str())
+                .bind(id.as_str())
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(row) => Ok(Some(client_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    pub async fn list_clients(&self, role: Role) -> Result<Vec<Client>> {
+        let sql = concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE role = $1 ORDER BY created_at, id"
+        );
+        on_pool!(self, read, pool => {
+            let rows = sqlx::query(sql).bind(role.as_str()).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(client_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Replaces everything but the id, role and creation time. Returns false when absent.
+    pub async fn update_client(&self, client: &Client) -> Result<bool> {
+        on_pool!(self, write, pool => {
+            let n = sqlx::query(
+                "UPDATE clients SET name = $3, secret_hash = $4, public = $5, redirect_uris = $6, \
+                 post_logout_redirect_uris = $7, id_token_alg = $8, metadata = $9, updated_at = $10 \
+                 WHERE role = $1 AND id = $2",
+            )
+            .bind(client.role.as_str())
+            .bind(client.id.as_str())
+            .bind(&client.name)
+            .bind(&client.secret_hash)
+            .bind(client.public)
+            .bind(list_json(&client.redirect_uris))
+            .bind(list_json(&client.post_logout_redirect_uris))
+            .bind(&client.id_token_alg)
+            .bind(client.metadata.to_string())
+            .bind(client.updated_at)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(n == 1)
+        })
+    }
+
+    /// Deletes the client and revokes every grant it holds. Returns false when absent.
+    pub async fn delete_client(&self, role: Role, id: &ClientId, now: i64) -> Result<bool> {
+        on_pool!(self, write, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("DELETE FROM clients WHERE role = $1 AND id = $2")
+                .bind(role.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("UPDATE grants SET revoked_at = $3 WHERE role = $1 AND client_id = $2 AND revoked_at IS NULL")
+                .bind(role.as_str())
+                .bind(id.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM consents WHERE role = $1 AND client_id = $2")
+                .bind(role.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+}

@@ -1,0 +1,159 @@
+//! Latchkey's repository: one interface over SQLite (embedded, the default) and PostgreSQL
+//! (several replicas). Each query is written once with `$n` placeholders, which both drivers
+//! understand, and compiled once per backend by [`on_pool!`].
+
+mod audit;
+mod clients;
+mod keys;
+mod migrate;
+mod model;
+mod sessions;
+mod tokens;
+
+pub use audit::NewAuditEvent;
+pub use model::*;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("stored data is malformed: {0}")]
+    Malformed(String),
+    #[error("already exists")]
+    Conflict,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+enum Backend {
+    /// SQLite allows one writer at a time; a single-connection writer pool queues writes in
+    /// process instead of letting connections spin on the database lock.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
+/// `read` picks SQLite's reader pool, `write` its single writer.
+macro_rules! on_pool {
+    ($store:expr, read, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite { read: $pool, .. } => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+    ($store:expr, write, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite { write: $pool, .. } => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+impl Store {
+    /// Connects and applies pending migrations. `sqlite://path` creates the file when missing.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let backend = if let Some(path) = url.strip_prefix("sqlite://") {
+            let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .pragma("temp_store", "memory");
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options.read_only(false))
+                .await?;
+            Backend::Sqlite { read, write }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let store = Store { backend };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// "sqlite" or "postgres", for logs and metrics.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A trivial round trip, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, read, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes expired codes, tokens, sessions and deny-list entries; returns how many rows went.
+    pub async fn delete_expired(&self, now: i64) -> Result<u64> {
+        let mut total = 0;
+        for sql in [
+            "DELETE FROM auth_codes WHERE expires_at < $1",
+            "DELETE FROM refresh_tokens WHERE expires_at < $1",
+            "DELETE FROM grants WHERE expires_at < $1",
+            "DELETE FROM revoked_access_tokens WHERE expires_at < $1",
+            "DELETE FROM sessions WHERE expires_at < $1",
+            "DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until < $1",
+        ] {
+            total += on_pool!(self, write, pool => {
+                sqlx::query(sql).bind(now).execute(pool).await?.rows_affected()
+            });
+        }
+        Ok(total)
+    }
+
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { read, write } => {
+                write.close().await;
+                read.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Unique-constraint violations become [`StoreError::Conflict`].
+pub(crate) fn conflict(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(err),
+    }
+}

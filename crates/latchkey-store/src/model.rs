@@ -1,0 +1,225 @@
+//! Records as the store hands them out. Times are Unix seconds.
+
+use serde::{Deserialize, Serialize};
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Which OpenID Provider a record belongs to: each role is its own issuer with its own
+/// clients and keys, in one database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Idp,
+    Tsidp,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Idp => "idp",
+            Role::Tsidp => "tsidp",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "idp" => Ok(Role::Idp),
+            "tsidp" => Ok(Role::Tsidp),
+            other => Err(format!("unknown role {other:?} (expected idp or tsidp)")),
+        }
+    }
+}
+
+macro_rules! string_id {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_owned())
+            }
+        }
+    )*};
+}
+
+string_id! {
+    /// An OAuth client's `client_id`.
+    ClientId,
+    /// One authorization: what a code and every token issued from it belong to.
+    GrantId,
+    /// The `sub` claim.
+    Subject,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    pub role: Role,
+    pub id: ClientId,
+    pub name: String,
+    /// SHA-256 (hex) of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `id_token_signed_response_alg`.
+    pub id_token_alg: String,
+    /// Registration metadata kept as given (RFC 7591), for the registration response.
+    pub metadata: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub id: GrantId,
+    pub role: Role,
+    pub client_id: ClientId,
+    pub subject: Subject,
+    pub scope: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthCode {
+    pub code_hash: String,
+    pub role: Role,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub redirect_uri: String,
+    pub subject: Subject,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    /// Engine-defined JSON carried from authorization to token (e.g. `amr`, `resource`).
+    pub extra: serde_json::Value,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub redeemed_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub role: Role,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub subject: Subject,
+    pub scope: String,
+    pub auth_time: i64,
+    pub extra: serde_json::Value,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// Outcome of redeeming a single-use code or rotating a refresh token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redemption<T> {
+    /// First use: the record as it was.
+    Redeemed(T),
+    /// Used before: the caller must treat it as replay (and revoke the grant).
+    Replayed(T),
+    NotFound,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub role: Role,
+    pub alg: String,
+    /// The private key, sealed with the instance encryption key.
+    pub sealed_key: Vec<u8>,
+    pub created_at: i64,
+    /// When it stopped signing; `None` while current.
+    pub retired_at: Option<i64>,
+    /// After this it is no longer published either.
+    pub publish_until: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consent {
+    pub role: Role,
+    pub subject: Subject,
+    pub client_id: ClientId,
+    pub scope: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub id_hash: String,
+    pub role: Role,
+    pub subject: Subject,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub role: Role,
+    pub kind: String,
+    pub subject: Option<Subject>,
+    pub client_id: Option<ClientId>,
+    pub ip: Option<String>,
+    pub detail: serde_json::Value,
+    pub created_at: i64,
+}
+
+pub(crate) fn parse_role(s: &str) -> crate::Result<Role> {
+    s.parse().map_err(crate::StoreError::Malformed)
+}
+
+pub(crate) fn parse_json(s: &str) -> crate::Result<serde_json::Value> {
+    serde_json::from_str(s).map_err(|e| crate::StoreError::Malformed(e.to_string()))
+}
+
+pub(crate) fn parse_list(s: &str) -> crate::Result<Vec<String>> {
+    serde_json::from_str(s).map_err(|e| crate::StoreError::Malformed(e.to_string()))
+}
+
+pub(crate) fn list_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}

@@ -1,0 +1,417 @@
+//! The store suite: every test runs on SQLite and on PostgreSQL.
+
+use latchkey_store::*;
+use latchkey_testkit::{TestDb, backends};
+
+async fn on_each_backend<F, Fut>(test: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        test(store.clone()).await;
+        store.close().await;
+        db.cleanup().await;
+    }
+}
+
+fn client(role: Role, id: &str) -> Client {
+    Client {
+        role,
+        id: ClientId::from(id),
+        name: format!("app {id}"),
+        secret_hash: Some("ab".repeat(32)),
+        public: false,
+        redirect_uris: vec!["https://app.example/cb".into()],
+        post_logout_redirect_uris: vec![],
+        id_token_alg: "RS256".into(),
+        metadata: serde_json::json!({"client_name": "x"}),
+        created_at: 100,
+        updated_at: 100,
+    }
+}
+
+fn code(hash: &str, grant: &str) -> AuthCode {
+    AuthCode {
+        code_hash: hash.into(),
+        role: Role::Idp,
+        grant_id: GrantId::from(grant),
+        client_id: ClientId::from("c1"),
+        redirect_uri: "https://app.example/cb".into(),
+        subject: Subject::from("alice"),
+        scope: "openid email".into(),
+        nonce: Some("n-1".into()),
+        code_challenge: Some("chal".into()),
+        auth_time: 50,
+        extra: serde_json::json!({"amr": ["phr"]}),
+        created_at: 100,
+        expires_at: 160,
+        redeemed_at: None,
+    }
+}
+
+fn grant(id: &str) -> Grant {
+    Grant {
+        id: GrantId::from(id),
+        role: Role::Idp,
+        client_id: ClientId::from("c1"),
+        subject: Subject::from("alice"),
+        scope: "openid".into(),
+        auth_time: 50,
+        created_at: 100,
+        expires_at: 10_000,
+        revoked_at: None,
+    }
+}
+
+fn refresh(hash: &str, grant: &str) -> RefreshToken {
+    RefreshToken {
+        token_hash: hash.into(),
+        role: Role::Idp,
+        grant_id: GrantId::from(grant),
+        client_id: ClientId::from("c1"),
+        subject: Subject::from("alice"),
+        scope: "openid".into(),
+        auth_time: 50,
+        extra: serde_json::json!({}),
+        created_at: 100,
+        expires_at: 1_000,
+        used_at: None,
+    }
+}
+
+#[tokio::test]
+async fn clients_round_trip_per_role() {
+    on_each_backend(|store| async move {
+        let c = client(Role::Idp, "c1");
+        store.create_client(&c).await.unwrap();
+        assert!(matches!(
+            store.create_client(&c).await,
+            Err(StoreError::Conflict)
+        ));
+        // Same id in the other role's registry is a different client.
+        store
+            .create_client(&client(Role::Tsidp, "c1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.find_client(Role::Idp, &c.id).await.unwrap(),
+            Some(c.clone())
+        );
+        assert_eq!(store.list_clients(Role::Idp).await.unwrap().len(), 1);
+
+        let mut changed = c.clone();
+        changed
+            .redirect_uris
+            .push("https://app.example/other".into());
+        changed.public = true;
+        changed.secret_hash = None;
+        changed.updated_at = 200;
+        assert!(store.update_client(&changed).await.unwrap());
+        assert_eq!(
+            store.find_client(Role::Idp, &c.id).await.unwrap(),
+            Some(changed)
+        );
+
+        assert!(store.delete_client(Role::Idp, &c.id, 300).await.unwrap());
+        assert!(!store.delete_client(Role::Idp, &c.id, 300).await.unwrap());
+        assert_eq!(store.find_client(Role::Idp, &c.id).await.unwrap(), None);
+        assert!(
+            store
+                .find_client(Role::Tsidp, &c.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn codes_are_single_use() {
+    on_each_backend(|store| async move {
+        store.create_auth_code(&code("h1", "g1")).await.unwrap();
+        match store.redeem_auth_code(Role::Idp, "h1", 110).await.unwrap() {
+            Redemption::Redeemed(c) => {
+                assert_eq!(c.nonce.as_deref(), Some("n-1"));
+                assert_eq!(c.extra["amr"][0], "phr");
+                assert_eq!(c.redeemed_at, Some(110));
+            }
+            other => panic!("first redemption: {other:?}"),
+        }
+        match store.redeem_auth_code(Role::Idp, "h1", 111).await.unwrap() {
+            Redemption::Replayed(c) => assert_eq!(c.redeemed_at, Some(110)),
+            other => panic!("second redemption: {other:?}"),
+        }
+        assert_eq!(
+            store
+                .redeem_auth_code(Role::Tsidp, "h1", 111)
+                .await
+                .unwrap(),
+            Redemption::NotFound
+        );
+        assert_eq!(
+            store
+                .redeem_auth_code(Role::Idp, "nope", 111)
+                .await
+                .unwrap(),
+            Redemption::NotFound
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_redemptions_have_one_winner() {
+    on_each_backend(|store| async move {
+        store.create_auth_code(&code("race", "g")).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.redeem_auth_code(Role::Idp, "race", 120 + i)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            if matches!(t.await.unwrap(), Redemption::Redeemed(_)) {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_rotation_and_reuse() {
+    on_each_backend(|store| async move {
+        store
+            .create_grant(&grant("g1"), Some(&refresh("r1", "g1")))
+            .await
+            .unwrap();
+        let c1 = ClientId::from("c1");
+
+        // Another client cannot use it, and that attempt does not consume it.
+        let other = ClientId::from("c2");
+        assert_eq!(
+            store
+                .rotate_refresh_token(Role::Idp, "r1", &other, 200, |_| refresh("x", "g1"))
+                .await
+                .unwrap(),
+            Redemption::NotFound
+        );
+
+        let r = store
+            .rotate_refresh_token(Role::Idp, "r1", &c1, 200, |old| {
+                let mut n = refresh("r2", old.grant_id.as_str());
+                n.created_at = 200;
+                n
+            })
+            .await
+            .unwrap();
+        assert!(matches!(r, Redemption::Redeemed(ref t) if t.token_hash == "r1"));
+        assert!(
+            store
+                .find_refresh_token(Role::Idp, "r2")
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        // Reuse of r1 is reported, and no token is minted.
+        let r = store
+            .rotate_refresh_token(Role::Idp, "r1", &c1, 201, |_| refresh("r3", "g1"))
+            .await
+            .unwrap();
+        assert!(matches!(r, Redemption::Replayed(_)));
+        assert!(
+            store
+                .find_refresh_token(Role::Idp, "r3")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Revoking the grant kills the live token of the family.
+        assert!(store.revoke_grant(&GrantId::from("g1"), 202).await.unwrap());
+        assert!(!store.revoke_grant(&GrantId::from("g1"), 203).await.unwrap());
+        assert_eq!(
+            store
+                .rotate_refresh_token(Role::Idp, "r2", &c1, 204, |_| refresh("r4", "g1"))
+                .await
+                .unwrap(),
+            Redemption::NotFound
+        );
+
+        // Expired tokens do not rotate.
+        store
+            .create_grant(&grant("g2"), Some(&refresh("old", "g2")))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .rotate_refresh_token(Role::Idp, "old", &c1, 5_000, |_| refresh("r5", "g2"))
+                .await
+                .unwrap(),
+            Redemption::NotFound
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn access_token_deny_list() {
+    on_each_backend(|store| async move {
+        store.create_grant(&grant("g1"), None).await.unwrap();
+        let g = GrantId::from("g1");
+        assert!(!store.is_access_token_revoked("j1", Some(&g)).await.unwrap());
+        assert!(!store.is_access_token_revoked("j1", None).await.unwrap());
+        store
+            .revoke_access_token(Role::Idp, "j1", 500)
+            .await
+            .unwrap();
+        store
+            .revoke_access_token(Role::Idp, "j1", 500)
+            .await
+            .unwrap();
+        assert!(store.is_access_token_revoked("j1", None).await.unwrap());
+        assert!(!store.is_access_token_revoked("j2", Some(&g)).await.unwrap());
+        store.revoke_grant(&g, 150).await.unwrap();
+        assert!(store.is_access_token_revoked("j2", Some(&g)).await.unwrap());
+        // Entries go once the token would have expired anyway.
+        store.delete_expired(501).await.unwrap();
+        assert!(!store.is_access_token_revoked("j1", None).await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn signing_key_rotation_keeps_old_key_published() {
+    on_each_backend(|store| async move {
+        let k = |kid: &str, at: i64| SigningKeyRecord {
+            kid: kid.into(),
+            role: Role::Idp,
+            alg: "RS256".into(),
+            sealed_key: vec![0, 1, 2, 255],
+            created_at: at,
+            retired_at: None,
+            publish_until: None,
+        };
+        store.create_signing_key(&k("k1", 10)).await.unwrap();
+        store
+            .rotate_signing_key(&k("k2", 20), 20, 100)
+            .await
+            .unwrap();
+        let keys = store.list_signing_keys(Role::Idp, 50).await.unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].kid, "k2");
+        assert_eq!(keys[0].retired_at, None);
+        assert_eq!(keys[1].retired_at, Some(20));
+        assert_eq!(keys[1].sealed_key, vec![0, 1, 2, 255]);
+        assert_eq!(
+            store.list_signing_keys(Role::Idp, 101).await.unwrap().len(),
+            1
+        );
+        assert!(
+            store
+                .list_signing_keys(Role::Tsidp, 50)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_consents_and_audit() {
+    on_each_backend(|store| async move {
+        let s = Session {
+            id_hash: "s1".into(),
+            role: Role::Idp,
+            subject: Subject::from("alice"),
+            auth_time: 10,
+            amr: vec!["phr".into()],
+            created_at: 10,
+            expires_at: 100,
+        };
+        store.create_session(&s).await.unwrap();
+        assert_eq!(
+            store.find_session(Role::Idp, "s1", 50).await.unwrap(),
+            Some(s)
+        );
+        assert_eq!(
+            store.find_session(Role::Idp, "s1", 100).await.unwrap(),
+            None
+        );
+        assert!(store.delete_session("s1").await.unwrap());
+
+        let mut c = Consent {
+            role: Role::Idp,
+            subject: Subject::from("alice"),
+            client_id: ClientId::from("c1"),
+            scope: "openid".into(),
+            created_at: 1,
+            updated_at: 1,
+        };
+        store.upsert_consent(&c).await.unwrap();
+        c.scope = "openid email".into();
+        c.updated_at = 2;
+        store.upsert_consent(&c).await.unwrap();
+        let found = store
+            .find_consent(Role::Idp, &c.subject, &c.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.scope, "openid email");
+        assert_eq!(found.created_at, 1);
+
+        let subject = Subject::from("alice");
+        store
+            .create_audit_event(&NewAuditEvent {
+                role: Role::Idp,
+                kind: "TOKEN_ISSUED",
+                subject: Some(&subject),
+                client_id: None,
+                ip: Some("127.0.0.1"),
+                detail: serde_json::json!({"grant": "authorization_code"}),
+                created_at: 5,
+            })
+            .await
+            .unwrap();
+        let events = store.list_audit_events(Role::Idp, 10).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, "TOKEN_ISSUED");
+        assert_eq!(events[0].detail["grant"], "authorization_code");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn data_survives_reconnect_and_migrations_are_idempotent() {
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        store
+            .create_client(&client(Role::Idp, "keep"))
+            .await
+            .unwrap();
+        store.close().await;
+        let again = db.store().await;
+        assert!(
+            again
+                .find_client(Role::Idp, &ClientId::from("keep"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        again.ping().await.unwrap();
+        again.close().await;
+        db.cleanup().await;
+    }
+}
