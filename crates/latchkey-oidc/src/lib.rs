@@ -1,1 +1,22 @@
+//! Latchkey's OpenID Provider engine. It knows nothing about passkeys or tailnets: a role plugs
+//! in an [`Authenticator`] (who is this request?) and a [`ClaimsSource`] (what do we say about
+//! them?), and gets discovery, JWKS, authorize, token, userinfo, introspection, revocation,
+//! end-session and registration for its issuer.
 
+pub mod clients;
+pub mod crypto;
+pub mod error;
+pub mod jose;
+pub mod keyring;
+pub mod params;
+pub mod pkce;
+pub mod provider;
+pub mod redirect;
+pub mod routes;
+pub mod tokens;
+
+pub use provider::{
+    Authentication, Authenticator, AuthnRequest, BoxFuture, ClaimsSource, Principal, Provider,
+    ProviderSettings,
+};
+pub use routes::router;

@@ -112,6 +112,9 @@ pub struct Grant {
     pub subject: Subject,
     pub scope: String,
     pub auth_time: i64,
+    /// What the authenticator said about the subject when the grant was made (JSON object),
+    /// served again at userinfo and in refreshed ID tokens.
+    pub claims: serde_json::Value,
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,

@@ -25,7 +25,7 @@ macro_rules! refresh_columns {
 }
 macro_rules! grant_columns {
     () => {
-        "id, role, client_id, subject, scope, auth_time, created_at, expires_at, revoked_at"
+        "id, role, client_id, subject, scope, auth_time, claims, created_at, expires_at, revoked_at"
     };
 }
 
@@ -80,6 +80,7 @@ macro_rules! grant_from_row {
             subject: Subject(row.try_get("subject")?),
             scope: row.try_get("scope")?,
             auth_time: row.try_get("auth_time")?,
+            claims: crate::model::parse_json(row.try_get::<&str, _>("claims")?)?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
             revoked_at: row.try_get("revoked_at")?,
@@ -181,8 +182,8 @@ impl Store {
         on_pool!(self, write, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "INSERT INTO grants (id, role, client_id, subject, scope, auth_time, created_at, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+                "INSERT INTO grants (id, role, client_id, subject, scope, auth_time, claims, created_at, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
             )
             .bind(grant.id.as_str())
             .bind(grant.role.as_str())
@@ -190,6 +191,7 @@ impl Store {
             .bind(grant.subject.as_str())
             .bind(&grant.scope)
             .bind(grant.auth_time)
+            .bind(grant.claims.to_string())
             .bind(grant.created_at)
             .bind(grant.expires_at)
             .execute(&mut *tx)

@@ -60,6 +60,7 @@ fn grant(id: &str) -> Grant {
         subject: Subject::from("alice"),
         scope: "openid".into(),
         auth_time: 50,
+        claims: serde_json::json!({"email": "alice@example.com"}),
         created_at: 100,
         expires_at: 10_000,
         revoked_at: None,

@@ -20,6 +20,7 @@ CREATE TABLE grants (
     subject TEXT NOT NULL,
     scope TEXT NOT NULL,
     auth_time BIGINT NOT NULL,
+    claims TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
     revoked_at BIGINT

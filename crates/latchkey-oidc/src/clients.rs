@@ -1,0 +1,184 @@
+//! Creating clients and authenticating them at the back-channel endpoints.
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use latchkey_store::{Client, ClientId, Role, Store, unix_now};
+
+use crate::crypto::{constant_time_eq, random_token, sha256_hex};
+use crate::error::OAuthError;
+use crate::jose::Alg;
+use crate::params::Params;
+use crate::redirect::validate_registration;
+
+/// What a new client needs; the id and secret are generated.
+#[derive(Clone, Debug)]
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub public: bool,
+    pub id_token_alg: Alg,
+    pub metadata: serde_json::Value,
+}
+
+/// A client together with its secret in clear, which is shown once and never stored.
+pub struct CreatedClient {
+    pub client: Client,
+    pub secret: Option<String>,
+}
+
+pub fn secret_hash(secret: &str) -> String {
+    sha256_hex(secret.as_bytes())
+}
+
+/// Validates and stores a new client. Ids are 128 random bits; secrets 256.
+pub async fn create_client(
+    store: &Store,
+    role: Role,
+    new: NewClient,
+) -> Result<CreatedClient, String> {
+    for uri in new
+        .redirect_uris
+        .iter()
+        .chain(&new.post_logout_redirect_uris)
+    {
+        validate_registration(uri)?;
+    }
+    let secret = (!new.public).then(random_token);
+    let now = unix_now();
+    let client = Client {
+        role,
+        id: ClientId(crate::crypto::b64url(&crate::crypto::random_bytes::<16>())),
+        name: new.name,
+        secret_hash: secret.as_deref().map(secret_hash),
+        public: new.public,
+        redirect_uris: new.redirect_uris,
+        post_logout_redirect_uris: new.post_logout_redirect_uris,
+        id_token_alg: new.id_token_alg.as_str().to_owned(),
+        metadata: new.metadata,
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .create_client(&client)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(CreatedClient { client, secret })
+}
+
+/// Gives a confidential client a new secret; the old one stops working at once.
+pub async fn rotate_secret(store: &Store, role: Role, id: &ClientId) -> Result<String, String> {
+    let Some(mut client) = store
+        .find_client(role, id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Err(format!("no client {id}"));
+    };
+    if client.public {
+        return Err("public clients have no secret".into());
+    }
+    let secret = random_token();
+    client.secret_hash = Some(secret_hash(&secret));
+    client.updated_at = unix_now();
+    store
+        .update_client(&client)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(secret)
+}
+
+/// How the client presented itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Basic,
+    Post,
+    None,
+}
+
+/// Authenticates the client of a back-channel request (RFC 6749 §2.3): HTTP Basic, or
+/// `client_id` + `client_secret` in the body, or `client_id` alone for public clients.
+pub async fn authenticate_client(
+    store: &Store,
+    role: Role,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(Client, AuthMethod), OAuthError> {
+    let basic = basic_credentials(headers)?;
+    let (id, secret, method) = match (basic, params.get("client_secret")) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not several",
+            ));
+        }
+        (Some((id, secret)), None) => {
+            if params.get("client_id").is_some_and(|p| p != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the Authorization header",
+                ));
+            }
+            (id, Some(secret), AuthMethod::Basic)
+        }
+        (None, Some(secret)) => {
+            let id = params
+                .get("client_id")
+                .ok_or_else(|| OAuthError::invalid_request("client_id is missing"))?;
+            (id.to_owned(), Some(secret.to_owned()), AuthMethod::Post)
+        }
+        (None, None) => {
+            let id = params
+                .get("client_id")
+                .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
+            (id.to_owned(), None, AuthMethod::None)
+        }
+    };
+    let failed = |basic: bool| {
+        let mut e = OAuthError::invalid_client("client authentication failed");
+        e.basic_challenge = basic;
+        e
+    };
+    let client = store
+        .find_client(role, &ClientId(id))
+        .await?
+        .ok_or_else(|| failed(method == AuthMethod::Basic))?;
+    match (&client.secret_hash, secret) {
+        (Some(hash), Some(secret)) if !client.public => {
+            if !constant_time_eq(secret_hash(&secret).as_bytes(), hash.as_bytes()) {
+                return Err(failed(method == AuthMethod::Basic));
+            }
+        }
+        (_, None) if client.public => {}
+        _ => return Err(failed(method == AuthMethod::Basic)),
+    }
+    Ok((client, method))
+}
+
+/// `Authorization: Basic` credentials, form-urldecoded as RFC 6749 §2.3.1 requires.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || {
+        let mut e = OAuthError::invalid_client("malformed Basic credentials");
+        e.basic_challenge = true;
+        e
+    };
+    let value = value.to_str().map_err(|_| bad())?;
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return Err(bad());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let id = crate::params::decode(id.as_bytes()).map_err(|_| bad())?;
+    let secret = crate::params::decode(secret.as_bytes()).map_err(|_| bad())?;
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok(Some((id, secret)))
+}

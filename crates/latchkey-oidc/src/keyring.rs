@@ -1,0 +1,181 @@
+//! The signing keys of one issuer, parsed once and kept in memory. The database holds them
+//! sealed with the instance key; every replica loads the same set and reloads it periodically,
+//! so a key rotated by the CLI or another replica is picked up without a restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use latchkey_store::{Role, SigningKeyRecord, Store, StoreError, unix_now};
+
+use crate::crypto::MasterKey;
+use crate::jose::{Alg, SigningKey, VerifyingKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid} cannot be opened: wrong encryption key, or the data is damaged")]
+    Unseal { kid: String },
+    #[error("signing key {kid}: {reason}")]
+    Invalid { kid: String, reason: String },
+    #[error("no current {0} signing key")]
+    Missing(Alg),
+}
+
+/// A snapshot of the keys: the current signer per algorithm and every published verifier.
+pub struct KeySet {
+    signing: HashMap<Alg, Arc<SigningKey>>,
+    verifying: HashMap<String, VerifyingKey>,
+    jwks: String,
+}
+
+impl KeySet {
+    pub fn signer(&self, alg: Alg) -> Result<&SigningKey, KeyError> {
+        self.signing
+            .get(&alg)
+            .map(|k| k.as_ref())
+            .ok_or(KeyError::Missing(alg))
+    }
+
+    pub fn verifier(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.verifying.get(kid)
+    }
+
+    /// The JWKS document, serialised once per load.
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks
+    }
+}
+
+pub struct KeyRing {
+    role: Role,
+    store: Store,
+    master: Arc<MasterKey>,
+    current: RwLock<Arc<KeySet>>,
+}
+
+fn aad(role: Role, alg: &str, kid: &str) -> Vec<u8> {
+    format!("latchkey-signing-key|{role}|{alg}|{kid}").into_bytes()
+}
+
+/// Seals a new key of `alg` into a record ready for the store.
+pub fn new_key_record(
+    role: Role,
+    alg: Alg,
+    master: &MasterKey,
+) -> Result<(SigningKeyRecord, SigningKey), KeyError> {
+    let key = SigningKey::generate(alg).map_err(|e| KeyError::Invalid {
+        kid: "(new)".into(),
+        reason: e.to_string(),
+    })?;
+    let der = key.to_pkcs8().map_err(|e| KeyError::Invalid {
+        kid: key.kid().into(),
+        reason: e.to_string(),
+    })?;
+    let record = SigningKeyRecord {
+        kid: key.kid().to_owned(),
+        role,
+        alg: alg.as_str().to_owned(),
+        sealed_key: master.seal(&der, &aad(role, alg.as_str(), key.kid())),
+        created_at: unix_now(),
+        retired_at: None,
+        publish_until: None,
+    };
+    Ok((record, key))
+}
+
+impl KeyRing {
+    /// Loads the issuer's keys, first creating a current key for every algorithm that has none.
+    pub async fn load(
+        store: Store,
+        role: Role,
+        master: Arc<MasterKey>,
+    ) -> Result<KeyRing, KeyError> {
+        let records = store.list_signing_keys(role, unix_now()).await?;
+        for alg in Alg::ALL {
+            let has_current = records
+                .iter()
+                .any(|r| r.alg == alg.as_str() && r.retired_at.is_none());
+            if !has_current {
+                let (record, _) = new_key_record(role, alg, &master)?;
+                store.create_signing_key(&record).await?;
+                tracing::info!(%role, alg = alg.as_str(), kid = %record.kid, "created signing key");
+            }
+        }
+        let ring = KeyRing {
+            role,
+            store,
+            master,
+            current: RwLock::new(Arc::new(KeySet {
+                signing: HashMap::new(),
+                verifying: HashMap::new(),
+                jwks: String::new(),
+            })),
+        };
+        ring.reload().await?;
+        Ok(ring)
+    }
+
+    pub fn keys(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the keys from the store.
+    pub async fn reload(&self) -> Result<(), KeyError> {
+        let records = self.store.list_signing_keys(self.role, unix_now()).await?;
+        let mut signing = HashMap::new();
+        let mut verifying = HashMap::new();
+        let mut jwks = Vec::new();
+        // Newest first: the first unretired key of an algorithm is its signer.
+        for r in &records {
+            let alg: Alg = r.alg.parse().map_err(|_| KeyError::Invalid {
+                kid: r.kid.clone(),
+                reason: format!("unknown algorithm {:?}", r.alg),
+            })?;
+            let der = self
+                .master
+                .open(&r.sealed_key, &aad(self.role, &r.alg, &r.kid))
+                .map_err(|_| KeyError::Unseal { kid: r.kid.clone() })?;
+            let key = SigningKey::from_pkcs8(alg, &der).map_err(|e| KeyError::Invalid {
+                kid: r.kid.clone(),
+                reason: e.to_string(),
+            })?;
+            jwks.push(key.public_jwk().clone());
+            verifying.insert(r.kid.clone(), key.verifying_key());
+            if r.retired_at.is_none() && !signing.contains_key(&alg) {
+                signing.insert(alg, Arc::new(key));
+            }
+        }
+        let jwks = serde_json::json!({ "keys": jwks }).to_string();
+        let set = Arc::new(KeySet {
+            signing,
+            verifying,
+            jwks,
+        });
+        match self.current.write() {
+            Ok(mut g) => *g = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+        Ok(())
+    }
+}
+
+/// Makes a new current key for `alg`; the previous one keeps being published for
+/// `publish_for` seconds so that tokens it signed still verify.
+pub async fn rotate(
+    store: &Store,
+    role: Role,
+    alg: Alg,
+    master: &MasterKey,
+    publish_for: i64,
+) -> Result<String, KeyError> {
+    let (record, _) = new_key_record(role, alg, master)?;
+    let now = unix_now();
+    store
+        .rotate_signing_key(&record, now, now + publish_for)
+        .await?;
+    Ok(record.kid)
+}

@@ -1,0 +1,439 @@
+//! The authorization endpoint: code flow only, exact redirect URIs, PKCE S256, `iss` in every
+//! response (RFC 9207). Until the client and redirect URI are known to be good, errors are a
+//! page for the person; after that they go back to the client.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_store::{AuthCode, Client, ClientId, GrantId, unix_now};
+use serde_json::json;
+
+use super::{Peer, is_form, peer_addr, scope_list};
+use crate::crypto::{b64url, b64url_decode, random_bytes, random_token, sha256_hex};
+use crate::error::{ErrorPage, html_escape};
+use crate::params::Params;
+use crate::pkce;
+use crate::provider::{Authentication, AuthnRequest, Provider};
+use crate::redirect::find_match;
+
+/// Added to the resume URL: the time the request first arrived, and a MAC over it all.
+const RESUME_AFTER: &str = "lk_after";
+const RESUME_SIG: &str = "lk_sig";
+
+pub async fn get_authorize(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    peer: Peer,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match Params::parse(query.unwrap_or_default().as_bytes()) {
+        Ok(params) => authorize(&p, &headers, &peer, params).await,
+        Err(e) => ErrorPage::bad_request("Invalid request", e.description()).into_response(),
+    }
+}
+
+pub async fn post_authorize(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    peer: Peer,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Ok(body) = body else {
+        return ErrorPage::bad_request("Invalid request", "The request body could not be read.")
+            .into_response();
+    };
+    if !is_form(&headers) {
+        return ErrorPage::bad_request(
+            "Invalid request",
+            "The authorization request must be form-encoded.",
+        )
+        .into_response();
+    }
+    match Params::parse(&body) {
+        Ok(params) => authorize(&p, &headers, &peer, params).await,
+        Err(e) => ErrorPage::bad_request("Invalid request", e.description()).into_response(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// Where and how the answer goes once the redirect URI is trusted.
+struct Reply<'a> {
+    issuer: &'a str,
+    redirect_uri: String,
+    state: Option<String>,
+    mode: ResponseMode,
+}
+
+impl Reply<'_> {
+    fn send(&self, mut pairs: Vec<(&str, String)>) -> Response {
+        if let Some(state) = &self.state {
+            pairs.push(("state", state.clone()));
+        }
+        pairs.push(("iss", self.issuer.to_owned()));
+        match self.mode {
+            ResponseMode::Query => {
+                let mut url = self.redirect_uri.clone();
+                let mut ser = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in &pairs {
+                    ser.append_pair(k, v);
+                }
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(&ser.finish());
+                see_other(&url)
+            }
+            ResponseMode::FormPost => form_post(&self.redirect_uri, &pairs),
+        }
+    }
+
+    fn error(&self, code: &str, description: &str) -> Response {
+        metrics::counter!("latchkey_authorize_errors_total", "error" => code.to_owned())
+            .increment(1);
+        self.send(vec![
+            ("error", code.to_owned()),
+            ("error_description", description.to_owned()),
+        ])
+    }
+}
+
+pub(crate) fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, v),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+        )
+            .into_response(),
+        Err(_) => ErrorPage::bad_request(
+            "Invalid redirect",
+            "The redirect target is not a valid URL.",
+        )
+        .into_response(),
+    }
+}
+
+/// The inline script's hash, so the page can carry a CSP that allows only that script.
+const FORM_POST_SCRIPT: &str = "document.forms[0].submit()";
+
+fn form_post(action: &str, pairs: &[(&str, String)]) -> Response {
+    let mut inputs = String::new();
+    for (k, v) in pairs {
+        inputs.push_str(&format!(
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            html_escape(k),
+            html_escape(v)
+        ));
+    }
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Continue</title></head><body>\
+         <form method=\"post\" action=\"{}\">{inputs}<noscript><button type=\"submit\">Continue</button></noscript></form>\
+         <script>{FORM_POST_SCRIPT}</script></body></html>",
+        html_escape(action)
+    );
+    let hash = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        crate::crypto::sha256(FORM_POST_SCRIPT.as_bytes()),
+    );
+    let csp = format!(
+        "default-src 'none'; script-src 'sha256-{hash}'; form-action {}; frame-ancestors 'none'",
+        form_action_source(action)
+    );
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
+
+fn form_action_source(action: &str) -> String {
+    url::Url::parse(action)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null")
+        .unwrap_or_else(|| "*".into())
+}
+
+fn resume_mac_input(query: &str) -> Vec<u8> {
+    format!("latchkey-authorize-resume|{query}").into_bytes()
+}
+
+/// The request time carried by a resume URL we made, if its MAC holds.
+fn verified_resume_time(p: &Provider, params: &Params) -> Option<i64> {
+    let after = params.get(RESUME_AFTER)?;
+    let sig = b64url_decode(params.get(RESUME_SIG)?).ok()?;
+    let base = params.without(&[RESUME_SIG]).to_query();
+    p.master
+        .verify_mac(&resume_mac_input(&base), &sig)
+        .then(|| after.parse().ok())
+        .flatten()
+}
+
+fn resume_url(p: &Provider, params: &Params, requested_at: i64) -> String {
+    let mut q = params.without(&[RESUME_AFTER, RESUME_SIG]);
+    q.push(RESUME_AFTER, &requested_at.to_string());
+    let base = q.to_query();
+    let sig = b64url(&p.master.mac(&resume_mac_input(&base)));
+    q.push(RESUME_SIG, &sig);
+    format!("{}/authorize?{}", p.issuer(), q.to_query())
+}
+
+async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Params) -> Response {
+    let now = unix_now();
+    let resumed_at = verified_resume_time(p, &params);
+
+    // 1. The client and the redirect URI: until both check out, nothing is redirected.
+    let Some(client_id) = params.get("client_id") else {
+        return ErrorPage::bad_request("Invalid request", "The request has no client_id.")
+            .into_response();
+    };
+    let client = match p
+        .store
+        .find_client(p.role(), &ClientId::from(client_id))
+        .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return ErrorPage::bad_request(
+                "Unknown application",
+                "No application is registered with this client_id.",
+            )
+            .into_response();
+        }
+        Err(e) => return ErrorPage::internal(e).into_response(),
+    };
+    let redirect_uri = match params.get("redirect_uri") {
+        Some(requested) => match find_match(&client.redirect_uris, requested) {
+            Some(_) => requested.to_owned(),
+            None => {
+                return ErrorPage::bad_request(
+                    "Invalid redirect URI",
+                    "The redirect_uri is not registered for this application.",
+                )
+                .into_response();
+            }
+        },
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None => {
+            return ErrorPage::bad_request(
+                "Invalid request",
+                "The request has no redirect_uri, and the application has several.",
+            )
+            .into_response();
+        }
+    };
+    let (mode, bad_mode) = match params.get("response_mode") {
+        None | Some("query") => (ResponseMode::Query, false),
+        Some("form_post") => (ResponseMode::FormPost, false),
+        Some(_) => (ResponseMode::Query, true),
+    };
+    let reply = Reply {
+        issuer: p.issuer(),
+        redirect_uri: redirect_uri.clone(),
+        state: params.get("state").map(str::to_owned),
+        mode,
+    };
+
+    // 2. The rest of the request, answered at the client.
+    if bad_mode {
+        return reply.error("invalid_request", "unsupported response_mode");
+    }
+    if params.get("request").is_some() {
+        return reply.error("request_not_supported", "request objects are not supported");
+    }
+    if params.get("request_uri").is_some() {
+        return reply.error("request_uri_not_supported", "request_uri is not supported");
+    }
+    match params.get("response_type") {
+        None => return reply.error("invalid_request", "response_type is missing"),
+        Some("code") => {}
+        Some(_) => {
+            return reply.error(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            );
+        }
+    }
+    let requested_scope = params.get("scope").unwrap_or_default();
+    let scopes: Vec<&str> = scope_list(requested_scope)
+        .into_iter()
+        .filter(|s| p.settings.scopes_supported.iter().any(|x| x == s))
+        .collect();
+    let scope = scopes.join(" ");
+
+    let challenge = params.get("code_challenge");
+    match (challenge, params.get("code_challenge_method")) {
+        (Some(c), Some("S256")) if pkce::is_well_formed(c) => {}
+        (Some(_), Some("S256")) => {
+            return reply.error("invalid_request", "code_challenge is malformed");
+        }
+        (Some(_), None) | (Some(_), Some("plain")) => {
+            return reply.error(
+                "invalid_request",
+                "only code_challenge_method=S256 is allowed",
+            );
+        }
+        (Some(_), Some(_)) => {
+            return reply.error("invalid_request", "unsupported code_challenge_method");
+        }
+        (None, Some(_)) => {
+            return reply.error(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            );
+        }
+        (None, None) if client.public => {
+            return reply.error(
+                "invalid_request",
+                "PKCE (S256) is required for public clients",
+            );
+        }
+        (None, None) => {}
+    }
+
+    let prompts: Vec<&str> = params.get("prompt").map(scope_list).unwrap_or_default();
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        return reply.error(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        );
+    }
+    let max_age = match params.get("max_age").map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(v)) if v >= 0 => Some(v),
+        Some(_) => return reply.error("invalid_request", "max_age must be a non-negative integer"),
+    };
+    let requested_at = resumed_at.unwrap_or(now);
+    let mut fresh_after = None;
+    if prompts.contains(&"login") {
+        fresh_after = Some(requested_at);
+    }
+    if let Some(max_age) = max_age {
+        fresh_after = Some(fresh_after.unwrap_or(i64::MIN).max(now - max_age));
+    }
+
+    // 3. Who is this?
+    let resume = resume_url(p, &params, requested_at);
+    let authn = AuthnRequest {
+        headers,
+        peer: peer_addr(peer),
+        client: &client,
+        scope: &scope,
+        fresh_after,
+        consent_prompt: prompts.contains(&"consent"),
+        prompt_none,
+        resume_url: &resume,
+    };
+    let principal = match p.authenticator.authenticate(authn).await {
+        Ok(Authentication::Authenticated(principal)) => principal,
+        Ok(Authentication::Interaction(_)) if prompt_none => {
+            return reply.error("login_required", "the user must sign in");
+        }
+        Ok(Authentication::Interaction(url)) => return see_other(&url),
+        Ok(Authentication::Denied(reason)) => {
+            tracing::info!(client = %client.id, %reason, "authorization denied");
+            return reply.error("access_denied", "the user may not use this application");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "authenticator failed");
+            return reply.error("server_error", "authentication is unavailable");
+        }
+    };
+    if fresh_after.is_some_and(|t| principal.auth_time < t) {
+        // prompt=none with a session too old for max_age, or an authenticator that could
+        // not re-authenticate: never issue on a stale login.
+        return reply.error("login_required", "a more recent sign-in is required");
+    }
+    if prompt_none {
+        if let Some(hint) = params.get("id_token_hint") {
+            if !hint_matches(p, hint, principal.subject.as_str()) {
+                return reply.error("login_required", "the signed-in user is not the one hinted");
+            }
+        }
+    }
+
+    // 4. Issue the code.
+    match issue_code(p, &client, &redirect_uri, &params, &scope, principal).await {
+        Ok(code) => reply.send(vec![("code", code)]),
+        Err(e) => {
+            tracing::error!(error = %e, "storing authorization code failed");
+            reply.error("server_error", "the authorization could not be recorded")
+        }
+    }
+}
+
+/// Whether an `id_token_hint` we signed names `subject` (expiry is not checked: hints are
+/// often old).
+pub(crate) fn hint_subject(p: &Provider, hint: &str) -> Option<(String, Vec<String>)> {
+    let keys = p.keys.keys();
+    let (_, claims) = crate::jose::verify_jwt(hint, |kid| keys.verifier(kid)).ok()?;
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(p.issuer()) {
+        return None;
+    }
+    let sub = claims.get("sub")?.as_str()?.to_owned();
+    let aud = match claims.get("aud")? {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => return None,
+    };
+    Some((sub, aud))
+}
+
+fn hint_matches(p: &Provider, hint: &str, subject: &str) -> bool {
+    hint_subject(p, hint).is_some_and(|(sub, _)| sub == subject)
+}
+
+async fn issue_code(
+    p: &Provider,
+    client: &Client,
+    redirect_uri: &str,
+    params: &Params,
+    scope: &str,
+    principal: crate::provider::Principal,
+) -> Result<String, latchkey_store::StoreError> {
+    let code = random_token();
+    let now = unix_now();
+    let record = AuthCode {
+        code_hash: sha256_hex(code.as_bytes()),
+        role: p.role(),
+        grant_id: GrantId(b64url(&random_bytes::<16>())),
+        client_id: client.id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        subject: principal.subject,
+        scope: scope.to_owned(),
+        nonce: params.get("nonce").map(str::to_owned),
+        code_challenge: params.get("code_challenge").map(str::to_owned),
+        auth_time: principal.auth_time,
+        extra: json!({
+            "amr": principal.amr,
+            "claims": principal.claims,
+            "redirect_uri_given": params.get("redirect_uri").is_some(),
+        }),
+        created_at: now,
+        expires_at: now + p.settings.code_lifetime,
+        redeemed_at: None,
+    };
+    p.store.create_auth_code(&record).await?;
+    Ok(code)
+}

@@ -1,0 +1,108 @@
+//! The issuer's HTTP endpoints.
+
+pub mod authorize;
+pub mod discovery;
+pub mod end_session;
+pub mod introspect;
+pub mod register;
+pub mod revoke;
+pub mod token;
+pub mod userinfo;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+
+use crate::error::OAuthError;
+use crate::params::Params;
+use crate::provider::Provider;
+
+/// Largest body a protocol endpoint reads.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(provider: Arc<Provider>) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::get_openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::get_openid_configuration),
+        )
+        .route("/.well-known/jwks.json", get(discovery::get_jwks))
+        .route(
+            "/authorize",
+            get(authorize::get_authorize).post(authorize::post_authorize),
+        )
+        .route("/token", post(token::post_token))
+        .route(
+            "/userinfo",
+            get(userinfo::get_userinfo).post(userinfo::post_userinfo),
+        )
+        .route("/introspect", post(introspect::post_introspect))
+        .route("/revoke", post(revoke::post_revoke))
+        .route(
+            "/end-session",
+            get(end_session::get_end_session).post(end_session::post_end_session),
+        )
+        .route("/register", post(register::post_register))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(provider)
+}
+
+pub(crate) type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+
+pub(crate) fn peer_addr(peer: &Peer) -> Option<SocketAddr> {
+    peer.as_ref().map(|p| p.0.0)
+}
+
+/// Reads a form body for a back-channel endpoint, answering errors in OAuth JSON.
+pub(crate) fn form_params(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Params, OAuthError> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let e = OAuthError::invalid_request(if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "request body is too large".to_string()
+        } else {
+            "request body could not be read".to_string()
+        });
+        e.with_status(status)
+    })?;
+    if !is_form(headers) {
+        return Err(OAuthError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded",
+        ));
+    }
+    Params::parse(&body).map_err(|e| OAuthError::invalid_request(e.description()))
+}
+
+pub(crate) fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Space-separated scope tokens, de-duplicated, in order.
+pub(crate) fn scope_list(scope: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for s in scope.split(' ').filter(|s| !s.is_empty()) {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}

@@ -1,0 +1,365 @@
+//! The token endpoint: authorization_code (single use, PKCE), refresh_token (rotation with
+//! reuse detection), client_credentials.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use latchkey_store::{Client, Grant, Redemption, RefreshToken, Subject, unix_now};
+use serde_json::{Map, Value, json};
+
+use super::{form_params, scope_list};
+use crate::clients::authenticate_client;
+use crate::crypto::{random_token, sha256_hex};
+use crate::error::{OAuthError, no_store_json};
+use crate::params::Params;
+use crate::pkce;
+use crate::provider::Provider;
+use crate::tokens::{AccessTokenRequest, IdTokenRequest, mint_access_token, mint_id_token};
+
+pub async fn post_token(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match token(&p, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => {
+            metrics::counter!("latchkey_token_errors_total", "error" => e.code).increment(1);
+            e.into_response()
+        }
+    }
+}
+
+async fn token(
+    p: &Provider,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let params = form_params(headers, body)?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+    let (client, _) = authenticate_client(&p.store, p.role(), headers, &params).await?;
+    let response = match grant_type {
+        "authorization_code" => authorization_code(p, &client, &params).await?,
+        "refresh_token" => refresh_token(p, &client, &params).await?,
+        "client_credentials" => client_credentials(p, &client, &params)?,
+        _ => {
+            return Err(OAuthError::new(
+                "unsupported_grant_type",
+                "supported grants: authorization_code, refresh_token, client_credentials",
+            ));
+        }
+    };
+    metrics::counter!("latchkey_tokens_issued_total", "grant" => grant_type.to_owned())
+        .increment(1);
+    Ok(no_store_json(response.to_string()))
+}
+
+async fn authorization_code(
+    p: &Provider,
+    client: &Client,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let now = unix_now();
+    let record = match p
+        .store
+        .redeem_auth_code(p.role(), &sha256_hex(code.as_bytes()), now)
+        .await?
+    {
+        Redemption::Redeemed(r) => r,
+        Redemption::Replayed(r) => {
+            // RFC 6749 §4.1.2: a code used twice revokes what the first use issued.
+            if p.store.revoke_grant(&r.grant_id, now).await? {
+                tracing::warn!(client = %r.client_id, "authorization code replayed; grant revoked");
+            }
+            return Err(OAuthError::invalid_grant("the code has already been used"));
+        }
+        Redemption::NotFound => return Err(OAuthError::invalid_grant("the code is not valid")),
+    };
+    if record.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if record.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    let redirect_given = record.extra["redirect_uri_given"].as_bool().unwrap_or(true);
+    match params.get("redirect_uri") {
+        Some(r) if r == record.redirect_uri => {}
+        None if !redirect_given => {}
+        Some(_) => return Err(OAuthError::invalid_grant("redirect_uri does not match")),
+        None => return Err(OAuthError::invalid_request("redirect_uri is missing")),
+    }
+    match (&record.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            if !pkce::verify_s256(verifier, challenge) {
+                return Err(OAuthError::invalid_grant("code_verifier does not match"));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is missing")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier given, but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+
+    let claims_snapshot = match &record.extra["claims"] {
+        Value::Object(m) => Value::Object(m.clone()),
+        _ => Value::Object(Map::new()),
+    };
+    let amr: Vec<String> = serde_json::from_value(record.extra["amr"].clone()).unwrap_or_default();
+    let grant = Grant {
+        id: record.grant_id.clone(),
+        role: p.role(),
+        client_id: client.id.clone(),
+        subject: record.subject.clone(),
+        scope: record.scope.clone(),
+        auth_time: record.auth_time,
+        claims: claims_snapshot,
+        created_at: now,
+        expires_at: now + p.settings.refresh_token_lifetime,
+        revoked_at: None,
+    };
+    let refresh = new_refresh(p, &grant, &grant.scope, &json!({"amr": amr}), now);
+    p.store.create_grant(&grant, Some(&refresh.1)).await?;
+    let mut body = tokens_for(
+        p,
+        client,
+        &grant,
+        &grant.scope,
+        record.nonce.as_deref(),
+        &amr,
+    )
+    .await?;
+    body["refresh_token"] = Value::from(refresh.0);
+    Ok(body)
+}
+
+fn new_refresh(
+    p: &Provider,
+    grant: &Grant,
+    scope: &str,
+    extra: &Value,
+    now: i64,
+) -> (String, RefreshToken) {
+    let token = random_token();
+    let record = RefreshToken {
+        token_hash: sha256_hex(token.as_bytes()),
+        role: p.role(),
+        grant_id: grant.id.clone(),
+        client_id: grant.client_id.clone(),
+        subject: grant.subject.clone(),
+        scope: scope.to_owned(),
+        auth_time: grant.auth_time,
+        extra: extra.clone(),
+        created_at: now,
+        expires_at: now + p.settings.refresh_token_lifetime,
+        used_at: None,
+    };
+    (token, record)
+}
+
+/// Access token, and an ID token when `openid` was granted.
+async fn tokens_for(
+    p: &Provider,
+    client: &Client,
+    grant: &Grant,
+    scope: &str,
+    nonce: Option<&str>,
+    amr: &[String],
+) -> Result<Value, OAuthError> {
+    let access = mint_access_token(
+        p,
+        &AccessTokenRequest {
+            client,
+            subject: grant.subject.as_str(),
+            scope,
+            audience: &[],
+            auth_time: Some(grant.auth_time),
+            grant: Some(&grant.id),
+        },
+    )
+    .map_err(OAuthError::internal)?;
+    let mut body = json!({
+        "access_token": access.token,
+        "token_type": "Bearer",
+        "expires_in": access.expires_in,
+        "scope": scope,
+    });
+    let scopes = scope_list(scope);
+    if scopes.contains(&"openid") {
+        let snapshot = grant.claims.as_object().cloned().unwrap_or_default();
+        let claims = release_claims(p, &grant.subject, &scopes, &snapshot).await?;
+        let id_token = mint_id_token(
+            p,
+            IdTokenRequest {
+                client,
+                subject: &grant.subject,
+                auth_time: grant.auth_time,
+                nonce,
+                amr,
+                access_token: Some(&access.token),
+                claims,
+            },
+        )
+        .map_err(OAuthError::internal)?;
+        body["id_token"] = Value::from(id_token);
+    }
+    Ok(body)
+}
+
+/// The claims the role releases for these scopes, with registered names dropped.
+pub(crate) async fn release_claims(
+    p: &Provider,
+    subject: &Subject,
+    scopes: &[&str],
+    snapshot: &Map<String, Value>,
+) -> Result<Map<String, Value>, OAuthError> {
+    let mut claims = p
+        .claims
+        .claims(subject, scopes, snapshot)
+        .await
+        .map_err(OAuthError::internal)?;
+    for reserved in [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "azp",
+        "nonce",
+        "auth_time",
+        "at_hash",
+        "c_hash",
+        "acr",
+        "amr",
+        "sid",
+        "client_id",
+        "scope",
+        "cnf",
+    ] {
+        claims.remove(reserved);
+    }
+    Ok(claims)
+}
+
+async fn refresh_token(
+    p: &Provider,
+    client: &Client,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let now = unix_now();
+    let requested: Option<Vec<String>> = params
+        .get("scope")
+        .map(|s| scope_list(s).into_iter().map(String::from).collect());
+    let hash = sha256_hex(token.as_bytes());
+    if let Some(req) = &requested {
+        // Narrowing is checked before the token is consumed, so a bad request costs nothing.
+        if let Some(old) = p.store.find_refresh_token(p.role(), &hash).await? {
+            let granted = scope_list(&old.scope);
+            if !req.iter().all(|s| granted.contains(&s.as_str())) {
+                return Err(OAuthError::invalid_scope("scope exceeds what was granted"));
+            }
+        }
+    }
+    let mut new_token = String::new();
+    let outcome = p
+        .store
+        .rotate_refresh_token(p.role(), &hash, &client.id, now, |old| {
+            // RFC 6749 §6: the new refresh token keeps the scope of the old one.
+            let (t, record) = new_refresh_from(p, old, now);
+            new_token = t;
+            record
+        })
+        .await?;
+    let old = match outcome {
+        Redemption::Redeemed(old) => old,
+        Redemption::Replayed(old) => {
+            p.store.revoke_grant(&old.grant_id, now).await?;
+            tracing::warn!(client = %client.id, "refresh token reused; grant revoked");
+            return Err(OAuthError::invalid_grant(
+                "the refresh token has already been used",
+            ));
+        }
+        Redemption::NotFound => {
+            return Err(OAuthError::invalid_grant("the refresh token is not valid"));
+        }
+    };
+    let grant = p
+        .store
+        .find_grant(&old.grant_id)
+        .await?
+        .filter(|g| g.revoked_at.is_none())
+        .ok_or_else(|| OAuthError::invalid_grant("the grant has been revoked"))?;
+    let scope = requested.map(|r| r.join(" ")).unwrap_or(old.scope.clone());
+    let amr: Vec<String> = serde_json::from_value(old.extra["amr"].clone()).unwrap_or_default();
+    let mut body = tokens_for(p, client, &grant, &scope, None, &amr).await?;
+    body["refresh_token"] = Value::from(new_token);
+    Ok(body)
+}
+
+fn new_refresh_from(p: &Provider, old: &RefreshToken, now: i64) -> (String, RefreshToken) {
+    let token = random_token();
+    let record = RefreshToken {
+        token_hash: sha256_hex(token.as_bytes()),
+        created_at: now,
+        expires_at: old.expires_at.min(now + p.settings.refresh_token_lifetime),
+        used_at: None,
+        ..old.clone()
+    };
+    (token, record)
+}
+
+fn client_credentials(p: &Provider, client: &Client, params: &Params) -> Result<Value, OAuthError> {
+    if client.public {
+        return Err(OAuthError::unauthorized_client(
+            "public clients cannot use client_credentials",
+        ));
+    }
+    // No user is involved: OpenID scopes mean nothing here.
+    let scope: Vec<&str> = params
+        .get("scope")
+        .map(scope_list)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| *s != "openid" && *s != "offline_access")
+        .collect();
+    let scope = scope.join(" ");
+    let access = mint_access_token(
+        p,
+        &AccessTokenRequest {
+            client,
+            subject: client.id.as_str(),
+            scope: &scope,
+            audience: &[],
+            auth_time: None,
+            grant: None,
+        },
+    )
+    .map_err(OAuthError::internal)?;
+    let mut body = json!({
+        "access_token": access.token,
+        "token_type": "Bearer",
+        "expires_in": access.expires_in,
+    });
+    if !scope.is_empty() {
+        body["scope"] = Value::from(scope);
+    }
+    Ok(body)
+}

@@ -1,0 +1,208 @@
+//! Minting and checking the JWTs we issue: access tokens (RFC 9068) and ID tokens.
+
+use latchkey_store::{Client, GrantId, Subject, unix_now};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::crypto::{b64url, random_bytes};
+use crate::jose::{Alg, at_hash, verify_jwt};
+use crate::provider::Provider;
+
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a [String],
+    exp: i64,
+    iat: i64,
+    jti: &'a str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    /// The grant this token belongs to, so revoking the grant denies it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<&'a str>,
+}
+
+pub struct MintedAccessToken {
+    pub token: String,
+    pub jti: String,
+    pub expires_in: i64,
+}
+
+pub struct AccessTokenRequest<'a> {
+    pub client: &'a Client,
+    pub subject: &'a str,
+    pub scope: &'a str,
+    pub audience: &'a [String],
+    pub auth_time: Option<i64>,
+    pub grant: Option<&'a GrantId>,
+}
+
+pub fn client_alg(client: &Client) -> Alg {
+    client.id_token_alg.parse().unwrap_or(Alg::RS256)
+}
+
+pub fn mint_access_token(
+    p: &Provider,
+    req: &AccessTokenRequest<'_>,
+) -> Result<MintedAccessToken, String> {
+    let now = unix_now();
+    let jti = b64url(&random_bytes::<16>());
+    let lifetime = p.settings.access_token_lifetime;
+    let own_aud;
+    let aud = if req.audience.is_empty() {
+        own_aud = [req.client.id.0.clone()];
+        &own_aud[..]
+    } else {
+        req.audience
+    };
+    let claims = AccessClaims {
+        iss: p.issuer(),
+        sub: req.subject,
+        aud,
+        exp: now + lifetime,
+        iat: now,
+        jti: &jti,
+        client_id: req.client.id.as_str(),
+        scope: req.scope,
+        auth_time: req.auth_time,
+        gid: req.grant.map(GrantId::as_str),
+    };
+    let keys = p.keys.keys();
+    let key = keys
+        .signer(client_alg(req.client))
+        .map_err(|e| e.to_string())?;
+    let token = key
+        .sign_jwt(ACCESS_TOKEN_TYP, &claims)
+        .map_err(|e| e.to_string())?;
+    metrics::counter!("latchkey_access_tokens_signed_total", "alg" => key.alg().as_str())
+        .increment(1);
+    Ok(MintedAccessToken {
+        token,
+        jti,
+        expires_in: lifetime,
+    })
+}
+
+pub struct IdTokenRequest<'a> {
+    pub client: &'a Client,
+    pub subject: &'a Subject,
+    pub auth_time: i64,
+    pub nonce: Option<&'a str>,
+    pub amr: &'a [String],
+    pub access_token: Option<&'a str>,
+    pub claims: Map<String, Value>,
+}
+
+pub fn mint_id_token(p: &Provider, req: IdTokenRequest<'_>) -> Result<String, String> {
+    let now = unix_now();
+    let alg = client_alg(req.client);
+    let mut claims = req.claims;
+    // Registered claims always come from us, never from a claim source.
+    for (k, v) in [
+        ("iss", Value::from(p.issuer())),
+        ("sub", Value::from(req.subject.as_str())),
+        ("aud", Value::from(req.client.id.as_str())),
+        ("azp", Value::from(req.client.id.as_str())),
+        ("exp", Value::from(now + p.settings.id_token_lifetime)),
+        ("iat", Value::from(now)),
+        ("auth_time", Value::from(req.auth_time)),
+    ] {
+        claims.insert(k.into(), v);
+    }
+    match req.nonce {
+        Some(n) => claims.insert("nonce".into(), Value::from(n)),
+        None => claims.remove("nonce"),
+    };
+    if !req.amr.is_empty() {
+        claims.insert("amr".into(), Value::from(req.amr.to_vec()));
+    }
+    if let Some(at) = req.access_token {
+        claims.insert("at_hash".into(), Value::from(at_hash(alg, at)));
+    }
+    let keys = p.keys.keys();
+    let key = keys.signer(alg).map_err(|e| e.to_string())?;
+    key.sign_jwt("JWT", &claims).map_err(|e| e.to_string())
+}
+
+/// A valid, unrevoked access token of this issuer.
+pub struct VerifiedAccessToken {
+    pub claims: Map<String, Value>,
+    pub subject: Subject,
+    pub jti: String,
+    pub exp: i64,
+    pub client_id: String,
+    pub scope: String,
+    pub grant: Option<GrantId>,
+}
+
+pub enum AccessTokenError {
+    /// Not ours, malformed, expired or revoked.
+    Invalid(&'static str),
+    Internal(String),
+}
+
+/// Checks signature, type, issuer and expiry, then the deny-list.
+pub async fn verify_access_token(
+    p: &Provider,
+    token: &str,
+) -> Result<VerifiedAccessToken, AccessTokenError> {
+    let (header, claims) = {
+        let keys = p.keys.keys();
+        verify_jwt(token, |kid| keys.verifier(kid)).map_err(|_| {
+            AccessTokenError::Invalid("the token is malformed or its signature is not valid")
+        })?
+    };
+    if header
+        .typ
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+        != Some(ACCESS_TOKEN_TYP)
+    {
+        return Err(AccessTokenError::Invalid("not an access token"));
+    }
+    if claims.get("iss").and_then(Value::as_str) != Some(p.issuer()) {
+        return Err(AccessTokenError::Invalid("issued by someone else"));
+    }
+    let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+    if exp <= unix_now() {
+        return Err(AccessTokenError::Invalid("the token has expired"));
+    }
+    let (Some(sub), Some(jti)) = (
+        claims.get("sub").and_then(Value::as_str),
+        claims.get("jti").and_then(Value::as_str),
+    ) else {
+        return Err(AccessTokenError::Invalid("the token lacks sub or jti"));
+    };
+    let grant = claims.get("gid").and_then(Value::as_str).map(GrantId::from);
+    if p.store
+        .is_access_token_revoked(jti, grant.as_ref())
+        .await
+        .map_err(|e| AccessTokenError::Internal(e.to_string()))?
+    {
+        return Err(AccessTokenError::Invalid("the token has been revoked"));
+    }
+    Ok(VerifiedAccessToken {
+        subject: Subject::from(sub),
+        jti: jti.to_owned(),
+        exp,
+        client_id: claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        scope: claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        grant,
+        claims,
+    })
+}
