@@ -1,1 +1,64 @@
-fn main() {}
+//! `latchkey`: passwordless single sign-on in one binary.
+
+mod cli;
+mod commands;
+mod config;
+mod encryption_key;
+mod logging;
+mod server;
+mod web;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if matches!(cli.cmd(), Command::Version) {
+        println!("latchkey {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let config = match config::load(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("latchkey: configuration error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if matches!(cli.cmd(), Command::CheckConfig) {
+        println!("configuration is valid\n{}", config.summary());
+        return ExitCode::SUCCESS;
+    }
+    logging::init(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("latchkey: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.cmd() {
+            Command::Serve | Command::Idp | Command::Tsidp => server::run(&config).await,
+            Command::Healthcheck { url } => {
+                commands::healthcheck(&config, cli.cmd(), url.as_deref()).await
+            }
+            Command::Keys(k) => commands::keys(&config, k).await,
+            Command::Clients(c) => commands::clients(&config, c).await,
+            Command::CheckConfig | Command::Version => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("latchkey: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! Command line: `latchkey [GLOBAL OPTIONS] [COMMAND]`.
+//!
+//! The global options are configuration settings of the top layer; they are read by
+//! [`crate::config::load`] rather than through clap's `env` support, so that flag >
+//! environment > file > default holds and unknown `LATCHKEY_*` variables are caught.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Parser, Subcommand, ValueEnum};
+use latchkey_store::Role;
+
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "Passwordless single sign-on for homelabs and small teams",
+    after_help = "Every option can also be set in the config file or as a LATCHKEY_* environment \
+                  variable, e.g. LATCHKEY_DATA_DIR. Without a command, `serve` runs."
+)]
+pub struct Cli {
+    /// TOML configuration file [env: LATCHKEY_CONFIG]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Global options"
+    )]
+    pub config: Option<PathBuf>,
+    /// Directory for the database, generated keys and other state [default: ./data]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
+    pub data_dir: Option<String>,
+    /// sqlite://PATH or postgres://… [default: sqlite://<data-dir>/latchkey.db]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
+    pub database_url: Option<String>,
+    /// Listen address (IP:port) of the role being run (idp unless the command is `tsidp`)
+    #[arg(
+        long,
+        global = true,
+        value_name = "ADDR",
+        help_heading = "Global options"
+    )]
+    pub listen: Option<String>,
+    /// Public URL (OIDC issuer) of the role being run (idp unless the command is `tsidp`)
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
+    pub public_url: Option<String>,
+    /// Log format: text or json [default: text]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        help_heading = "Global options"
+    )]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. info or warn,latchkey=debug [default: info]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILTER",
+        help_heading = "Global options"
+    )]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The command to run; `serve` when none was given.
+    pub fn cmd(&self) -> &Command {
+        static SERVE: Command = Command::Serve;
+        self.command.as_ref().unwrap_or(&SERVE)
+    }
+
+    /// The configuration flags by configuration key (`listen` and `public_url` are the
+    /// shorthands for the primary role). The flag is `--` + key with `_` → `-`.
+    pub(crate) fn config_flags(&self) -> [(&'static str, Option<&str>); 6] {
+        [
+            ("data_dir", self.data_dir.as_deref()),
+            ("database_url", self.database_url.as_deref()),
+            ("listen", self.listen.as_deref()),
+            ("public_url", self.public_url.as_deref()),
+            ("log_format", self.log_format.as_deref()),
+            ("log_level", self.log_level.as_deref()),
+        ]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Run every enabled role (the default)
+    Serve,
+    /// Run only the idp role, whatever the configuration enables
+    Idp,
+    /// Run only the tsidp role, whatever the configuration enables
+    Tsidp,
+    /// Validate the configuration and print a summary
+    CheckConfig,
+    /// Check that a running server is healthy (for container health checks)
+    Healthcheck {
+        /// URL to probe [default: the primary role's listen address]
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// Manage signing keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage OIDC clients
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Print the version
+    Version,
+}
+
+impl Command {
+    /// The single role this command runs, for `idp` and `tsidp`.
+    pub fn only_role(&self) -> Option<Role> {
+        match self {
+            Command::Idp => Some(Role::Idp),
+            Command::Tsidp => Some(Role::Tsidp),
+            _ => None,
+        }
+    }
+
+    /// The role `--listen` / `--public-url` (and their file and env forms) apply to.
+    pub fn primary_role(&self) -> Role {
+        self.only_role().unwrap_or(Role::Idp)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a new signing key; the previous one stays published until it expires
+    Rotate {
+        /// Signature algorithm [default: chosen by the server]
+        #[arg(long, value_enum, ignore_case = true)]
+        alg: Option<Alg>,
+        /// Role whose key to rotate [default: every enabled role]
+        #[arg(long, value_parser = role_parser())]
+        role: Option<Role>,
+    },
+    /// List signing keys
+    List {
+        /// Only this role's keys
+        #[arg(long, value_parser = role_parser())]
+        role: Option<Role>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints its ID and, for confidential clients, its secret
+    Create {
+        /// Role (issuer) the client belongs to
+        #[arg(long, value_parser = role_parser())]
+        role: Role,
+        /// Display name
+        #[arg(long)]
+        name: String,
+        /// Allowed redirect URI (repeatable)
+        #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+        redirect_uris: Vec<String>,
+        /// Allowed post-logout redirect URI (repeatable)
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Public client (no secret; PKCE required)
+        #[arg(long)]
+        public: bool,
+        /// ID token signature algorithm [default: chosen by the server]
+        #[arg(long, value_enum, ignore_case = true)]
+        alg: Option<Alg>,
+    },
+    /// List clients
+    List {
+        /// Only this role's clients
+        #[arg(long, value_parser = role_parser())]
+        role: Option<Role>,
+    },
+    /// Show one client
+    Show { id: String },
+    /// Delete a client
+    Delete { id: String },
+    /// Replace a confidential client's secret and print the new one
+    RotateSecret { id: String },
+}
+
+/// JWS signature algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Alg {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+impl Alg {
+    /// The JOSE name (`alg` header value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Es256 => "ES256",
+            Alg::EdDsa => "EdDSA",
+        }
+    }
+}
+
+fn role_parser() -> impl TypedValueParser<Value = Role> {
+    PossibleValuesParser::new(crate::config::role_names())
+        .map(|name| name.parse::<Role>().expect("role names parse"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("latchkey").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_valid() {
+        <Cli as CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn no_command_means_serve() {
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.command, None);
+        assert_eq!(cli.cmd(), &Command::Serve);
+        assert_eq!(cli.cmd().primary_role(), Role::Idp);
+    }
+
+    #[test]
+    fn global_options_before_or_after_the_command() {
+        for args in [
+            &["--data-dir", "x", "idp"][..],
+            &["idp", "--data-dir", "x"][..],
+        ] {
+            let cli = parse(args).unwrap();
+            assert_eq!(cli.data_dir.as_deref(), Some("x"), "{args:?}");
+            assert_eq!(cli.cmd(), &Command::Idp);
+        }
+        let cli = parse(&[
+            "clients",
+            "list",
+            "--config",
+            "/etc/l.toml",
+            "--log-level",
+            "debug",
+        ])
+        .unwrap();
+        assert_eq!(cli.config, Some(PathBuf::from("/etc/l.toml")));
+        assert_eq!(cli.log_level.as_deref(), Some("debug"));
+        assert_eq!(
+            cli.cmd(),
+            &Command::Clients(ClientsCommand::List { role: None })
+        );
+    }
+
+    #[test]
+    fn role_commands() {
+        assert_eq!(parse(&["tsidp"]).unwrap().cmd().primary_role(), Role::Tsidp);
+        assert_eq!(
+            parse(&["tsidp"]).unwrap().cmd().only_role(),
+            Some(Role::Tsidp)
+        );
+        assert_eq!(parse(&["serve"]).unwrap().cmd().only_role(), None);
+        assert_eq!(
+            parse(&["check-config"]).unwrap().cmd(),
+            &Command::CheckConfig
+        );
+        assert_eq!(parse(&["version"]).unwrap().cmd(), &Command::Version);
+    }
+
+    #[test]
+    fn healthcheck_and_keys() {
+        assert_eq!(
+            parse(&["healthcheck", "--url", "http://127.0.0.1:1411/healthz"])
+                .unwrap()
+                .command,
+            Some(Command::Healthcheck {
+                url: Some("http://127.0.0.1:1411/healthz".into())
+            })
+        );
+        assert_eq!(
+            parse(&["keys", "rotate", "--alg", "EdDSA", "--role", "tsidp"])
+                .unwrap()
+                .command,
+            Some(Command::Keys(KeysCommand::Rotate {
+                alg: Some(Alg::EdDsa),
+                role: Some(Role::Tsidp)
+            }))
+        );
+        assert_eq!(
+            parse(&["keys", "rotate", "--alg", "es256"])
+                .unwrap()
+                .command,
+            Some(Command::Keys(KeysCommand::Rotate {
+                alg: Some(Alg::Es256),
+                role: None
+            }))
+        );
+        assert!(parse(&["keys", "rotate", "--alg", "HS256"]).is_err());
+        assert!(parse(&["keys", "list", "--role", "proxy"]).is_err());
+    }
+
+    #[test]
+    fn clients() {
+        let cli = parse(&[
+            "clients",
+            "create",
+            "--role",
+            "idp",
+            "--name",
+            "Grafana",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--redirect-uri",
+            "https://b.example/cb",
+            "--post-logout-redirect-uri",
+            "https://a.example/",
+            "--public",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.command,
+            Some(Command::Clients(ClientsCommand::Create {
+                role: Role::Idp,
+                name: "Grafana".into(),
+                redirect_uris: vec!["https://a.example/cb".into(), "https://b.example/cb".into()],
+                post_logout_redirect_uris: vec!["https://a.example/".into()],
+                public: true,
+                alg: None,
+            }))
+        );
+        // --role and at least one --redirect-uri are required.
+        assert!(parse(&["clients", "create", "--role", "idp", "--name", "x"]).is_err());
+        assert!(parse(&["clients", "create", "--name", "x", "--redirect-uri", "u"]).is_err());
+
+        assert_eq!(
+            parse(&["clients", "rotate-secret", "abc"]).unwrap().command,
+            Some(Command::Clients(ClientsCommand::RotateSecret {
+                id: "abc".into()
+            }))
+        );
+        assert_eq!(
+            parse(&["clients", "delete", "abc"]).unwrap().command,
+            Some(Command::Clients(ClientsCommand::Delete {
+                id: "abc".into()
+            }))
+        );
+        assert_eq!(
+            parse(&["clients", "show", "abc"]).unwrap().command,
+            Some(Command::Clients(ClientsCommand::Show { id: "abc".into() }))
+        );
+    }
+}

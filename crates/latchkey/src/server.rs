@@ -1,0 +1,164 @@
+//! Running the enabled roles: one listener and one issuer each, one store, one process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use latchkey_oidc::{Provider, ProviderSettings};
+use latchkey_store::{Role, Store, unix_now};
+use tokio::sync::watch;
+
+use crate::config::{Config, RoleConfig};
+use crate::{encryption_key, web};
+
+pub async fn run(config: &Config) -> Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let master = Arc::new(encryption_key::load_or_create(config)?);
+    let store = Store::connect(&config.database_url)
+        .await
+        .context("opening the database")?;
+    tracing::info!(backend = store.backend_name(), "database ready");
+    let metrics = web::install_metrics()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    for (role, rc) in config.enabled_roles() {
+        let provider = build_provider(role, rc, &store, &master).await?;
+        provider.spawn_key_refresh(Duration::from_secs(60));
+        let app = web::role_app(role, provider, metrics.clone());
+        let listener = tokio::net::TcpListener::bind(rc.listen)
+            .await
+            .with_context(|| format!("{role}: cannot listen on {}", rc.listen))?;
+        let local = listener.local_addr()?;
+        tracing::info!(%role, listen = %local, issuer = %rc.public_url, "serving");
+        let stop = stop_rx.clone();
+        servers.spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(wait_for(stop))
+            .await
+            .with_context(|| format!("{role} server"))
+        });
+    }
+    if let Some(addr) = config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("metrics: cannot listen on {addr}"))?;
+        tracing::info!(listen = %addr, "serving metrics");
+        let app = web::metrics_app(metrics.clone());
+        let stop = stop_rx.clone();
+        servers.spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(wait_for(stop))
+            .await
+            .context("metrics server")
+        });
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
+    spawn_purge(store.clone(), stop_rx.clone());
+
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let mut result = Ok(());
+    while let Some(done) = servers.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(e) => result = Err(e.into()),
+        }
+    }
+    store.close().await;
+    result
+}
+
+async fn build_provider(
+    role: Role,
+    rc: &RoleConfig,
+    store: &Store,
+    master: &Arc<latchkey_oidc::crypto::MasterKey>,
+) -> Result<Arc<Provider>> {
+    let settings = provider_settings(role, rc);
+    let provider = match role {
+        Role::Idp => Provider::new(
+            settings,
+            store.clone(),
+            master.clone(),
+            Arc::new(latchkey_idp::SessionAuthenticator::new(
+                store.clone(),
+                &rc.public_url,
+            )),
+            Arc::new(latchkey_idp::DirectoryClaims),
+        )
+        .await
+        .context("idp: loading signing keys")?,
+        Role::Tsidp => bail!(
+            "the tsidp role is not available in this build yet (its tailnet identity source is not built); \
+             run the idp role, or disable tsidp"
+        ),
+    };
+    Ok(Arc::new(provider))
+}
+
+pub fn provider_settings(role: Role, rc: &RoleConfig) -> ProviderSettings {
+    let mut s = ProviderSettings::new(role, &rc.public_url);
+    s.access_token_lifetime = rc.access_token_lifetime as i64;
+    s.id_token_lifetime = rc.id_token_lifetime as i64;
+    s.refresh_token_lifetime = rc.refresh_token_lifetime as i64;
+    s.code_lifetime = rc.code_lifetime as i64;
+    s.dynamic_registration = rc.dynamic_registration;
+    s
+}
+
+async fn wait_for(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|v| *v).await;
+}
+
+/// Expired codes, tokens, sessions and deny-list entries are deleted every ten minutes.
+fn spawn_purge(store: Store, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|v| *v) => break,
+            }
+            match store.delete_expired(unix_now()).await {
+                Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired records"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
