@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every check and test Latchkey has: formatting, lints, and all test suites on SQLite and
+# PostgreSQL. Installs or starts what it needs; run from anywhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL for the store suite and the PostgreSQL flows (127.0.0.1:5432, trust auth).
+export LATCHKEY_TEST_DATABASE_URL="${LATCHKEY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null 2>&1; then
+    echo "test: starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+fi
+pg_isready -h 127.0.0.1 -p 5432 || { echo "test: PostgreSQL is required at 127.0.0.1:5432" >&2; exit 1; }
+
+echo "test: cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "test: cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "test: cargo test"
+cargo test --workspace --locked
