@@ -362,12 +362,11 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
         // not re-authenticate: never issue on a stale login.
         return reply.error("login_required", "a more recent sign-in is required");
     }
-    if prompt_none {
-        if let Some(hint) = params.get("id_token_hint") {
-            if !hint_matches(p, hint, principal.subject.as_str()) {
-                return reply.error("login_required", "the signed-in user is not the one hinted");
-            }
-        }
+    if prompt_none
+        && let Some(hint) = params.get("id_token_hint")
+        && !hint_matches(p, hint, principal.subject.as_str())
+    {
+        return reply.error("login_required", "the signed-in user is not the one hinted");
     }
 
     // 4. Issue the code.

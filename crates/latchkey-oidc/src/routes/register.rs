@@ -94,7 +94,7 @@ async fn register(
     }
     let post_logout = string_list(&meta, "post_logout_redirect_uris")?;
     for uri in &post_logout {
-        validate_registration(uri).map_err(|e| metadata_error(e))?;
+        validate_registration(uri).map_err(metadata_error)?;
     }
     let method = meta
         .get("token_endpoint_auth_method")

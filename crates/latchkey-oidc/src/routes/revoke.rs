@@ -41,12 +41,12 @@ async fn revoke(
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let now = unix_now();
     if token.contains('.') {
-        if let Ok(at) = verify_access_token(p, token).await {
-            if at.client_id == client.id.as_str() {
-                p.store
-                    .revoke_access_token(p.role(), &at.jti, at.exp)
-                    .await?;
-            }
+        if let Ok(at) = verify_access_token(p, token).await
+            && at.client_id == client.id.as_str()
+        {
+            p.store
+                .revoke_access_token(p.role(), &at.jti, at.exp)
+                .await?;
         }
         return Ok(());
     }
@@ -54,10 +54,9 @@ async fn revoke(
         .store
         .find_refresh_token(p.role(), &sha256_hex(token.as_bytes()))
         .await?
+        && rt.client_id == client.id
     {
-        if rt.client_id == client.id {
-            p.store.revoke_grant(&rt.grant_id, now).await?;
-        }
+        p.store.revoke_grant(&rt.grant_id, now).await?;
     }
     Ok(())
 }
