@@ -1654,4 +1654,17 @@ mod tests {
             assert_eq!(line.matches(" | ").count(), 3, "{line}");
         }
     }
+
+    /// The README's configuration table is generated from the key table; this keeps it true.
+    #[test]
+    fn readme_reference_is_current() {
+        let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+        let readme = std::fs::read_to_string(readme_path).expect("README.md");
+        let reference = reference_markdown();
+        if !readme.contains(&reference) {
+            let out = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/config-reference.md");
+            let _ = std::fs::write(out, &reference);
+            panic!("README.md's configuration reference is stale: paste target/config-reference.md into it");
+        }
+    }
 }
