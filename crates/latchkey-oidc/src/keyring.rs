@@ -52,7 +52,13 @@ pub struct KeyRing {
     store: Store,
     master: Arc<MasterKey>,
     current: RwLock<Arc<KeySet>>,
+    /// Unix time of the last reload triggered by an unknown `kid`.
+    last_miss_reload: std::sync::atomic::AtomicI64,
 }
+
+/// An unknown `kid` triggers at most one reload per this many seconds, so garbage tokens
+/// cannot turn into database load.
+const MISS_RELOAD_INTERVAL: i64 = 5;
 
 fn aad(role: Role, alg: &str, kid: &str) -> Vec<u8> {
     format!("latchkey-signing-key|{role}|{alg}|{kid}").into_bytes()
@@ -111,6 +117,7 @@ impl KeyRing {
                 verifying: HashMap::new(),
                 jwks: String::new(),
             })),
+            last_miss_reload: std::sync::atomic::AtomicI64::new(0),
         };
         ring.reload().await?;
         Ok(ring)
@@ -121,6 +128,37 @@ impl KeyRing {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The keys, reloaded first if `kid` is unknown (a key rotated by another replica or the
+    /// CLI since the last reload).
+    pub async fn keys_with(&self, kid: Option<&str>) -> Arc<KeySet> {
+        let keys = self.keys();
+        let Some(kid) = kid else { return keys };
+        if keys.verifier(kid).is_some() {
+            return keys;
+        }
+        let now = unix_now();
+        let last = self
+            .last_miss_reload
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if now - last < MISS_RELOAD_INTERVAL
+            || self
+                .last_miss_reload
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return keys;
+        }
+        if let Err(e) = self.reload().await {
+            tracing::warn!(error = %e, "reloading signing keys failed");
+        }
+        self.keys()
     }
 
     /// Re-reads the keys from the store.
