@@ -12,6 +12,8 @@ pub struct OAuthError {
     pub description: String,
     /// Set when the client tried HTTP Basic: the 401 then carries a challenge.
     pub basic_challenge: bool,
+    /// Seconds for a `Retry-After` header (429 answers).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -27,6 +29,7 @@ impl OAuthError {
             code,
             description: description.into(),
             basic_challenge: false,
+            retry_after: None,
         }
     }
 
@@ -52,6 +55,14 @@ impl OAuthError {
         Self::new("server_error", "internal error")
     }
 
+    /// 429: the caller must wait `seconds` (rate limits).
+    pub fn too_many(code: &'static str, seconds: u64) -> Self {
+        let mut e = Self::new(code, format!("too many requests; retry in {seconds} s"));
+        e.status = StatusCode::TOO_MANY_REQUESTS;
+        e.retry_after = Some(seconds);
+        e
+    }
+
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
@@ -68,6 +79,10 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": self.code, "error_description": self.description});
         let mut resp = (self.status, no_store_json(body.to_string())).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.basic_challenge && self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod error;
 pub mod jose;
 pub mod keyring;
+pub mod limits;
 pub mod params;
 pub mod pkce;
 pub mod provider;

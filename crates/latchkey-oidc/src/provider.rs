@@ -164,6 +164,7 @@ pub struct Provider {
     pub master: Arc<MasterKey>,
     pub authenticator: Arc<dyn Authenticator>,
     pub claims: Arc<dyn ClaimsSource>,
+    pub limits: crate::limits::Limits,
     discovery: String,
 }
 
@@ -184,6 +185,7 @@ impl Provider {
             master,
             authenticator,
             claims,
+            limits: Default::default(),
             discovery,
         })
     }

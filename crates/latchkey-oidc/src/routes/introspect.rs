@@ -11,7 +11,6 @@ use latchkey_store::unix_now;
 use serde_json::{Value, json};
 
 use super::form_params;
-use crate::clients::authenticate_client;
 use crate::crypto::sha256_hex;
 use crate::error::{OAuthError, no_store_json};
 use crate::provider::Provider;
@@ -20,9 +19,10 @@ use crate::tokens::{AccessTokenError, verify_access_token};
 pub async fn post_introspect(
     State(p): State<Arc<Provider>>,
     headers: HeaderMap,
+    peer: super::Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match introspect(&p, &headers, body).await {
+    match introspect(&p, &headers, &peer, body).await {
         Ok(v) => no_store_json(v.to_string()),
         Err(e) => e.into_response(),
     }
@@ -31,10 +31,11 @@ pub async fn post_introspect(
 async fn introspect(
     p: &Provider,
     headers: &HeaderMap,
+    peer: &super::Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Value, OAuthError> {
     let params = form_params(headers, body)?;
-    let (client, _) = authenticate_client(&p.store, p.role(), headers, &params).await?;
+    let client = super::authenticate(p, headers, &params, peer).await?;
     if client.public {
         return Err(OAuthError::invalid_client(
             "introspection requires a confidential client",

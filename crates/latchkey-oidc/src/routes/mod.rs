@@ -63,6 +63,34 @@ pub(crate) fn peer_addr(peer: &Peer) -> Option<SocketAddr> {
     peer.as_ref().map(|p| p.0.0)
 }
 
+/// Client authentication with the failure rate limit: an address that failed too often is
+/// refused before its credentials are even looked at.
+pub(crate) async fn authenticate(
+    p: &Provider,
+    headers: &HeaderMap,
+    params: &Params,
+    peer: &Peer,
+) -> Result<latchkey_store::Client, OAuthError> {
+    let ip = peer_addr(peer).map(|a| a.ip());
+    if let Some(wait) = ip.and_then(|ip| p.limits.auth_blocked(ip)) {
+        return Err(OAuthError::too_many(
+            "invalid_client",
+            wait.as_secs().max(1),
+        ));
+    }
+    match crate::clients::authenticate_client(&p.store, p.role(), headers, params).await {
+        Ok((client, _)) => Ok(client),
+        Err(e) => {
+            if e.code == "invalid_client"
+                && let Some(ip) = ip
+            {
+                p.limits.record_auth_failure(ip);
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Reads a form body for a back-channel endpoint, answering errors in OAuth JSON.
 pub(crate) fn form_params(
     headers: &HeaderMap,

@@ -18,12 +18,18 @@ use crate::redirect::validate_registration;
 pub async fn post_register(
     State(p): State<Arc<Provider>>,
     headers: HeaderMap,
+    peer: super::Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if !p.settings.dynamic_registration {
         return OAuthError::new("access_denied", "dynamic client registration is disabled")
             .with_status(StatusCode::FORBIDDEN)
             .into_response();
+    }
+    if let Some(ip) = super::peer_addr(&peer).map(|a| a.ip())
+        && !p.limits.allow_registration(ip)
+    {
+        return OAuthError::too_many("invalid_request", 60).into_response();
     }
     match register(&p, &headers, body).await {
         Ok(v) => {

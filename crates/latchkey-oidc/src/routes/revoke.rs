@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use latchkey_store::unix_now;
 
 use super::form_params;
-use crate::clients::authenticate_client;
 use crate::crypto::sha256_hex;
 use crate::error::OAuthError;
 use crate::provider::Provider;
@@ -20,9 +19,10 @@ use crate::tokens::verify_access_token;
 pub async fn post_revoke(
     State(p): State<Arc<Provider>>,
     headers: HeaderMap,
+    peer: super::Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match revoke(&p, &headers, body).await {
+    match revoke(&p, &headers, &peer, body).await {
         // An unknown or foreign token also gets 200 (RFC 7009 §2.2).
         Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),
         Err(e) => e.into_response(),
@@ -32,10 +32,11 @@ pub async fn post_revoke(
 async fn revoke(
     p: &Provider,
     headers: &HeaderMap,
+    peer: &super::Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(), OAuthError> {
     let params = form_params(headers, body)?;
-    let (client, _) = authenticate_client(&p.store, p.role(), headers, &params).await?;
+    let client = super::authenticate(p, headers, &params, peer).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;

@@ -12,7 +12,6 @@ use latchkey_store::{Client, Grant, Redemption, RefreshToken, Subject, unix_now}
 use serde_json::{Map, Value, json};
 
 use super::{form_params, scope_list};
-use crate::clients::authenticate_client;
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::{OAuthError, no_store_json};
 use crate::params::Params;
@@ -23,9 +22,10 @@ use crate::tokens::{AccessTokenRequest, IdTokenRequest, mint_access_token, mint_
 pub async fn post_token(
     State(p): State<Arc<Provider>>,
     headers: HeaderMap,
+    peer: super::Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match token(&p, &headers, body).await {
+    match token(&p, &headers, &peer, body).await {
         Ok(r) => r,
         Err(e) => {
             metrics::counter!("latchkey_token_errors_total", "error" => e.code).increment(1);
@@ -37,13 +37,14 @@ pub async fn post_token(
 async fn token(
     p: &Provider,
     headers: &HeaderMap,
+    peer: &super::Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let params = form_params(headers, body)?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
-    let (client, _) = authenticate_client(&p.store, p.role(), headers, &params).await?;
+    let client = super::authenticate(p, headers, &params, peer).await?;
     let response = match grant_type {
         "authorization_code" => authorization_code(p, &client, &params).await?,
         "refresh_token" => refresh_token(p, &client, &params).await?,
