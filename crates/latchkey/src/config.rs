@@ -1662,9 +1662,14 @@ mod tests {
         let readme = std::fs::read_to_string(readme_path).expect("README.md");
         let reference = reference_markdown();
         if !readme.contains(&reference) {
-            let out = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/config-reference.md");
+            let out = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/config-reference.md"
+            );
             let _ = std::fs::write(out, &reference);
-            panic!("README.md's configuration reference is stale: paste target/config-reference.md into it");
+            panic!(
+                "README.md's configuration reference is stale: paste target/config-reference.md into it"
+            );
         }
     }
 }

@@ -57,12 +57,5 @@ pub async fn get_jwks(State(p): State<Arc<Provider>>) -> Response {
 }
 
 fn cached_json(body: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-        ],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -16,8 +16,9 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::OAuthError;
 use crate::params::Params;
@@ -27,7 +28,14 @@ use crate::provider::Provider;
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(provider: Arc<Provider>) -> Router {
-    Router::new()
+    // Endpoints a browser app (public client) calls from script: any origin, no cookies.
+    // The authorization endpoint is deliberately not among them (RFC 9700 §4.16).
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(3600));
+    let cross_origin = Router::new()
         .route(
             "/.well-known/openid-configuration",
             get(discovery::get_openid_configuration),
@@ -37,22 +45,25 @@ pub fn router(provider: Arc<Provider>) -> Router {
             get(discovery::get_openid_configuration),
         )
         .route("/.well-known/jwks.json", get(discovery::get_jwks))
-        .route(
-            "/authorize",
-            get(authorize::get_authorize).post(authorize::post_authorize),
-        )
         .route("/token", post(token::post_token))
         .route(
             "/userinfo",
             get(userinfo::get_userinfo).post(userinfo::post_userinfo),
         )
-        .route("/introspect", post(introspect::post_introspect))
         .route("/revoke", post(revoke::post_revoke))
+        .layer(cors);
+    Router::new()
+        .route(
+            "/authorize",
+            get(authorize::get_authorize).post(authorize::post_authorize),
+        )
+        .route("/introspect", post(introspect::post_introspect))
         .route(
             "/end-session",
             get(end_session::get_end_session).post(end_session::post_end_session),
         )
         .route("/register", post(register::post_register))
+        .merge(cross_origin)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(provider)
 }

@@ -1,0 +1,1044 @@
+//! Protocol flows against the real router, with the `openidconnect` crate as the independent
+//! relying party where it fits. Every scenario runs on SQLite; the main flow also on PostgreSQL.
+
+mod common;
+
+use common::*;
+use latchkey_oidc::jose::Alg;
+use latchkey_store::unix_now;
+use latchkey_testkit::Backend;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use serde_json::{Value, json};
+
+/// The relying party as openidconnect builds it from discovery.
+type Rp = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+fn jws_alg(alg: Alg) -> CoreJwsSigningAlgorithm {
+    match alg {
+        Alg::RS256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        Alg::ES256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        Alg::EdDSA => CoreJwsSigningAlgorithm::EdDsa,
+    }
+}
+
+async fn discover(srv: &Server) -> CoreProviderMetadata {
+    CoreProviderMetadata::discover_async(IssuerUrl::new(srv.issuer.clone()).unwrap(), &srv.http)
+        .await
+        .expect("openidconnect discovery")
+}
+
+async fn relying_party(srv: &Server, c: &TestClient) -> Rp {
+    let rp = CoreClient::from_provider_metadata(
+        discover(srv).await,
+        ClientId::new(c.id.clone()),
+        c.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(c.redirect_uri.clone()).unwrap());
+    match c.auth {
+        ClientAuth::Post => rp.set_auth_type(AuthType::RequestBody),
+        _ => rp.set_auth_type(AuthType::BasicAuth),
+    }
+}
+
+/// A complete code + PKCE (S256) flow driven by openidconnect: the ID token's signature,
+/// `iss`, `aud`, expiry, nonce and `at_hash` are checked by openidconnect, then userinfo is
+/// fetched through it.
+async fn oidc_code_flow(srv: &Server, c: &TestClient, user: &str) -> Tokens {
+    let rp = relying_party(srv, c).await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("groups".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let r = srv.get(auth_url.as_str(), &[(USER, user)]).await;
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let q = r.redirect_params(&c.redirect_uri);
+    assert_eq!(q.get("state"), Some(csrf.secret()), "state is echoed");
+    assert_eq!(
+        q.get("iss"),
+        Some(&srv.issuer),
+        "RFC 9207 iss in the response"
+    );
+    let code = q.get("code").expect("code").clone();
+
+    let token = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&srv.http)
+        .await
+        .expect("token request through openidconnect");
+
+    let id_token = token.id_token().expect("an ID token");
+    let verifier = rp
+        .id_token_verifier()
+        .set_allowed_algs(vec![jws_alg(c.alg)]);
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .expect("openidconnect verifies the ID token");
+    assert_eq!(id_token.signing_alg().unwrap(), &jws_alg(c.alg));
+    assert_eq!(claims.subject().as_str(), user);
+    assert_eq!(claims.issuer().as_str(), srv.issuer);
+    assert_eq!(
+        claims
+            .audiences()
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>(),
+        [c.id.as_str()]
+    );
+    let expected = claims.access_token_hash().expect("at_hash");
+    let actual = AccessTokenHash::from_token(
+        token.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&actual, expected, "at_hash matches the access token");
+    assert_eq!(
+        claims.email().map(|e| e.as_str().to_owned()),
+        Some(format!("{user}@example.com"))
+    );
+    assert!(claims.auth_time().is_some());
+
+    // The raw ID token: claims the claim source tried to smuggle in are ours, not its.
+    let (header, raw) = jwt_parts(&id_token.to_string());
+    assert_eq!(header["alg"], c.alg.as_str());
+    assert_eq!(raw["nonce"], json!(nonce.secret()));
+    assert_eq!(raw["groups"], json!(["staff", format!("{user}-team")]));
+    assert_eq!(raw["amr"], json!(["pwd"]));
+    assert_eq!(raw["azp"], json!(c.id));
+    assert!(raw["exp"].as_i64().unwrap() > unix_now());
+
+    let info: CoreUserInfoClaims = rp
+        .user_info(token.access_token().clone(), Some(claims.subject().clone()))
+        .unwrap()
+        .request_async(&srv.http)
+        .await
+        .expect("userinfo through openidconnect");
+    assert_eq!(info.subject().as_str(), user);
+    assert_eq!(
+        info.email().map(|e| e.as_str().to_owned()),
+        Some(format!("{user}@example.com"))
+    );
+    assert_eq!(info.email_verified(), Some(true));
+
+    let at = token.access_token().secret().clone();
+    let raw_info = srv.userinfo(&at).await;
+    assert_eq!(raw_info.status, 200);
+    let v = raw_info.json();
+    assert_eq!(v["sub"], user);
+    assert_eq!(v["preferred_username"], user);
+    for reserved in ["iss", "aud", "exp", "nonce"] {
+        assert!(v.get(reserved).is_none(), "userinfo leaks {reserved}: {v}");
+    }
+    let (at_header, at_claims) = jwt_parts(&at);
+    assert_eq!(at_header["typ"], "at+jwt");
+    assert_eq!(at_claims["client_id"], c.id.as_str());
+
+    Tokens {
+        access: at,
+        refresh: token.refresh_token().map(|r| r.secret().clone()),
+        id: Some(id_token.to_string()),
+        body: Value::Null,
+    }
+}
+
+async fn main_flow(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let basic = h.confidential().await;
+    let t = oidc_code_flow(&h, &basic, "alice").await;
+    assert!(t.refresh.is_some());
+    let public = h
+        .client_with(ClientSpec {
+            public: true,
+            alg: Alg::EdDSA,
+            ..ClientSpec::default()
+        })
+        .await;
+    let t = oidc_code_flow(&h, &public, "bob").await;
+    // The refresh token of a public client works without a secret.
+    let r = h.refresh(&public, t.refresh_token()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn main_flow_sqlite() {
+    main_flow(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn main_flow_postgres() {
+    main_flow(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn discovery_and_jwks() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let meta = discover(&h).await;
+    assert_eq!(meta.issuer().as_str(), h.issuer);
+    assert_eq!(meta.token_endpoint().unwrap().as_str(), h.url("/token"));
+    let mut algs: Vec<_> = meta
+        .id_token_signing_alg_values_supported()
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect();
+    algs.sort();
+    assert_eq!(algs.len(), 3, "{algs:?}");
+    // openidconnect fetched and parsed the JWKS: one key per algorithm.
+    let keys = meta.jwks().keys();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(h.jwks_kids().await.len(), 3);
+
+    let raw = h
+        .get(&h.url("/.well-known/openid-configuration"), &[])
+        .await
+        .json();
+    assert_eq!(raw["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(raw["response_types_supported"], json!(["code"]));
+    assert_eq!(raw["authorization_response_iss_parameter_supported"], true);
+    assert!(
+        raw.get("registration_endpoint").is_none(),
+        "registration is off"
+    );
+    let alias = h
+        .get(&h.url("/.well-known/oauth-authorization-server"), &[])
+        .await
+        .json();
+    assert_eq!(alias, raw);
+    let jwks = h.get(&h.url("/.well-known/jwks.json"), &[]).await;
+    for k in jwks.json()["keys"].as_array().unwrap() {
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            assert!(k.get(private).is_none(), "private member {private} in {k}");
+        }
+    }
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn confidential_client_secret_basic_rs256() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    oidc_code_flow(&h, &c, "alice").await;
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn confidential_client_secret_post_es256() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h
+        .client_with(ClientSpec {
+            alg: Alg::ES256,
+            auth: ClientAuth::Post,
+            ..ClientSpec::default()
+        })
+        .await;
+    oidc_code_flow(&h, &c, "alice").await;
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn public_client_pkce_eddsa() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h
+        .client_with(ClientSpec {
+            public: true,
+            alg: Alg::EdDSA,
+            ..ClientSpec::default()
+        })
+        .await;
+    assert!(c.secret.is_none());
+    oidc_code_flow(&h, &c, "carol").await;
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn interaction_then_resume() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let pkce = Pkce::new();
+    let params = h.auth_params(&c, &pkce, &[]);
+    let params = refs(&params);
+    // No session: the role's interaction page, carrying a resume URL back to /authorize.
+    let r = h.authorize(&params, None).await;
+    let q = r.redirect_params(&h.url("/login"));
+    r.assert_nothing_issued("interaction");
+    let resume = q.get("resume").expect("resume URL").clone();
+    assert!(resume.starts_with(&h.url("/authorize?")), "{resume}");
+    assert_eq!(h.authn.last().resume_url, resume);
+    assert!(h.authn.last().peer.is_some_and(|p| p.ip().is_loopback()));
+    // Signed in: the resume URL completes the request, state and all.
+    let r = h.get(&resume, &[(USER, "alice")]).await;
+    let q = r.redirect_params(REDIRECT);
+    assert_eq!(q["state"], "st-123");
+    let t = h.redeem(&c, &q["code"], Some(&pkce.verifier)).await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn form_post_response_mode() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let pkce = Pkce::new();
+    let params = h.auth_params(&c, &pkce, &[("response_mode", "form_post")]);
+    let params = refs(&params);
+    let r = h.authorize(&params, Some("alice")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.is_html());
+    assert!(r.header("location").is_none());
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let csp = r.header("content-security-policy").expect("CSP");
+    assert!(csp.contains("form-action https://rp.example"), "{csp}");
+    assert!(
+        r.body
+            .contains("<form method=\"post\" action=\"https://rp.example/cb\">"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("document.forms[0].submit()"));
+    assert_eq!(hidden_input(&r.body, "state").as_deref(), Some("st-123"));
+    assert_eq!(
+        hidden_input(&r.body, "iss").as_deref(),
+        Some(h.issuer.as_str())
+    );
+    let code = hidden_input(&r.body, "code").expect("code in the form");
+    let t = h.redeem(&c, &code, Some(&pkce.verifier)).await;
+    assert_eq!(t.status, 200, "{}", t.body);
+
+    // Errors use the same mode.
+    let r = h.authorize(&params, Some("denied")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        hidden_input(&r.body, "error").as_deref(),
+        Some("access_denied")
+    );
+    r.assert_nothing_issued("form_post error");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn refresh_rotation_and_reuse_detection() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let other = h.confidential().await;
+    let t1 = h.login(&c, "alice").await;
+    let r1 = t1.refresh_token().to_owned();
+
+    // Asking for more than was granted fails and costs nothing.
+    let r = h
+        .token(
+            &c,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &r1),
+                ("scope", "openid admin"),
+            ],
+        )
+        .await;
+    r.assert_oauth_error(400, "invalid_scope", "wider scope");
+    // Another client cannot use it, and its attempt does not burn the family.
+    h.refresh(&other, &r1)
+        .await
+        .assert_oauth_error(400, "invalid_grant", "other client");
+
+    // Rotation, narrowing the scope.
+    let r = h
+        .token(
+            &c,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &r1),
+                ("scope", "openid email"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t2 = Tokens::from(r.json());
+    assert_eq!(t2.body["scope"], "openid email");
+    let r2 = t2.refresh_token().to_owned();
+    assert_ne!(r1, r2);
+    assert_ne!(t1.access, t2.access);
+    let (_, id2) = jwt_parts(t2.id_token());
+    assert!(id2.get("nonce").is_none(), "no nonce on refresh");
+    assert!(id2.get("groups").is_none(), "narrowed scope: {id2}");
+    let info = h.userinfo(&t2.access).await;
+    assert_eq!(info.status, 200);
+    assert!(info.json().get("groups").is_none());
+    assert!(h.active(&c, &r2).await);
+    assert!(!h.active(&c, &r1).await, "a used refresh token is inactive");
+
+    // The new one works (the kept scope is the original one)...
+    let r = h.refresh(&c, &r2).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t3 = Tokens::from(r.json());
+    assert_eq!(
+        t3.body["scope"],
+        "openid email profile groups offline_access"
+    );
+    let r3 = t3.refresh_token().to_owned();
+
+    // ...and reusing an old one kills the whole family.
+    h.refresh(&c, &r1)
+        .await
+        .assert_oauth_error(400, "invalid_grant", "reuse");
+    h.refresh(&c, &r3)
+        .await
+        .assert_oauth_error(400, "invalid_grant", "newest after reuse");
+    for at in [&t1.access, &t2.access, &t3.access] {
+        h.userinfo(at)
+            .await
+            .assert_invalid_token("access token of a revoked family");
+        assert!(!h.active(&c, at).await);
+    }
+    assert!(!h.active(&c, &r3).await);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn code_reuse_revokes_what_it_issued() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let (code, pkce) = h.code(&c, "alice", &[]).await;
+    let first = h.redeem(&c, &code, Some(&pkce.verifier)).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let t = Tokens::from(first.json());
+    assert_eq!(h.userinfo(&t.access).await.status, 200);
+    assert!(h.active(&c, &t.access).await);
+
+    h.redeem(&c, &code, Some(&pkce.verifier))
+        .await
+        .assert_oauth_error(400, "invalid_grant", "second redemption");
+
+    h.userinfo(&t.access)
+        .await
+        .assert_invalid_token("access token after code reuse");
+    assert!(!h.active(&c, &t.access).await);
+    h.refresh(&c, t.refresh_token()).await.assert_oauth_error(
+        400,
+        "invalid_grant",
+        "refresh after code reuse",
+    );
+    assert!(!h.active(&c, t.refresh_token()).await);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn client_credentials() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let r = h
+        .token(
+            &c,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "openid email offline_access"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let v = r.json();
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["scope"], "email", "no user, so no openid scopes");
+    assert!(v.get("id_token").is_none() && v.get("refresh_token").is_none());
+    let at = v["access_token"].as_str().unwrap();
+    let (header, claims) = jwt_parts(at);
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(claims["sub"], c.id.as_str());
+
+    let i = h.introspect(&c, at).await.json();
+    assert_eq!(i["active"], true);
+    assert_eq!(i["client_id"], c.id.as_str());
+    assert_eq!(i["iss"], h.issuer.as_str());
+    // Not a user's token: userinfo refuses it.
+    let u = h.userinfo(at).await;
+    assert_eq!(u.status, 403);
+    assert_eq!(u.json()["error"], "insufficient_scope");
+
+    let public = h.public_client().await;
+    h.token(&public, &[("grant_type", "client_credentials")])
+        .await
+        .assert_oauth_error(400, "unauthorized_client", "public client");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn introspection_and_revocation() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let rs = h.confidential().await; // a resource server
+    let public = h.public_client().await;
+    let t = h.login(&c, "alice").await;
+
+    // Introspection needs a confidential client.
+    h.introspect(&public, &t.access).await.assert_oauth_error(
+        401,
+        "invalid_client",
+        "public introspection",
+    );
+    let anon = h
+        .post_form("/introspect", &[("token", &t.access)], &[])
+        .await;
+    anon.assert_oauth_error(401, "invalid_client", "anonymous introspection");
+
+    let i = h.introspect(&rs, &t.access).await.json();
+    assert_eq!(i["active"], true);
+    assert_eq!(i["sub"], "alice");
+    assert_eq!(i["client_id"], c.id.as_str());
+    assert_eq!(i["scope"], "openid email profile groups offline_access");
+    let i = h.introspect(&rs, t.refresh_token()).await.json();
+    assert_eq!(i["active"], true);
+    assert_eq!(i["token_type"], "refresh_token");
+    for junk in ["", "nonsense", "a.b.c"] {
+        let r = h.introspect(&rs, junk).await;
+        if junk.is_empty() {
+            r.assert_oauth_error(400, "invalid_request", "no token");
+        } else {
+            assert_eq!(r.json(), json!({"active": false}), "{junk}");
+        }
+    }
+
+    // RFC 7009: unknown tokens get 200.
+    for junk in ["nonsense", "a.b.c", "eyJhbGciOiJub25lIn0.e30."] {
+        let r = h.revoke(&c, junk).await;
+        assert_eq!(r.status, 200, "{junk}: {}", r.body);
+    }
+    // Another client's revocation of our token is a no-op.
+    assert_eq!(h.revoke(&rs, &t.access).await.status, 200);
+    assert!(h.active(&rs, &t.access).await);
+
+    // Revoking the access token: inactive, rejected; the grant itself lives on.
+    assert_eq!(h.revoke(&c, &t.access).await.status, 200);
+    assert!(!h.active(&rs, &t.access).await);
+    h.userinfo(&t.access)
+        .await
+        .assert_invalid_token("revoked access token");
+    let r = h.refresh(&c, t.refresh_token()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t2 = Tokens::from(r.json());
+
+    // Revoking the refresh token kills the grant: its access tokens too.
+    let t3 = h.login(&c, "alice").await; // another grant, unaffected
+    assert_eq!(h.revoke(&c, t2.refresh_token()).await.status, 200);
+    assert!(!h.active(&rs, t2.refresh_token()).await);
+    assert!(!h.active(&rs, &t2.access).await);
+    h.userinfo(&t2.access)
+        .await
+        .assert_invalid_token("grant revoked");
+    h.refresh(&c, t2.refresh_token()).await.assert_oauth_error(
+        400,
+        "invalid_grant",
+        "revoked refresh token",
+    );
+    assert!(h.active(&rs, &t3.access).await);
+    assert_eq!(h.userinfo(&t3.access).await.status, 200);
+
+    // A public client may revoke its own tokens.
+    let pt = h.login(&public, "bob").await;
+    assert_eq!(h.revoke(&public, pt.refresh_token()).await.status, 200);
+    assert!(!h.active(&rs, &pt.access).await);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn prompt_none() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let pkce = Pkce::new();
+    let params = h.auth_params(&c, &pkce, &[("prompt", "none")]);
+    let params = refs(&params);
+    let r = h.authorize(&params, None).await;
+    r.assert_redirect_error(&h.issuer, REDIRECT, "login_required", "no session");
+    assert_eq!(r.redirect_params(REDIRECT)["state"], "st-123");
+    assert!(h.authn.last().prompt_none);
+    // With a session, prompt=none just works.
+    let r = h.authorize(&params, Some("alice")).await;
+    assert!(r.redirect_params(REDIRECT).contains_key("code"));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn prompt_login_forces_a_fresh_sign_in() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let pkce = Pkce::new();
+    let params = h.auth_params(&c, &pkce, &[("prompt", "login")]);
+    let params = refs(&params);
+    let old = (unix_now() - 1000).to_string();
+    let r = h
+        .authorize_with(&params, &[(USER, "alice"), (AUTH_TIME, &old)])
+        .await;
+    let q = r.redirect_params(&h.url("/login"));
+    r.assert_nothing_issued("prompt=login with an old session");
+    let seen = h.authn.last();
+    let fresh_after = seen
+        .fresh_after
+        .expect("fresh_after is set for prompt=login");
+    assert!(fresh_after >= unix_now() - 5);
+    let resume = q["resume"].clone();
+
+    // The sign-in happened after the request: the resumed request issues a code, even though
+    // time has passed since.
+    let login_time = fresh_after.to_string();
+    let r = h
+        .get(&resume, &[(USER, "alice"), (AUTH_TIME, &login_time)])
+        .await;
+    let q = r.redirect_params(REDIRECT);
+    let t = h.redeem(&c, &q["code"], Some(&pkce.verifier)).await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    let (_, id) = jwt_parts(Tokens::from(t.json()).id_token());
+    assert_eq!(id["auth_time"], fresh_after);
+
+    // The resume URL's request time is MAC'd: moving it back does not let an older
+    // sign-in through.
+    let mut url = url::Url::parse(&resume).unwrap();
+    let forged: Vec<(String, String)> = url
+        .query_pairs()
+        .into_owned()
+        .map(|(k, v)| {
+            if k == "lk_after" {
+                (k, (fresh_after - 5000).to_string())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(forged);
+    let older = (fresh_after - 4000).to_string();
+    let r = h
+        .get(url.as_str(), &[(USER, "alice"), (AUTH_TIME, &older)])
+        .await;
+    r.redirect_params(&h.url("/login"));
+    r.assert_nothing_issued("forged lk_after");
+
+    // A role that ignores fresh_after does not get a stale sign-in past the engine.
+    let r = h
+        .authorize_with(
+            &params,
+            &[(USER, "alice"), (AUTH_TIME, &old), (IGNORE_FRESH, "1")],
+        )
+        .await;
+    r.assert_redirect_error(&h.issuer, REDIRECT, "login_required", "sloppy role");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn max_age() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let pkce = Pkce::new();
+    let params = h.auth_params(&c, &pkce, &[("max_age", "60")]);
+    let params = refs(&params);
+    let stale = (unix_now() - 3600).to_string();
+    let r = h
+        .authorize_with(&params, &[(USER, "alice"), (AUTH_TIME, &stale)])
+        .await;
+    r.redirect_params(&h.url("/login"));
+    r.assert_nothing_issued("max_age with a stale session");
+    let fa = h.authn.last().fresh_after.expect("fresh_after for max_age");
+    assert!((unix_now() - 65..=unix_now() - 55).contains(&fa), "{fa}");
+
+    let recent = unix_now() - 10;
+    let r = h
+        .authorize_with(
+            &params,
+            &[(USER, "alice"), (AUTH_TIME, &recent.to_string())],
+        )
+        .await;
+    let q = r.redirect_params(REDIRECT);
+    let t = h.redeem(&c, &q["code"], Some(&pkce.verifier)).await;
+    let (_, id) = jwt_parts(Tokens::from(t.json()).id_token());
+    assert_eq!(id["auth_time"], recent);
+
+    // prompt=none with a session too old for max_age.
+    let params = h.auth_params(&c, &pkce, &[("max_age", "60"), ("prompt", "none")]);
+    let params = refs(&params);
+    let r = h
+        .authorize_with(&params, &[(USER, "alice"), (AUTH_TIME, &stale)])
+        .await;
+    r.assert_redirect_error(
+        &h.issuer,
+        REDIRECT,
+        "login_required",
+        "prompt=none + max_age",
+    );
+    h.finish().await;
+}
+
+/// max_age=0 ("sign in again, now"): the user signs in after the request arrived, and the
+/// browser comes back to the resume URL a moment later. That sign-in must satisfy the
+/// request; it must not send the user round the interaction loop again.
+#[tokio::test]
+async fn max_age_zero_is_satisfied_by_the_sign_in_it_caused() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let pkce = Pkce::new();
+    let params = h.auth_params(&c, &pkce, &[("max_age", "0")]);
+    let params = refs(&params);
+    let stale = (unix_now() - 3600).to_string();
+    let r = h
+        .authorize_with(&params, &[(USER, "alice"), (AUTH_TIME, &stale)])
+        .await;
+    let resume = r.redirect_params(&h.url("/login"))["resume"].clone();
+    let requested_at: i64 = url::Url::parse(&resume)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "lk_after")
+        .expect("lk_after")
+        .1
+        .parse()
+        .unwrap();
+    // The user signs in at the request's second; the browser returns in a later second.
+    while unix_now() <= requested_at + 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = h
+        .get(
+            &resume,
+            &[(USER, "alice"), (AUTH_TIME, &requested_at.to_string())],
+        )
+        .await;
+    let q = r.redirect_params(REDIRECT);
+    assert!(q.contains_key("code"), "{q:?}");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn prompt_none_with_id_token_hint() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let bob = h.login(&c, "bob").await;
+    let alice = h.login(&c, "alice").await;
+    let pkce = Pkce::new();
+    let with_hint =
+        |hint: &str| h.auth_params(&c, &pkce, &[("prompt", "none"), ("id_token_hint", hint)]);
+    let r = h
+        .authorize(&refs(&with_hint(bob.id_token())), Some("alice"))
+        .await;
+    r.assert_redirect_error(
+        &h.issuer,
+        REDIRECT,
+        "login_required",
+        "hint of another user",
+    );
+    // Bob's hint, re-labelled as Alice's: the signature no longer holds.
+    let tampered = {
+        let mut parts: Vec<String> = bob.id_token().split('.').map(String::from).collect();
+        let (_, mut claims) = jwt_parts(bob.id_token());
+        claims["sub"] = json!("alice");
+        parts[1] = b64(claims.to_string().as_bytes());
+        parts.join(".")
+    };
+    let r = h
+        .authorize(&refs(&with_hint(&tampered)), Some("alice"))
+        .await;
+    r.assert_redirect_error(&h.issuer, REDIRECT, "login_required", "tampered hint");
+    let r = h
+        .authorize(&refs(&with_hint(alice.id_token())), Some("alice"))
+        .await;
+    assert!(r.redirect_params(REDIRECT).contains_key("code"));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn denied_user() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let pkce = Pkce::new();
+    let params = h.auth_params(&c, &pkce, &[]);
+    let params = refs(&params);
+    let r = h.authorize(&params, Some("denied")).await;
+    r.assert_redirect_error(&h.issuer, REDIRECT, "access_denied", "denied");
+    assert_eq!(r.redirect_params(REDIRECT)["state"], "st-123");
+    // An authenticator failure is a server_error at the client, not a 500 page.
+    let r = h.authorize(&params, Some("broken")).await;
+    r.assert_redirect_error(&h.issuer, REDIRECT, "server_error", "broken role");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn end_session() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let other = h
+        .client_with(ClientSpec {
+            post_logout: vec!["https://other.example/bye".into()],
+            ..ClientSpec::default()
+        })
+        .await;
+    let t = h.login(&c, "alice").await;
+    let hint = t.id_token();
+    let end = |pairs: &[(&str, &str)]| format!("{}?{}", h.url("/end-session"), form(pairs));
+
+    let r = h
+        .get(
+            &end(&[
+                ("id_token_hint", hint),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+                ("state", "bye-1"),
+            ]),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.header("location"),
+        Some("https://rp.example/bye?state=bye-1")
+    );
+    assert!(
+        r.header("set-cookie")
+            .is_some_and(|c| c.starts_with("test_session=;")),
+        "the role's end_session headers are sent"
+    );
+
+    // Same by POST, with client_id agreeing with the hint.
+    let r = h
+        .post_form(
+            "/end-session",
+            &[
+                ("id_token_hint", hint),
+                ("client_id", &c.id),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(r.header("location"), Some(POST_LOGOUT));
+
+    // No redirect asked for: a page.
+    let r = h.get(&end(&[]), &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.is_html() && r.body.contains("Signed out"));
+
+    // Unregistered URIs, URIs of another client, forged hints: an error page, never a redirect.
+    let tampered = {
+        let mut parts: Vec<String> = hint.split('.').map(String::from).collect();
+        let (_, mut claims) = jwt_parts(hint);
+        claims["aud"] = json!(other.id);
+        parts[1] = b64(claims.to_string().as_bytes());
+        parts.join(".")
+    };
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (
+            "unregistered uri",
+            vec![
+                ("id_token_hint", hint),
+                ("post_logout_redirect_uri", "https://evil.example/bye"),
+            ],
+        ),
+        (
+            "registered uri plus query",
+            vec![
+                ("id_token_hint", hint),
+                ("post_logout_redirect_uri", "https://rp.example/bye?x=1"),
+            ],
+        ),
+        (
+            "another client's uri",
+            vec![
+                ("id_token_hint", hint),
+                ("post_logout_redirect_uri", "https://other.example/bye"),
+            ],
+        ),
+        (
+            "client_id disagreeing with the hint",
+            vec![
+                ("id_token_hint", hint),
+                ("client_id", &other.id),
+                ("post_logout_redirect_uri", "https://other.example/bye"),
+            ],
+        ),
+        (
+            "tampered hint",
+            vec![
+                ("id_token_hint", &tampered),
+                ("post_logout_redirect_uri", "https://other.example/bye"),
+            ],
+        ),
+        (
+            "garbage hint",
+            vec![
+                ("id_token_hint", "not.a.jwt"),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+            ],
+        ),
+        (
+            "no hint, no client",
+            vec![("post_logout_redirect_uri", POST_LOGOUT)],
+        ),
+    ];
+    for (name, pairs) in cases {
+        let r = h.get(&end(&pairs), &[]).await;
+        r.assert_error_page(name);
+    }
+    h.finish().await;
+}
+
+fn registration_body() -> Value {
+    json!({
+        "client_name": "Dynamic app",
+        "redirect_uris": ["https://dyn.example/cb"],
+        "id_token_signed_response_alg": "ES256",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    })
+}
+
+#[tokio::test]
+async fn registration_disabled_by_default() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let r = h
+        .post_raw(
+            "/register",
+            Some("application/json"),
+            registration_body().to_string(),
+            &[],
+        )
+        .await;
+    r.assert_oauth_error(403, "access_denied", "registration disabled");
+    assert!(r.json().get("client_id").is_none());
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn registration_enabled() {
+    let h = Harness::with(Backend::Sqlite, |s| s.dynamic_registration = true).await;
+    let doc = h
+        .get(&h.url("/.well-known/openid-configuration"), &[])
+        .await
+        .json();
+    assert_eq!(doc["registration_endpoint"], h.url("/register"));
+
+    let r = h
+        .post_raw(
+            "/register",
+            Some("application/json"),
+            registration_body().to_string(),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let v = r.json();
+    let client = TestClient {
+        id: v["client_id"].as_str().expect("client_id").to_owned(),
+        secret: Some(
+            v["client_secret"]
+                .as_str()
+                .expect("client_secret")
+                .to_owned(),
+        ),
+        redirect_uri: "https://dyn.example/cb".into(),
+        alg: Alg::ES256,
+        auth: ClientAuth::Basic,
+    };
+    assert_eq!(v["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(v["id_token_signed_response_alg"], "ES256");
+    // The registered client completes a flow, through openidconnect.
+    oidc_code_flow(&h, &client, "alice").await;
+
+    // A public client gets no secret, and needs PKCE.
+    let mut body = registration_body();
+    body["token_endpoint_auth_method"] = json!("none");
+    let r = h
+        .post_raw("/register", Some("application/json"), body.to_string(), &[])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.json().get("client_secret").is_none());
+
+    h.finish().await;
+}
+
+/// Ten bad registrations, each answered precisely; the eleventh attempt from the same
+/// address within the minute is rate-limited.
+#[tokio::test]
+async fn registration_rejects_bad_metadata_and_is_rate_limited() {
+    let h = Harness::with(Backend::Sqlite, |s| s.dynamic_registration = true).await;
+    let json_cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"redirect_uris": ["https://dyn.example/cb#frag"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["javascript:alert(1)"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["/relative"]}),
+            "invalid_redirect_uri",
+        ),
+        (json!({}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": "https://dyn.example/cb"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://dyn.example/cb"], "id_token_signed_response_alg": "none"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://dyn.example/cb"], "grant_types": ["password"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://dyn.example/cb"], "response_types": ["token"]}),
+            "invalid_client_metadata",
+        ),
+    ];
+    for (body, error) in json_cases {
+        let r = h
+            .post_raw("/register", Some("application/json"), body.to_string(), &[])
+            .await;
+        r.assert_oauth_error(400, error, &body.to_string());
+    }
+    let r = h
+        .post_raw(
+            "/register",
+            Some(FORM),
+            "redirect_uris=https://dyn.example/cb",
+            &[],
+        )
+        .await;
+    r.assert_oauth_error(400, "invalid_request", "form body");
+    let r = h
+        .post_raw("/register", Some("application/json"), "{not json", &[])
+        .await;
+    r.assert_oauth_error(400, "invalid_client_metadata", "bad JSON");
+
+    let r = h
+        .post_raw(
+            "/register",
+            Some("application/json"),
+            registration_body().to_string(),
+            &[],
+        )
+        .await;
+    r.assert_oauth_error(429, "invalid_request", "registration flood");
+    assert!(r.header("retry-after").is_some());
+    h.finish().await;
+}
