@@ -1042,3 +1042,107 @@ async fn registration_rejects_bad_metadata_and_is_rate_limited() {
     assert!(r.header("retry-after").is_some());
     h.finish().await;
 }
+
+/// Two redemptions of one code racing: exactly one gets tokens, and since the other one is a
+/// replay, those tokens must end up revoked too, whichever request the database saw first.
+async fn concurrent_code_replay(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let c = h.confidential().await;
+    let trials = 20;
+    let mut alive = 0;
+    for _ in 0..trials {
+        let (code, pkce) = h.code(&c, "alice", &[]).await;
+        let (a, b) = tokio::join!(
+            h.redeem(&c, &code, Some(&pkce.verifier)),
+            h.redeem(&c, &code, Some(&pkce.verifier))
+        );
+        let winners: Vec<&Resp> = [&a, &b].into_iter().filter(|r| r.status == 200).collect();
+        assert_eq!(winners.len(), 1, "{} / {}", a.body, b.body);
+        let loser = if a.status == 200 { &b } else { &a };
+        loser.assert_oauth_error(400, "invalid_grant", "the replay");
+        let t = Tokens::from(winners[0].json());
+        if h.userinfo(&t.access).await.status == 200 || h.active(&c, &t.access).await {
+            alive += 1;
+        }
+    }
+    assert_eq!(
+        alive, 0,
+        "{alive} of {trials} raced replays left the first redemption's tokens valid"
+    );
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_code_replay_sqlite() {
+    concurrent_code_replay(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_code_replay_postgres() {
+    concurrent_code_replay(Backend::Postgres).await;
+}
+
+/// Deleting a client revokes what it holds: user grants and its own client_credentials
+/// tokens alike.
+#[tokio::test]
+async fn deleted_client_tokens_die() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let rs = h.confidential().await;
+    let c = h.confidential().await;
+    let user = h.login(&c, "alice").await;
+    let r = h.token(&c, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let machine = Tokens::from(r.json());
+    assert!(h.active(&rs, &machine.access).await);
+
+    let deleted = h
+        .provider
+        .store
+        .delete_client(
+            latchkey_store::Role::Idp,
+            &latchkey_store::ClientId::from(c.id.as_str()),
+            unix_now(),
+        )
+        .await
+        .unwrap();
+    assert!(deleted);
+
+    h.userinfo(&user.access)
+        .await
+        .assert_invalid_token("user token of a deleted client");
+    assert!(!h.active(&rs, &user.access).await);
+    assert!(!h.active(&rs, user.refresh_token()).await);
+    h.refresh(&c, user.refresh_token())
+        .await
+        .assert_oauth_error(401, "invalid_client", "deleted client refreshing");
+    assert!(
+        !h.active(&rs, &machine.access).await,
+        "a client_credentials token outlives its deleted client"
+    );
+    h.finish().await;
+}
+
+/// Browser apps may call the token-side endpoints cross-origin; never /authorize.
+#[tokio::test]
+async fn cors() {
+    let h = Harness::new(Backend::Sqlite).await;
+    for path in ["/token", "/userinfo", "/revoke", "/.well-known/jwks.json"] {
+        let r = h
+            .send(
+                h.http
+                    .request(reqwest::Method::OPTIONS, h.url(path))
+                    .header("origin", "https://spa.example")
+                    .header("access-control-request-method", "POST")
+                    .header("access-control-request-headers", "authorization"),
+            )
+            .await;
+        assert!(r.status < 300, "{path}: {}", r.status);
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{path}");
+        assert!(r.header("access-control-allow-credentials").is_none());
+    }
+    let r = h
+        .get(&h.url("/authorize"), &[("origin", "https://spa.example")])
+        .await;
+    assert!(r.header("access-control-allow-origin").is_none());
+    h.finish().await;
+}
