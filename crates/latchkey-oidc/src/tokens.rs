@@ -191,6 +191,22 @@ pub async fn verify_access_token(
     {
         return Err(AccessTokenError::Invalid("the token has been revoked"));
     }
+    // A token without a grant (client_credentials) lives as long as its client: deleting the
+    // client revokes grants, which such a token does not have.
+    if grant.is_none() {
+        let client = claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let found = p
+            .store
+            .find_client(p.role(), &latchkey_store::ClientId::from(client))
+            .await
+            .map_err(|e| AccessTokenError::Internal(e.to_string()))?;
+        if found.is_none() {
+            return Err(AccessTokenError::Invalid("the client no longer exists"));
+        }
+    }
     Ok(VerifiedAccessToken {
         subject: Subject::from(sub),
         jti: jti.to_owned(),

@@ -216,6 +216,33 @@ impl Store {
         })
     }
 
+    /// Stores `grant` as revoked, or marks the existing row revoked. Used when a code is
+    /// replayed, possibly before its first redemption has stored the grant: that redemption
+    /// then finds the row taken and fails.
+    pub async fn revoke_grant_upsert(&self, grant: &Grant) -> Result<()> {
+        let revoked_at = grant.revoked_at.unwrap_or(grant.created_at);
+        on_pool!(self, write, pool => {
+            sqlx::query(
+                "INSERT INTO grants (id, role, client_id, subject, scope, auth_time, claims, created_at, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(grants.revoked_at, excluded.revoked_at)",
+            )
+            .bind(grant.id.as_str())
+            .bind(grant.role.as_str())
+            .bind(grant.client_id.as_str())
+            .bind(grant.subject.as_str())
+            .bind(&grant.scope)
+            .bind(grant.auth_time)
+            .bind(grant.claims.to_string())
+            .bind(grant.created_at)
+            .bind(grant.expires_at)
+            .bind(revoked_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
     /// Revokes a grant: its refresh tokens stop working and its access tokens are denied.
     /// Returns false when it was absent or already revoked.
     pub async fn revoke_grant(&self, id: &GrantId, now: i64) -> Result<bool> {

@@ -176,14 +176,21 @@ fn resume_mac_input(query: &str) -> Vec<u8> {
 }
 
 /// The request time carried by a resume URL we made, if its MAC holds.
-fn verified_resume_time(p: &Provider, params: &Params) -> Option<i64> {
+/// A resume URL older than this counts as a new request: a replayed old URL cannot stand in
+/// for a fresh sign-in.
+const RESUME_MAX_AGE: i64 = 15 * 60;
+
+fn verified_resume_time(p: &Provider, params: &Params, now: i64) -> Option<i64> {
     let after = params.get(RESUME_AFTER)?;
     let sig = b64url_decode(params.get(RESUME_SIG)?).ok()?;
     let base = params.without(&[RESUME_SIG]).to_query();
-    p.master
-        .verify_mac(&resume_mac_input(&base), &sig)
-        .then(|| after.parse().ok())
-        .flatten()
+    if !p.master.verify_mac(&resume_mac_input(&base), &sig) {
+        return None;
+    }
+    let after: i64 = after.parse().ok()?;
+    (now - RESUME_MAX_AGE..=now)
+        .contains(&after)
+        .then_some(after)
 }
 
 fn resume_url(p: &Provider, params: &Params, requested_at: i64) -> String {
@@ -197,7 +204,7 @@ fn resume_url(p: &Provider, params: &Params, requested_at: i64) -> String {
 
 async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Params) -> Response {
     let now = unix_now();
-    let resumed_at = verified_resume_time(p, &params);
+    let resumed_at = verified_resume_time(p, &params, now);
 
     // 1. The client and the redirect URI: until both check out, nothing is redirected.
     let Some(client_id) = params.get("client_id") else {
@@ -327,7 +334,7 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
         fresh_after = Some(requested_at);
     }
     if let Some(max_age) = max_age {
-        fresh_after = Some(fresh_after.unwrap_or(i64::MIN).max(now - max_age));
+        fresh_after = Some(fresh_after.unwrap_or(i64::MIN).max(requested_at - max_age));
     }
 
     // 3. Who is this?
@@ -383,7 +390,14 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
 /// often old).
 pub(crate) fn hint_subject(p: &Provider, hint: &str) -> Option<(String, Vec<String>)> {
     let keys = p.keys.keys();
-    let (_, claims) = crate::jose::verify_jwt(hint, |kid| keys.verifier(kid)).ok()?;
+    let (header, claims) = crate::jose::verify_jwt(hint, |kid| keys.verifier(kid)).ok()?;
+    // Only ID tokens are hints; an access token names no audience client.
+    if header
+        .typ
+        .is_some_and(|t| t.eq_ignore_ascii_case(crate::tokens::ACCESS_TOKEN_TYP))
+    {
+        return None;
+    }
     if claims.get("iss").and_then(|v| v.as_str()) != Some(p.issuer()) {
         return None;
     }

@@ -77,10 +77,23 @@ async fn authorization_code(
     {
         Redemption::Redeemed(r) => r,
         Redemption::Replayed(r) => {
-            // RFC 6749 §4.1.2: a code used twice revokes what the first use issued.
-            if p.store.revoke_grant(&r.grant_id, now).await? {
-                tracing::warn!(client = %r.client_id, "authorization code replayed; grant revoked");
-            }
+            // RFC 6749 §4.1.2: a code used twice revokes what the first use issued. The first
+            // use may not have stored its grant yet: the revoked row is written either way,
+            // and the first use then fails to create it.
+            let revoked = Grant {
+                id: r.grant_id.clone(),
+                role: p.role(),
+                client_id: r.client_id.clone(),
+                subject: r.subject.clone(),
+                scope: r.scope.clone(),
+                auth_time: r.auth_time,
+                claims: json!({}),
+                created_at: now,
+                expires_at: now + p.settings.refresh_token_lifetime,
+                revoked_at: Some(now),
+            };
+            p.store.revoke_grant_upsert(&revoked).await?;
+            tracing::warn!(client = %r.client_id, "authorization code replayed; grant revoked");
             return Err(OAuthError::invalid_grant("the code has already been used"));
         }
         Redemption::NotFound => return Err(OAuthError::invalid_grant("the code is not valid")),
@@ -133,7 +146,13 @@ async fn authorization_code(
         revoked_at: None,
     };
     let refresh = new_refresh(p, &grant, &grant.scope, &json!({"amr": amr}), now);
-    p.store.create_grant(&grant, Some(&refresh.1)).await?;
+    match p.store.create_grant(&grant, Some(&refresh.1)).await {
+        Ok(()) => {}
+        Err(latchkey_store::StoreError::Conflict) => {
+            return Err(OAuthError::invalid_grant("the code has already been used"));
+        }
+        Err(e) => return Err(e.into()),
+    }
     let mut body = tokens_for(
         p,
         client,
