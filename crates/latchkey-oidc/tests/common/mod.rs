@@ -287,8 +287,9 @@ impl Server {
         weak
     }
 
+    /// This server's own address (a replica's issuer may name another).
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
+        format!("http://{}{path}", self.addr)
     }
 
     // --- clients -------------------------------------------------------------------------
