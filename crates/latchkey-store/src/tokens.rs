@@ -88,6 +88,30 @@ macro_rules! grant_from_row {
     }};
 }
 
+/// `INSERT INTO grants … VALUES ($1 … $9, ` — the caller ends it with the `revoked_at` value.
+macro_rules! insert_grant {
+    () => {
+        "INSERT INTO grants (id, role, client_id, subject, scope, auth_time, claims, created_at, expires_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+    };
+}
+
+macro_rules! bind_grant {
+    ($query:expr, $g:expr) => {{
+        let g = $g;
+        $query
+            .bind(g.id.as_str())
+            .bind(g.role.as_str())
+            .bind(g.client_id.as_str())
+            .bind(g.subject.as_str())
+            .bind(&g.scope)
+            .bind(g.auth_time)
+            .bind(g.claims.to_string())
+            .bind(g.created_at)
+            .bind(g.expires_at)
+    }};
+}
+
 macro_rules! insert_refresh {
     ($executor:expr, $t:expr) => {{
         let t = $t;
@@ -181,19 +205,7 @@ impl Store {
     pub async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>) -> Result<()> {
         on_pool!(self, write, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO grants (id, role, client_id, subject, scope, auth_time, claims, created_at, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
-            )
-            .bind(grant.id.as_str())
-            .bind(grant.role.as_str())
-            .bind(grant.client_id.as_str())
-            .bind(grant.subject.as_str())
-            .bind(&grant.scope)
-            .bind(grant.auth_time)
-            .bind(grant.claims.to_string())
-            .bind(grant.created_at)
-            .bind(grant.expires_at)
+            bind_grant!(sqlx::query(concat!(insert_grant!(), "NULL)")), grant)
             .execute(&mut *tx)
             .await
             .map_err(conflict)?;
@@ -222,20 +234,13 @@ impl Store {
     pub async fn revoke_grant_upsert(&self, grant: &Grant) -> Result<()> {
         let revoked_at = grant.revoked_at.unwrap_or(grant.created_at);
         on_pool!(self, write, pool => {
-            sqlx::query(
-                "INSERT INTO grants (id, role, client_id, subject, scope, auth_time, claims, created_at, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(grants.revoked_at, excluded.revoked_at)",
+            bind_grant!(
+                sqlx::query(concat!(
+                    insert_grant!(),
+                    "$10) ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(grants.revoked_at, excluded.revoked_at)"
+                )),
+                grant
             )
-            .bind(grant.id.as_str())
-            .bind(grant.role.as_str())
-            .bind(grant.client_id.as_str())
-            .bind(grant.subject.as_str())
-            .bind(&grant.scope)
-            .bind(grant.auth_time)
-            .bind(grant.claims.to_string())
-            .bind(grant.created_at)
-            .bind(grant.expires_at)
             .bind(revoked_at)
             .execute(pool)
             .await?;
