@@ -34,16 +34,7 @@ pub async fn run(config: &Config) -> Result<()> {
             .with_context(|| format!("{role}: cannot listen on {}", rc.listen))?;
         let local = listener.local_addr()?;
         tracing::info!(%role, listen = %local, issuer = %rc.public_url, "serving");
-        let stop = stop_rx.clone();
-        servers.spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(wait_for(stop))
-            .await
-            .with_context(|| format!("{role} server"))
-        });
+        servers.spawn(serve(listener, app, stop_rx.clone(), role.as_str()));
     }
     if let Some(addr) = config.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -51,16 +42,7 @@ pub async fn run(config: &Config) -> Result<()> {
             .with_context(|| format!("metrics: cannot listen on {addr}"))?;
         tracing::info!(listen = %addr, "serving metrics");
         let app = web::metrics_app(metrics.clone());
-        let stop = stop_rx.clone();
-        servers.spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(wait_for(stop))
-            .await
-            .context("metrics server")
-        });
+        servers.spawn(serve(listener, app, stop_rx.clone(), "metrics"));
     }
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
     spawn_purge(store.clone(), stop_rx.clone());
@@ -120,8 +102,22 @@ pub fn provider_settings(role: Role, rc: &RoleConfig) -> ProviderSettings {
     s
 }
 
-async fn wait_for(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|v| *v).await;
+/// Serves `app` until `stop` turns true, then lets open requests finish.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+    name: &'static str,
+) -> Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|v| *v).await;
+    })
+    .await
+    .with_context(|| format!("{name} server"))
 }
 
 /// Expired codes, tokens, sessions and deny-list entries are deleted every ten minutes.
