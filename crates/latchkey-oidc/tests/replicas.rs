@@ -33,6 +33,17 @@ async fn two_replicas_on_postgres_share_one_issuer() {
         401,
         "replay revoked the grant"
     );
+    let events = a
+        .provider
+        .store
+        .list_audit_events(Role::Idp, 10)
+        .await
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e.kind == "CODE_REPLAYED"
+            && e.client_id.as_ref().map(|c| c.as_str()) == Some(client.id.as_str())),
+        "the replay is in the audit log: {events:?}"
+    );
 
     // Rotation at one replica, reuse detected at the other.
     let t = a.login(&client, "bob").await;
@@ -45,6 +56,13 @@ async fn two_replicas_on_postgres_share_one_issuer() {
     b.refresh(&client, t2.refresh_token())
         .await
         .assert_oauth_error(400, "invalid_grant", "family revoked by the reuse");
+    let events = b
+        .provider
+        .store
+        .list_audit_events(Role::Idp, 10)
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.kind == "REFRESH_TOKEN_REUSED"));
 
     // A key rotated through one replica signs there and verifies at the other immediately.
     let es = a

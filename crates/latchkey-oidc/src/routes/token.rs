@@ -94,6 +94,14 @@ async fn authorization_code(
             };
             p.store.revoke_grant_upsert(&revoked).await?;
             tracing::warn!(client = %r.client_id, "authorization code replayed; grant revoked");
+            audit(
+                p,
+                "CODE_REPLAYED",
+                &r.subject,
+                &r.client_id,
+                json!({"grant": r.grant_id}),
+            )
+            .await;
             return Err(OAuthError::invalid_grant("the code has already been used"));
         }
         Redemption::NotFound => return Err(OAuthError::invalid_grant("the code is not valid")),
@@ -313,6 +321,14 @@ async fn refresh_token(
         Redemption::Replayed(old) => {
             p.store.revoke_grant(&old.grant_id, now).await?;
             tracing::warn!(client = %client.id, "refresh token reused; grant revoked");
+            audit(
+                p,
+                "REFRESH_TOKEN_REUSED",
+                &old.subject,
+                &client.id,
+                json!({"grant": old.grant_id}),
+            )
+            .await;
             return Err(OAuthError::invalid_grant(
                 "the refresh token has already been used",
             ));
@@ -382,4 +398,26 @@ fn client_credentials(p: &Provider, client: &Client, params: &Params) -> Result<
         body["scope"] = Value::from(scope);
     }
     Ok(body)
+}
+
+/// Records a security event; a failure to record is logged, never fatal to the request.
+async fn audit(
+    p: &Provider,
+    kind: &str,
+    subject: &Subject,
+    client: &latchkey_store::ClientId,
+    detail: Value,
+) {
+    let event = latchkey_store::NewAuditEvent {
+        role: p.role(),
+        kind,
+        subject: Some(subject),
+        client_id: Some(client),
+        ip: None,
+        detail,
+        created_at: unix_now(),
+    };
+    if let Err(e) = p.store.create_audit_event(&event).await {
+        tracing::error!(error = %e, kind, "recording audit event failed");
+    }
 }
