@@ -4,6 +4,7 @@
 //! end-session and registration for its issuer.
 
 pub mod clients;
+pub mod code;
 pub mod crypto;
 pub mod error;
 pub mod jose;

@@ -138,7 +138,8 @@ pub struct VerifiedAccessToken {
     pub exp: i64,
     pub client_id: String,
     pub scope: String,
-    pub grant: Option<GrantId>,
+    /// The grant the token was issued under (user tokens); `None` for client_credentials.
+    pub grant: Option<latchkey_store::Grant>,
 }
 
 pub enum AccessTokenError {
@@ -184,13 +185,23 @@ pub async fn verify_access_token(
         return Err(AccessTokenError::Invalid("the token lacks sub or jti"));
     };
     let grant = claims.get("gid").and_then(Value::as_str).map(GrantId::from);
-    if p.store
-        .is_access_token_revoked(jti, grant.as_ref())
+    let state = p
+        .store
+        .access_token_state(jti, grant.as_ref())
         .await
-        .map_err(|e| AccessTokenError::Internal(e.to_string()))?
-    {
+        .map_err(|e| AccessTokenError::Internal(e.to_string()))?;
+    if state.denied {
         return Err(AccessTokenError::Invalid("the token has been revoked"));
     }
+    let grant_record = match (&grant, state.grant) {
+        (Some(_), Some(g)) if g.revoked_at.is_none() => Some(g),
+        (Some(_), _) => {
+            return Err(AccessTokenError::Invalid(
+                "the token's grant has been revoked",
+            ));
+        }
+        (None, _) => None,
+    };
     // A token without a grant (client_credentials) lives as long as its client: deleting the
     // client revokes grants, which such a token does not have.
     if grant.is_none() {
@@ -221,7 +232,7 @@ pub async fn verify_access_token(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned(),
-        grant,
+        grant: grant_record,
         claims,
     })
 }

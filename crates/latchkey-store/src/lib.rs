@@ -12,6 +12,7 @@ mod tokens;
 
 pub use audit::NewAuditEvent;
 pub use model::*;
+pub use tokens::AccessTokenState;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -125,7 +126,6 @@ impl Store {
     pub async fn delete_expired(&self, now: i64) -> Result<u64> {
         let mut total = 0;
         for sql in [
-            "DELETE FROM auth_codes WHERE expires_at < $1",
             "DELETE FROM refresh_tokens WHERE expires_at < $1",
             "DELETE FROM grants WHERE expires_at < $1",
             "DELETE FROM revoked_access_tokens WHERE expires_at < $1",

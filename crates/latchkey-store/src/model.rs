@@ -121,25 +121,6 @@ pub struct Grant {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthCode {
-    pub code_hash: String,
-    pub role: Role,
-    pub grant_id: GrantId,
-    pub client_id: ClientId,
-    pub redirect_uri: String,
-    pub subject: Subject,
-    pub scope: String,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub auth_time: i64,
-    /// Engine-defined JSON carried from authorization to token (e.g. `amr`, `resource`).
-    pub extra: serde_json::Value,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub redeemed_at: Option<i64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefreshToken {
     pub token_hash: String,
     pub role: Role,
@@ -154,7 +135,7 @@ pub struct RefreshToken {
     pub used_at: Option<i64>,
 }
 
-/// Outcome of redeeming a single-use code or rotating a refresh token.
+/// Outcome of consuming a single-use record (rotating a refresh token).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Redemption<T> {
     /// First use: the record as it was.

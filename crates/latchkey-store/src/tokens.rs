@@ -1,23 +1,19 @@
-//! Grants, authorization codes, refresh tokens and the access-token deny-list.
+//! Grants, refresh tokens and the access-token deny-list.
 //!
 //! Access tokens are self-contained JWTs and are not stored when issued: revoking one adds its
 //! `jti` to a deny-list kept until the token would have expired, and revoking a grant denies
-//! every token that names it. Codes and refresh tokens are single-use: the conditional UPDATE
-//! that consumes them is the only thing that decides who wins a race.
+//! every token that names it. A grant id can be inserted once (it is an authorization code's
+//! single-use marker) and a refresh token is consumed by one conditional UPDATE: the database
+//! alone decides who wins a race.
 
 use sqlx::Row;
 
 use crate::model::parse_role;
 use crate::{
-    AuthCode, ClientId, Grant, GrantId, Redemption, RefreshToken, Result, Role, Store, Subject,
-    conflict, on_pool,
+    ClientId, Grant, GrantId, Redemption, RefreshToken, Result, Role, Store, Subject, conflict,
+    on_pool,
 };
 
-macro_rules! code_columns {
-    () => {
-        "code_hash, role, grant_id, client_id, redirect_uri, subject, scope, nonce, code_challenge, auth_time, extra, created_at, expires_at, redeemed_at"
-    };
-}
 macro_rules! refresh_columns {
     () => {
         "token_hash, role, grant_id, client_id, subject, scope, auth_time, extra, created_at, expires_at, used_at"
@@ -27,28 +23,6 @@ macro_rules! grant_columns {
     () => {
         "id, role, client_id, subject, scope, auth_time, claims, created_at, expires_at, revoked_at"
     };
-}
-
-macro_rules! code_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        AuthCode {
-            code_hash: row.try_get("code_hash")?,
-            role: parse_role(row.try_get::<&str, _>("role")?)?,
-            grant_id: GrantId(row.try_get("grant_id")?),
-            client_id: ClientId(row.try_get("client_id")?),
-            redirect_uri: row.try_get("redirect_uri")?,
-            subject: Subject(row.try_get("subject")?),
-            scope: row.try_get("scope")?,
-            nonce: row.try_get("nonce")?,
-            code_challenge: row.try_get("code_challenge")?,
-            auth_time: row.try_get("auth_time")?,
-            extra: crate::model::parse_json(row.try_get::<&str, _>("extra")?)?,
-            created_at: row.try_get("created_at")?,
-            expires_at: row.try_get("expires_at")?,
-            redeemed_at: row.try_get("redeemed_at")?,
-        }
-    }};
 }
 
 macro_rules! refresh_from_row {
@@ -136,83 +110,19 @@ macro_rules! insert_refresh {
 }
 
 impl Store {
-    pub async fn create_auth_code(&self, code: &AuthCode) -> Result<()> {
-        on_pool!(self, write, pool => {
-            sqlx::query(
-                "INSERT INTO auth_codes (code_hash, role, grant_id, client_id, redirect_uri, subject, scope, nonce, code_challenge, auth_time, extra, created_at, expires_at, redeemed_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)",
-            )
-            .bind(&code.code_hash)
-            .bind(code.role.as_str())
-            .bind(code.grant_id.as_str())
-            .bind(code.client_id.as_str())
-            .bind(&code.redirect_uri)
-            .bind(code.subject.as_str())
-            .bind(&code.scope)
-            .bind(&code.nonce)
-            .bind(&code.code_challenge)
-            .bind(code.auth_time)
-            .bind(code.extra.to_string())
-            .bind(code.created_at)
-            .bind(code.expires_at)
-            .execute(pool)
-            .await
-            .map_err(conflict)?;
-        });
-        Ok(())
-    }
-
-    /// Marks the code used. Exactly one caller ever gets `Redeemed` for a code; every later
-    /// caller gets `Replayed`. Expiry and binding checks are the caller's.
-    pub async fn redeem_auth_code(
-        &self,
-        role: Role,
-        code_hash: &str,
-        now: i64,
-    ) -> Result<Redemption<AuthCode>> {
-        let update = concat!(
-            "UPDATE auth_codes SET redeemed_at = $3 WHERE code_hash = $1 AND role = $2 AND redeemed_at IS NULL RETURNING ",
-            code_columns!()
-        );
-        let select = concat!(
-            "SELECT ",
-            code_columns!(),
-            " FROM auth_codes WHERE code_hash = $1 AND role = $2"
-        );
-        on_pool!(self, write, pool => {
-            let row = sqlx::query(update)
-                .bind(code_hash)
-                .bind(role.as_str())
-                .bind(now)
-                .fetch_optional(pool)
-                .await?;
-            if let Some(row) = row {
-                return Ok(Redemption::Redeemed(code_from_row!(&row)));
-            }
-            let row = sqlx::query(select)
-                .bind(code_hash)
-                .bind(role.as_str())
-                .fetch_optional(pool)
-                .await?;
-            Ok(match row {
-                Some(row) => Redemption::Replayed(code_from_row!(&row)),
-                None => Redemption::NotFound,
-            })
-        })
-    }
-
-    /// Records a grant and, when given, its first refresh token, atomically.
+    /// Records a grant and, when given, its first refresh token. A grant id that exists
+    /// already gives [`crate::StoreError::Conflict`] and nothing is written.
     pub async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>) -> Result<()> {
+        // Two statements, not a transaction: each is one round trip to the writer, and a grant
+        // left without its refresh token (the second failing) is inert.
         on_pool!(self, write, pool => {
-            let mut tx = pool.begin().await?;
             bind_grant!(sqlx::query(concat!(insert_grant!(), "NULL)")), grant)
-            .execute(&mut *tx)
-            .await
-            .map_err(conflict)?;
+                .execute(pool)
+                .await
+                .map_err(conflict)?;
             if let Some(t) = refresh {
-                insert_refresh!(&mut *tx, t);
+                insert_refresh!(pool, t);
             }
-            tx.commit().await?;
         });
         Ok(())
     }
@@ -226,26 +136,6 @@ impl Store {
                 None => Ok(None),
             }
         })
-    }
-
-    /// Stores `grant` as revoked, or marks the existing row revoked. Used when a code is
-    /// replayed, possibly before its first redemption has stored the grant: that redemption
-    /// then finds the row taken and fails.
-    pub async fn revoke_grant_upsert(&self, grant: &Grant) -> Result<()> {
-        let revoked_at = grant.revoked_at.unwrap_or(grant.created_at);
-        on_pool!(self, write, pool => {
-            bind_grant!(
-                sqlx::query(concat!(
-                    insert_grant!(),
-                    "$10) ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(grants.revoked_at, excluded.revoked_at)"
-                )),
-                grant
-            )
-            .bind(revoked_at)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
     }
 
     /// Revokes a grant: its refresh tokens stop working and its access tokens are denied.
@@ -359,23 +249,37 @@ impl Store {
         Ok(())
     }
 
-    /// True when the access token `jti`, or the grant it was issued under, has been revoked.
-    pub async fn is_access_token_revoked(
+    /// What an access token's validity depends on, in one read: whether its `jti` is denied,
+    /// and its grant (if it names one and the grant exists).
+    pub async fn access_token_state(
         &self,
         jti: &str,
         grant: Option<&GrantId>,
-    ) -> Result<bool> {
+    ) -> Result<AccessTokenState> {
         on_pool!(self, read, pool => {
-            let n: i64 = sqlx::query(
-                "SELECT (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $1) \
-                 + (SELECT COUNT(*) FROM grants WHERE id = $2 AND revoked_at IS NOT NULL) AS n",
+            let row = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $1) AS denied, \
+                 g.id, g.role, g.client_id, g.subject, g.scope, g.auth_time, g.claims, g.created_at, g.expires_at, g.revoked_at \
+                 FROM (SELECT 1 AS one) AS one LEFT JOIN grants g ON g.id = $2",
             )
             .bind(jti)
             .bind(grant.map(|g| g.as_str()).unwrap_or(""))
             .fetch_one(pool)
-            .await?
-            .try_get("n")?;
-            Ok(n > 0)
+            .await?;
+            let denied: i64 = row.try_get("denied")?;
+            let grant = match row.try_get::<Option<String>, _>("id")? {
+                Some(_) => Some(grant_from_row!(&row)),
+                None => None,
+            };
+            Ok(AccessTokenState { denied: denied > 0, grant })
         })
     }
+}
+
+/// See [`Store::access_token_state`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessTokenState {
+    /// The token's own `jti` was revoked.
+    pub denied: bool,
+    pub grant: Option<Grant>,
 }

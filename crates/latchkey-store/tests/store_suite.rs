@@ -33,25 +33,6 @@ fn client(role: Role, id: &str) -> Client {
     }
 }
 
-fn code(hash: &str, grant: &str) -> AuthCode {
-    AuthCode {
-        code_hash: hash.into(),
-        role: Role::Idp,
-        grant_id: GrantId::from(grant),
-        client_id: ClientId::from("c1"),
-        redirect_uri: "https://app.example/cb".into(),
-        subject: Subject::from("alice"),
-        scope: "openid email".into(),
-        nonce: Some("n-1".into()),
-        code_challenge: Some("chal".into()),
-        auth_time: 50,
-        extra: serde_json::json!({"amr": ["phr"]}),
-        created_at: 100,
-        expires_at: 160,
-        redeemed_at: None,
-    }
-}
-
 fn grant(id: &str) -> Grant {
     Grant {
         id: GrantId::from(id),
@@ -131,56 +112,53 @@ async fn clients_round_trip_per_role() {
 }
 
 #[tokio::test]
-async fn codes_are_single_use() {
+async fn grant_ids_are_single_use() {
     on_each_backend(|store| async move {
-        store.create_auth_code(&code("h1", "g1")).await.unwrap();
-        match store.redeem_auth_code(Role::Idp, "h1", 110).await.unwrap() {
-            Redemption::Redeemed(c) => {
-                assert_eq!(c.nonce.as_deref(), Some("n-1"));
-                assert_eq!(c.extra["amr"][0], "phr");
-                assert_eq!(c.redeemed_at, Some(110));
-            }
-            other => panic!("first redemption: {other:?}"),
-        }
-        match store.redeem_auth_code(Role::Idp, "h1", 111).await.unwrap() {
-            Redemption::Replayed(c) => assert_eq!(c.redeemed_at, Some(110)),
-            other => panic!("second redemption: {other:?}"),
-        }
-        assert_eq!(
+        store
+            .create_grant(&grant("g1"), Some(&refresh("r1", "g1")))
+            .await
+            .unwrap();
+        // The second insert of a grant id (a replayed code) fails and writes nothing.
+        assert!(matches!(
             store
-                .redeem_auth_code(Role::Tsidp, "h1", 111)
-                .await
-                .unwrap(),
-            Redemption::NotFound
-        );
-        assert_eq!(
+                .create_grant(&grant("g1"), Some(&refresh("r2", "g1")))
+                .await,
+            Err(StoreError::Conflict)
+        ));
+        assert!(
             store
-                .redeem_auth_code(Role::Idp, "nope", 111)
+                .find_refresh_token(Role::Idp, "r2")
                 .await
-                .unwrap(),
-            Redemption::NotFound
+                .unwrap()
+                .is_none()
         );
+        let g = store
+            .find_grant(&GrantId::from("g1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(g.claims["email"], "alice@example.com");
     })
     .await;
 }
 
 #[tokio::test]
-async fn concurrent_redemptions_have_one_winner() {
+async fn concurrent_grant_inserts_have_one_winner() {
     on_each_backend(|store| async move {
-        store.create_auth_code(&code("race", "g")).await.unwrap();
         let mut tasks = Vec::new();
         for i in 0..8 {
             let s = store.clone();
             tasks.push(tokio::spawn(async move {
-                s.redeem_auth_code(Role::Idp, "race", 120 + i)
+                s.create_grant(&grant("race"), Some(&refresh(&format!("r{i}"), "race")))
                     .await
-                    .unwrap()
             }));
         }
         let mut won = 0;
         for t in tasks {
-            if matches!(t.await.unwrap(), Redemption::Redeemed(_)) {
-                won += 1;
+            match t.await.unwrap() {
+                Ok(()) => won += 1,
+                Err(StoreError::Conflict) => {}
+                Err(e) => panic!("{e}"),
             }
         }
         assert_eq!(won, 1);
@@ -270,8 +248,24 @@ async fn access_token_deny_list() {
     on_each_backend(|store| async move {
         store.create_grant(&grant("g1"), None).await.unwrap();
         let g = GrantId::from("g1");
-        assert!(!store.is_access_token_revoked("j1", Some(&g)).await.unwrap());
-        assert!(!store.is_access_token_revoked("j1", None).await.unwrap());
+        let state = store.access_token_state("j1", Some(&g)).await.unwrap();
+        assert!(!state.denied);
+        assert_eq!(state.grant.as_ref().map(|g| g.id.as_str()), Some("g1"));
+        assert_eq!(state.grant.unwrap().revoked_at, None);
+        let state = store.access_token_state("j1", None).await.unwrap();
+        assert_eq!(
+            state,
+            AccessTokenState {
+                denied: false,
+                grant: None
+            }
+        );
+        let missing = store
+            .access_token_state("j1", Some(&GrantId::from("nope")))
+            .await
+            .unwrap();
+        assert_eq!(missing.grant, None);
+
         store
             .revoke_access_token(Role::Idp, "j1", 500)
             .await
@@ -280,13 +274,20 @@ async fn access_token_deny_list() {
             .revoke_access_token(Role::Idp, "j1", 500)
             .await
             .unwrap();
-        assert!(store.is_access_token_revoked("j1", None).await.unwrap());
-        assert!(!store.is_access_token_revoked("j2", Some(&g)).await.unwrap());
+        assert!(store.access_token_state("j1", None).await.unwrap().denied);
+        assert!(
+            !store
+                .access_token_state("j2", Some(&g))
+                .await
+                .unwrap()
+                .denied
+        );
         store.revoke_grant(&g, 150).await.unwrap();
-        assert!(store.is_access_token_revoked("j2", Some(&g)).await.unwrap());
+        let state = store.access_token_state("j2", Some(&g)).await.unwrap();
+        assert_eq!(state.grant.unwrap().revoked_at, Some(150));
         // Entries go once the token would have expired anyway.
         store.delete_expired(501).await.unwrap();
-        assert!(!store.is_access_token_revoked("j1", None).await.unwrap());
+        assert!(!store.access_token_state("j1", None).await.unwrap().denied);
     })
     .await;
 }

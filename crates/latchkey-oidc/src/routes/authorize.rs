@@ -9,11 +9,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use latchkey_store::{AuthCode, Client, ClientId, GrantId, unix_now};
-use serde_json::json;
+use latchkey_store::{Client, ClientId, GrantId, unix_now};
 
 use super::{Peer, is_form, peer_addr, scope_list};
-use crate::crypto::{b64url, b64url_decode, random_bytes, random_token, sha256_hex};
+use crate::code::CodeClaims;
+use crate::crypto::{b64url, b64url_decode, random_bytes};
 use crate::error::{ErrorPage, html_escape};
 use crate::params::Params;
 use crate::pkce;
@@ -377,13 +377,8 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
     }
 
     // 4. Issue the code.
-    match issue_code(p, &client, &redirect_uri, &params, &scope, principal).await {
-        Ok(code) => reply.send(vec![("code", code)]),
-        Err(e) => {
-            tracing::error!(error = %e, "storing authorization code failed");
-            reply.error("server_error", "the authorization could not be recorded")
-        }
-    }
+    let code = issue_code(p, &client, &redirect_uri, &params, &scope, principal);
+    reply.send(vec![("code", code)])
 }
 
 /// Whether an `id_token_hint` we signed names `subject` (expiry is not checked: hints are
@@ -417,36 +412,27 @@ fn hint_matches(p: &Provider, hint: &str, subject: &str) -> bool {
     hint_subject(p, hint).is_some_and(|(sub, _)| sub == subject)
 }
 
-async fn issue_code(
+fn issue_code(
     p: &Provider,
     client: &Client,
     redirect_uri: &str,
     params: &Params,
     scope: &str,
     principal: crate::provider::Principal,
-) -> Result<String, latchkey_store::StoreError> {
-    let code = random_token();
-    let now = unix_now();
-    let record = AuthCode {
-        code_hash: sha256_hex(code.as_bytes()),
-        role: p.role(),
-        grant_id: GrantId(b64url(&random_bytes::<16>())),
-        client_id: client.id.clone(),
+) -> String {
+    let claims = CodeClaims {
+        grant: GrantId(b64url(&random_bytes::<16>())),
+        client: client.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
+        redirect_given: params.get("redirect_uri").is_some(),
         subject: principal.subject,
         scope: scope.to_owned(),
         nonce: params.get("nonce").map(str::to_owned),
-        code_challenge: params.get("code_challenge").map(str::to_owned),
+        challenge: params.get("code_challenge").map(str::to_owned),
         auth_time: principal.auth_time,
-        extra: json!({
-            "amr": principal.amr,
-            "claims": principal.claims,
-            "redirect_uri_given": params.get("redirect_uri").is_some(),
-        }),
-        created_at: now,
-        expires_at: now + p.settings.code_lifetime,
-        redeemed_at: None,
+        amr: principal.amr,
+        claims: principal.claims,
+        exp: unix_now() + p.settings.code_lifetime,
     };
-    p.store.create_auth_code(&record).await?;
-    Ok(code)
+    crate::code::seal(&p.master, p.role(), &claims)
 }

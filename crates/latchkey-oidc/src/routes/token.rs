@@ -70,58 +70,23 @@ async fn authorization_code(
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let now = unix_now();
-    let record = match p
-        .store
-        .redeem_auth_code(p.role(), &sha256_hex(code.as_bytes()), now)
-        .await?
-    {
-        Redemption::Redeemed(r) => r,
-        Redemption::Replayed(r) => {
-            // RFC 6749 §4.1.2: a code used twice revokes what the first use issued. The first
-            // use may not have stored its grant yet: the revoked row is written either way,
-            // and the first use then fails to create it.
-            let revoked = Grant {
-                id: r.grant_id.clone(),
-                role: p.role(),
-                client_id: r.client_id.clone(),
-                subject: r.subject.clone(),
-                scope: r.scope.clone(),
-                auth_time: r.auth_time,
-                claims: json!({}),
-                created_at: now,
-                expires_at: now + p.settings.refresh_token_lifetime,
-                revoked_at: Some(now),
-            };
-            p.store.revoke_grant_upsert(&revoked).await?;
-            tracing::warn!(client = %r.client_id, "authorization code replayed; grant revoked");
-            audit(
-                p,
-                "CODE_REPLAYED",
-                &r.subject,
-                &r.client_id,
-                json!({"grant": r.grant_id}),
-            )
-            .await;
-            return Err(OAuthError::invalid_grant("the code has already been used"));
-        }
-        Redemption::NotFound => return Err(OAuthError::invalid_grant("the code is not valid")),
-    };
-    if record.client_id != client.id {
+    let c = crate::code::open(&p.master, p.role(), code)
+        .ok_or_else(|| OAuthError::invalid_grant("the code is not valid"))?;
+    if c.client != client.id {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
         ));
     }
-    if record.expires_at <= now {
+    if c.exp <= now {
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
-    let redirect_given = record.extra["redirect_uri_given"].as_bool().unwrap_or(true);
     match params.get("redirect_uri") {
-        Some(r) if r == record.redirect_uri => {}
-        None if !redirect_given => {}
+        Some(r) if r == c.redirect_uri => {}
+        None if !c.redirect_given => {}
         Some(_) => return Err(OAuthError::invalid_grant("redirect_uri does not match")),
         None => return Err(OAuthError::invalid_request("redirect_uri is missing")),
     }
-    match (&record.code_challenge, params.get("code_verifier")) {
+    match (&c.challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => {
             if !pkce::verify_s256(verifier, challenge) {
                 return Err(OAuthError::invalid_grant("code_verifier does not match"));
@@ -136,40 +101,38 @@ async fn authorization_code(
         (None, None) => {}
     }
 
-    let claims_snapshot = match &record.extra["claims"] {
-        Value::Object(m) => Value::Object(m.clone()),
-        _ => Value::Object(Map::new()),
-    };
-    let amr: Vec<String> = serde_json::from_value(record.extra["amr"].clone()).unwrap_or_default();
     let grant = Grant {
-        id: record.grant_id.clone(),
+        id: c.grant.clone(),
         role: p.role(),
         client_id: client.id.clone(),
-        subject: record.subject.clone(),
-        scope: record.scope.clone(),
-        auth_time: record.auth_time,
-        claims: claims_snapshot,
+        subject: c.subject.clone(),
+        scope: c.scope.clone(),
+        auth_time: c.auth_time,
+        claims: Value::Object(c.claims),
         created_at: now,
         expires_at: now + p.settings.refresh_token_lifetime,
         revoked_at: None,
     };
-    let refresh = new_refresh(p, &grant, &grant.scope, &json!({"amr": amr}), now);
+    let refresh = new_refresh(p, &grant, &grant.scope, &json!({"amr": c.amr}), now);
+    // The grant id is the code's single-use marker: only the first redemption can insert it.
     match p.store.create_grant(&grant, Some(&refresh.1)).await {
         Ok(()) => {}
         Err(latchkey_store::StoreError::Conflict) => {
+            p.store.revoke_grant(&grant.id, now).await?;
+            tracing::warn!(client = %client.id, "authorization code replayed; grant revoked");
+            audit(
+                p,
+                "CODE_REPLAYED",
+                &grant.subject,
+                &client.id,
+                json!({"grant": grant.id}),
+            )
+            .await;
             return Err(OAuthError::invalid_grant("the code has already been used"));
         }
         Err(e) => return Err(e.into()),
     }
-    let mut body = tokens_for(
-        p,
-        client,
-        &grant,
-        &grant.scope,
-        record.nonce.as_deref(),
-        &amr,
-    )
-    .await?;
+    let mut body = tokens_for(p, client, &grant, &grant.scope, c.nonce.as_deref(), &c.amr).await?;
     body["refresh_token"] = Value::from(refresh.0);
     Ok(body)
 }

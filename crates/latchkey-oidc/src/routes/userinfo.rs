@@ -87,16 +87,11 @@ async fn userinfo(p: &Provider, token: &str) -> Response {
         }
         .into_response();
     }
-    let snapshot = match &at.grant {
-        Some(g) => match p.store.find_grant(g).await {
-            Ok(Some(grant)) => grant.claims.as_object().cloned().unwrap_or_default(),
-            Ok(None) => {
-                return BearerError::invalid_token("the grant no longer exists").into_response();
-            }
-            Err(e) => return crate::error::OAuthError::internal(e).into_response(),
-        },
-        None => Default::default(),
-    };
+    let snapshot = at
+        .grant
+        .as_ref()
+        .and_then(|g| g.claims.as_object().cloned())
+        .unwrap_or_default();
     let mut claims = match super::token::release_claims(p, &at.subject, &scopes, &snapshot).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),

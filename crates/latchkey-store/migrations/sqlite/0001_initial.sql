@@ -28,24 +28,6 @@ CREATE TABLE grants (
 CREATE INDEX grants_client ON grants (role, client_id);
 CREATE INDEX grants_expiry ON grants (expires_at);
 
-CREATE TABLE auth_codes (
-    code_hash TEXT PRIMARY KEY,
-    role TEXT NOT NULL,
-    grant_id TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    redirect_uri TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    nonce TEXT,
-    code_challenge TEXT,
-    auth_time BIGINT NOT NULL,
-    extra TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL,
-    redeemed_at BIGINT
-);
-CREATE INDEX auth_codes_expiry ON auth_codes (expires_at);
-
 CREATE TABLE refresh_tokens (
     token_hash TEXT PRIMARY KEY,
     role TEXT NOT NULL,
