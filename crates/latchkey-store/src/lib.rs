@@ -80,15 +80,20 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-                .pragma("temp_store", "memory");
+                .pragma("temp_store", "memory")
+                // Checkpoints (and their fsyncs) run in a background task, not in whichever
+                // commit crosses the threshold: the single writer never stalls on the disk.
+                .pragma("wal_autocheckpoint", "0")
+                .pragma("journal_size_limit", "67108864");
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(options.clone())
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(8)
-                .connect_with(options.read_only(false))
+                .connect_with(options)
                 .await?;
+            spawn_checkpointer(read.clone());
             Backend::Sqlite { read, write }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
@@ -148,6 +153,30 @@ impl Store {
             Backend::Postgres(pool) => pool.close().await,
         }
     }
+}
+
+/// Copies the WAL back into the database every second from a reader connection. PASSIVE
+/// never waits for the writer or readers; what it cannot copy now is copied next time.
+fn spawn_checkpointer(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                if pool.is_closed() {
+                    break;
+                }
+                tracing::warn!(error = %e, "SQLite checkpoint failed");
+            }
+        }
+    });
 }
 
 /// Unique-constraint violations become [`StoreError::Conflict`].

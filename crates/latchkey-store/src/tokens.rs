@@ -86,23 +86,38 @@ macro_rules! bind_grant {
     }};
 }
 
+macro_rules! refresh_insert_columns {
+    () => {
+        "INSERT INTO refresh_tokens (token_hash, role, grant_id, client_id, subject, scope, auth_time, extra, created_at, expires_at, used_at) "
+    };
+}
+
+macro_rules! bind_refresh {
+    ($query:expr, $t:expr) => {{
+        let t = $t;
+        $query
+            .bind(&t.token_hash)
+            .bind(t.role.as_str())
+            .bind(t.grant_id.as_str())
+            .bind(t.client_id.as_str())
+            .bind(t.subject.as_str())
+            .bind(&t.scope)
+            .bind(t.auth_time)
+            .bind(t.extra.to_string())
+            .bind(t.created_at)
+            .bind(t.expires_at)
+    }};
+}
+
 macro_rules! insert_refresh {
     ($executor:expr, $t:expr) => {{
-        let t = $t;
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, role, grant_id, client_id, subject, scope, auth_time, extra, created_at, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
+        bind_refresh!(
+            sqlx::query(concat!(
+                refresh_insert_columns!(),
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)"
+            )),
+            $t
         )
-        .bind(&t.token_hash)
-        .bind(t.role.as_str())
-        .bind(t.grant_id.as_str())
-        .bind(t.client_id.as_str())
-        .bind(t.subject.as_str())
-        .bind(&t.scope)
-        .bind(t.auth_time)
-        .bind(t.extra.to_string())
-        .bind(t.created_at)
-        .bind(t.expires_at)
         .execute($executor)
         .await
         .map_err(conflict)?;
@@ -110,20 +125,47 @@ macro_rules! insert_refresh {
 }
 
 impl Store {
-    /// Records a grant and, when given, its first refresh token. A grant id that exists
-    /// already gives [`crate::StoreError::Conflict`] and nothing is written.
+    /// Records a grant and, when given, its first refresh token, in one round trip. A grant
+    /// id that exists already gives [`crate::StoreError::Conflict`] and nothing is written.
     pub async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>) -> Result<()> {
-        // Two statements, not a transaction: each is one round trip to the writer, and a grant
-        // left without its refresh token (the second failing) is inert.
-        on_pool!(self, write, pool => {
-            bind_grant!(sqlx::query(concat!(insert_grant!(), "NULL)")), grant)
-                .execute(pool)
-                .await
-                .map_err(conflict)?;
-            if let Some(t) = refresh {
-                insert_refresh!(pool, t);
+        let Some(t) = refresh else {
+            on_pool!(self, write, pool => {
+                bind_grant!(sqlx::query(concat!(insert_grant!(), "NULL)")), grant)
+                    .execute(pool)
+                    .await
+                    .map_err(conflict)?;
+            });
+            return Ok(());
+        };
+        // The refresh insert runs only if the grant insert succeeded: SQLite stops a
+        // multi-statement query at the first error; PostgreSQL fails the whole statement.
+        match &self.backend {
+            crate::Backend::Sqlite { write, .. } => {
+                let sql = concat!(
+                    insert_grant!(),
+                    "NULL); ",
+                    refresh_insert_columns!(),
+                    "VALUES ($10, $11, $12, $13, $14, $15, $16, $17, $18, $19, NULL)"
+                );
+                bind_refresh!(bind_grant!(sqlx::query(sql), grant), t)
+                    .execute(write)
+                    .await
+                    .map_err(conflict)?;
             }
-        });
+            crate::Backend::Postgres(pool) => {
+                let sql = concat!(
+                    "WITH g AS (",
+                    insert_grant!(),
+                    "NULL) RETURNING id) ",
+                    refresh_insert_columns!(),
+                    "SELECT $10, $11, g.id, $13, $14, $15, $16, $17, $18, $19, NULL FROM g"
+                );
+                bind_refresh!(bind_grant!(sqlx::query(sql), grant), t)
+                    .execute(pool)
+                    .await
+                    .map_err(conflict)?;
+            }
+        }
         Ok(())
     }
 
