@@ -81,8 +81,9 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .pragma("temp_store", "memory")
-                // Checkpoints (and their fsyncs) run in a background task, not in whichever
-                // commit crosses the threshold: the single writer never stalls on the disk.
+                // Checkpoints (and their fsyncs) run once a second in a background task, not in
+                // every commit once the WAL is past a threshold (which is what happens under
+                // continuous load, when readers keep the WAL from restarting).
                 .pragma("wal_autocheckpoint", "0")
                 .pragma("journal_size_limit", "67108864");
             let write = SqlitePoolOptions::new()
@@ -155,8 +156,10 @@ impl Store {
     }
 }
 
-/// Copies the WAL back into the database every second from a reader connection. PASSIVE
-/// never waits for the writer or readers; what it cannot copy now is copied next time.
+/// Copies the WAL back into the database every second from a reader connection. RESTART
+/// waits (briefly: reads are short) until readers have moved off the WAL, so the next write
+/// starts the WAL from the beginning; a PASSIVE checkpoint under continuous load never gets
+/// that chance and the WAL grows without bound. `journal_size_limit` then trims the file.
 fn spawn_checkpointer(pool: SqlitePool) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -166,7 +169,7 @@ fn spawn_checkpointer(pool: SqlitePool) {
             if pool.is_closed() {
                 break;
             }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
                 .execute(&pool)
                 .await
             {
