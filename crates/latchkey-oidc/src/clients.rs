@@ -99,11 +99,10 @@ pub enum AuthMethod {
 /// Authenticates the client of a back-channel request (RFC 6749 §2.3): HTTP Basic, or
 /// `client_id` + `client_secret` in the body, or `client_id` alone for public clients.
 pub async fn authenticate_client(
-    store: &Store,
-    role: Role,
+    p: &crate::Provider,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<(Client, AuthMethod), OAuthError> {
+) -> Result<(std::sync::Arc<Client>, AuthMethod), OAuthError> {
     let basic = basic_credentials(headers)?;
     let (id, secret, method) = match (basic, params.get("client_secret")) {
         (Some(_), Some(_)) => {
@@ -137,8 +136,8 @@ pub async fn authenticate_client(
         e.basic_challenge = basic;
         e
     };
-    let client = store
-        .find_client(role, &ClientId(id))
+    let client = p
+        .find_client(&ClientId(id))
         .await?
         .ok_or_else(|| failed(method == AuthMethod::Basic))?;
     match (&client.secret_hash, secret) {

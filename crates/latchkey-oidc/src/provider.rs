@@ -165,6 +165,7 @@ pub struct Provider {
     pub authenticator: Arc<dyn Authenticator>,
     pub claims: Arc<dyn ClaimsSource>,
     pub limits: crate::limits::Limits,
+    pub clients: crate::client_cache::ClientCache,
     discovery: String,
 }
 
@@ -186,6 +187,7 @@ impl Provider {
             authenticator,
             claims,
             limits: Default::default(),
+            clients: Default::default(),
             discovery,
         })
     }
@@ -196,6 +198,28 @@ impl Provider {
 
     pub fn issuer(&self) -> &str {
         &self.settings.issuer
+    }
+
+    /// A client of this issuer, from the short-lived cache (see [`crate::client_cache`]).
+    pub async fn find_client(
+        &self,
+        id: &latchkey_store::ClientId,
+    ) -> Result<Option<Arc<Client>>, latchkey_store::StoreError> {
+        self.clients.get(&self.store, self.settings.role, id).await
+    }
+
+    /// Deletes a client (revoking its grants) and forgets it at once in this process; other
+    /// processes stop accepting it within [`crate::client_cache::TTL`].
+    pub async fn delete_client(
+        &self,
+        id: &latchkey_store::ClientId,
+    ) -> Result<bool, latchkey_store::StoreError> {
+        let deleted = self
+            .store
+            .delete_client(self.settings.role, id, latchkey_store::unix_now())
+            .await?;
+        self.clients.evict(id);
+        Ok(deleted)
     }
 
     pub(crate) fn discovery_json(&self) -> &str {

@@ -210,8 +210,7 @@ pub async fn verify_access_token(
             .and_then(Value::as_str)
             .unwrap_or_default();
         let found = p
-            .store
-            .find_client(p.role(), &latchkey_store::ClientId::from(client))
+            .find_client(&latchkey_store::ClientId::from(client))
             .await
             .map_err(|e| AccessTokenError::Internal(e.to_string()))?;
         if found.is_none() {

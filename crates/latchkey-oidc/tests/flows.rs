@@ -1103,12 +1103,7 @@ async fn deleted_client_tokens_die() {
 
     let deleted = h
         .provider
-        .store
-        .delete_client(
-            latchkey_store::Role::Idp,
-            &latchkey_store::ClientId::from(c.id.as_str()),
-            unix_now(),
-        )
+        .delete_client(&latchkey_store::ClientId::from(c.id.as_str()))
         .await
         .unwrap();
     assert!(deleted);
@@ -1125,6 +1120,30 @@ async fn deleted_client_tokens_die() {
         !h.active(&rs, &machine.access).await,
         "a client_credentials token outlives its deleted client"
     );
+
+    // Deleted by another process (the CLI, another replica): honoured once the cached entry
+    // has expired.
+    let d = h.confidential().await;
+    let r = h.token(&d, &[("grant_type", "client_credentials")]).await;
+    let machine = Tokens::from(r.json());
+    assert!(h.active(&rs, &machine.access).await);
+    let deleted = h
+        .provider
+        .store
+        .delete_client(
+            latchkey_store::Role::Idp,
+            &latchkey_store::ClientId::from(d.id.as_str()),
+            unix_now(),
+        )
+        .await
+        .unwrap();
+    assert!(deleted);
+    tokio::time::sleep(latchkey_oidc::client_cache::TTL + std::time::Duration::from_millis(200))
+        .await;
+    assert!(!h.active(&rs, &machine.access).await);
+    h.token(&d, &[("grant_type", "client_credentials")])
+        .await
+        .assert_oauth_error(401, "invalid_client", "client deleted elsewhere");
     h.finish().await;
 }
 

@@ -211,11 +211,7 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
         return ErrorPage::bad_request("Invalid request", "The request has no client_id.")
             .into_response();
     };
-    let client = match p
-        .store
-        .find_client(p.role(), &ClientId::from(client_id))
-        .await
-    {
+    let client = match p.find_client(&ClientId::from(client_id)).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return ErrorPage::bad_request(

@@ -76,11 +76,7 @@ async fn end_session(p: &Provider, headers: &HeaderMap, params: &Params) -> Resp
         None => None,
         Some(uri) => {
             let registered = match &client_id {
-                Some(id) => match p
-                    .store
-                    .find_client(p.role(), &ClientId::from(id.as_str()))
-                    .await
-                {
+                Some(id) => match p.find_client(&ClientId::from(id.as_str())).await {
                     Ok(Some(c)) => c.post_logout_redirect_uris.iter().any(|r| r == uri),
                     Ok(None) => false,
                     Err(e) => return ErrorPage::internal(e).into_response(),

@@ -81,7 +81,7 @@ pub(crate) async fn authenticate(
     headers: &HeaderMap,
     params: &Params,
     peer: &Peer,
-) -> Result<latchkey_store::Client, OAuthError> {
+) -> Result<Arc<latchkey_store::Client>, OAuthError> {
     let ip = peer_addr(peer).map(|a| a.ip());
     if let Some(wait) = ip.and_then(|ip| p.limits.auth_blocked(ip)) {
         return Err(OAuthError::too_many(
@@ -89,7 +89,7 @@ pub(crate) async fn authenticate(
             wait.as_secs().max(1),
         ));
     }
-    match crate::clients::authenticate_client(&p.store, p.role(), headers, params).await {
+    match crate::clients::authenticate_client(p, headers, params).await {
         Ok((client, _)) => Ok(client),
         Err(e) => {
             if e.code == "invalid_client"
