@@ -198,8 +198,17 @@ fn forge(header: &Value, claims: &Value, signature: &str) -> String {
 }
 
 #[tokio::test]
-async fn hostile_requests() {
-    let h = Harness::new(Backend::Sqlite).await;
+async fn hostile_requests_sqlite() {
+    hostile_requests(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn hostile_requests_postgres() {
+    hostile_requests(Backend::Postgres).await;
+}
+
+async fn hostile_requests(backend: Backend) {
+    let h = Harness::new(backend).await;
     let conf = h.confidential().await;
     let other = h.confidential().await;
     let public = h.public_client().await;
