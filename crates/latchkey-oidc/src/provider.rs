@@ -48,6 +48,9 @@ pub enum Authentication {
     Interaction(String),
     /// This user may not use this client (`access_denied`), with a reason for the log.
     Denied(String),
+    /// The role cannot tell who this is right now (e.g. its identity source is down). The
+    /// person gets a 503 page with this message, which must be fit to show them.
+    Unavailable(String),
 }
 
 pub trait Authenticator: Send + Sync + 'static {

@@ -778,6 +778,15 @@ async fn denied_user() {
     // An authenticator failure is a server_error at the client, not a 500 page.
     let r = h.authorize(&params, Some("broken")).await;
     r.assert_redirect_error(&h.issuer, REDIRECT, "server_error", "broken role");
+    // A role that cannot tell who this is right now: a 503 page for the person, no redirect.
+    let r = h.authorize(&params, Some("unavailable")).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.header("location").is_none());
+    assert!(
+        r.body.contains("The identity source is not answering."),
+        "{}",
+        r.body
+    );
     h.finish().await;
 }
 

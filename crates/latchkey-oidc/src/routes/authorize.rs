@@ -351,6 +351,15 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
             return reply.error("login_required", "the user must sign in");
         }
         Ok(Authentication::Interaction(url)) => return see_other(&url),
+        Ok(Authentication::Unavailable(message)) => {
+            tracing::warn!(client = %client.id, %message, "sign-in unavailable");
+            return ErrorPage {
+                status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                title: "Sign-in is unavailable",
+                message,
+            }
+            .into_response();
+        }
         Ok(Authentication::Denied(reason)) => {
             tracing::info!(client = %client.id, %reason, "authorization denied");
             return reply.error("access_denied", "the user may not use this application");

@@ -111,6 +111,9 @@ impl Authenticator for TestAuthenticator {
             match user {
                 "denied" => Ok(Authentication::Denied("test user is not allowed".into())),
                 "broken" => Err("the test authenticator is broken".into()),
+                "unavailable" => Ok(Authentication::Unavailable(
+                    "The identity source is not answering.".into(),
+                )),
                 user => {
                     let auth_time = header_str(req.headers, AUTH_TIME)
                         .map(|t| t.parse::<i64>().expect("x-test-auth-time"))
