@@ -14,6 +14,7 @@ impl ClaimsSource for DirectoryClaims {
         _subject: &'a Subject,
         scopes: &'a [&'a str],
         snapshot: &'a Map<String, Value>,
+        _purpose: latchkey_oidc::ClaimsFor,
     ) -> BoxFuture<'a, Result<Map<String, Value>, String>> {
         Box::pin(async move {
             let mut out = Map::new();

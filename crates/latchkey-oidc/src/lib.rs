@@ -19,7 +19,7 @@ pub mod routes;
 pub mod tokens;
 
 pub use provider::{
-    Authentication, Authenticator, AuthnRequest, BoxFuture, ClaimsSource, Principal, Provider,
-    ProviderSettings,
+    Authentication, Authenticator, AuthnRequest, BoxFuture, ClaimsFor, ClaimsSource, Principal,
+    Provider, ProviderSettings,
 };
 pub use routes::router;

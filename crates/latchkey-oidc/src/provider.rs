@@ -66,6 +66,13 @@ pub trait Authenticator: Send + Sync + 'static {
     }
 }
 
+/// Where the claims are going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimsFor {
+    IdToken,
+    Userinfo,
+}
+
 pub trait ClaimsSource: Send + Sync + 'static {
     /// Claims about `subject` for the granted `scopes`, on top of the sign-in `snapshot`.
     /// Never `sub`, `iss`, `aud` or other registered JWT claims: the engine sets those.
@@ -74,6 +81,7 @@ pub trait ClaimsSource: Send + Sync + 'static {
         subject: &'a Subject,
         scopes: &'a [&'a str],
         snapshot: &'a Map<String, Value>,
+        purpose: ClaimsFor,
     ) -> BoxFuture<'a, Result<Map<String, Value>, String>>;
 }
 

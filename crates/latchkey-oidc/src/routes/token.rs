@@ -191,7 +191,14 @@ async fn tokens_for(
     let scopes = scope_list(scope);
     if scopes.contains(&"openid") {
         let snapshot = grant.claims.as_object().cloned().unwrap_or_default();
-        let claims = release_claims(p, &grant.subject, &scopes, &snapshot).await?;
+        let claims = release_claims(
+            p,
+            &grant.subject,
+            &scopes,
+            &snapshot,
+            crate::ClaimsFor::IdToken,
+        )
+        .await?;
         let id_token = mint_id_token(
             p,
             IdTokenRequest {
@@ -216,10 +223,11 @@ pub(crate) async fn release_claims(
     subject: &Subject,
     scopes: &[&str],
     snapshot: &Map<String, Value>,
+    purpose: crate::ClaimsFor,
 ) -> Result<Map<String, Value>, OAuthError> {
     let mut claims = p
         .claims
-        .claims(subject, scopes, snapshot)
+        .claims(subject, scopes, snapshot, purpose)
         .await
         .map_err(OAuthError::internal)?;
     for reserved in [

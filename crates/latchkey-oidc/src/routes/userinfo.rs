@@ -92,7 +92,15 @@ async fn userinfo(p: &Provider, token: &str) -> Response {
         .as_ref()
         .and_then(|g| g.claims.as_object().cloned())
         .unwrap_or_default();
-    let mut claims = match super::token::release_claims(p, &at.subject, &scopes, &snapshot).await {
+    let mut claims = match super::token::release_claims(
+        p,
+        &at.subject,
+        &scopes,
+        &snapshot,
+        crate::ClaimsFor::Userinfo,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
