@@ -1,5 +1,7 @@
 //! Test support: fresh databases on every backend. Dev-only; the product never links it.
 
 mod db;
+mod tailscaled;
 
 pub use db::{Backend, TestDb, backends, pg_admin_url};
+pub use tailscaled::{FakeTailscaled, TSIDP_CAP, tagged_body, whois_body, with_groups};

@@ -46,10 +46,6 @@ enum Kind {
     Bool,
     Int,
     /// Comma-separated in the environment, an array of strings in the file.
-    #[allow(
-        dead_code,
-        reason = "no list-valued key yet; the proxy role will add some"
-    )]
     List,
 }
 
@@ -147,6 +143,30 @@ const GLOBAL_KEYS: &[Spec] = &[
         default: Fallback::None,
         check: Check::SocketAddr,
         doc: "Address (IP:port) of a dedicated Prometheus `/metrics` listener. When unset, `/metrics` is served on each role's listener to loopback callers only.",
+    },
+    Spec {
+        name: "tsidp.tailscaled_socket",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::Value("/var/run/tailscale/tailscaled.sock"),
+        check: Check::NonEmpty,
+        doc: "Unix socket of tailscaled's LocalAPI, asked who is connecting.",
+    },
+    Spec {
+        name: "tsidp.trusted_proxies",
+        kind: Kind::List,
+        secret: false,
+        default: Fallback::None,
+        check: Check::Any,
+        doc: "IP addresses of local proxies (e.g. `127.0.0.1,::1` behind `tailscale serve`) whose last `X-Forwarded-For` hop names the caller. Callers connecting from anywhere else are taken at their TCP address.",
+    },
+    Spec {
+        name: "tsidp.allow_tagged",
+        kind: Kind::Bool,
+        secret: false,
+        default: Fallback::Value("false"),
+        check: Check::Any,
+        doc: "Sign in tagged nodes (machines, not people). tsidp refuses them; so does Latchkey unless this is set.",
     },
 ];
 
@@ -379,6 +399,13 @@ pub struct RoleConfig {
     pub refresh_token_lifetime: u64,
     pub code_lifetime: u64,
     pub session_lifetime: u64,
+    /// tsidp only (the key table allows these under `[tsidp]` alone).
+    #[serde(default)]
+    pub tailscaled_socket: Option<String>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    #[serde(default)]
+    pub allow_tagged: bool,
 }
 
 impl Config {

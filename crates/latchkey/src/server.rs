@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use latchkey_oidc::{Provider, ProviderSettings};
 use latchkey_store::{Role, Store, unix_now};
 use tokio::sync::watch;
@@ -84,10 +84,37 @@ async fn build_provider(
         )
         .await
         .context("idp: loading signing keys")?,
-        Role::Tsidp => bail!(
-            "the tsidp role is not available in this build yet (its tailnet identity source is not built); \
-             run the idp role, or disable tsidp"
-        ),
+        Role::Tsidp => {
+            let socket = rc
+                .tailscaled_socket
+                .clone()
+                .unwrap_or_else(|| latchkey_tsidp::localapi::DEFAULT_SOCKET.to_owned());
+            let proxies = rc
+                .trusted_proxies
+                .iter()
+                .map(|p| {
+                    p.parse::<std::net::IpAddr>().with_context(|| {
+                        format!("tsidp.trusted_proxies: {p:?} is not an IP address")
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            tracing::info!(socket = %socket, "tsidp: asking tailscaled who is connecting");
+            let authenticator = latchkey_tsidp::TailnetAuthenticator::new(
+                Arc::new(latchkey_tsidp::LocalApi::new(socket)),
+                &rc.public_url,
+                proxies,
+                rc.allow_tagged,
+            );
+            Provider::new(
+                settings,
+                store.clone(),
+                master.clone(),
+                Arc::new(authenticator),
+                Arc::new(latchkey_tsidp::TailnetClaims),
+            )
+            .await
+            .context("tsidp: loading signing keys")?
+        }
     };
     Ok(Arc::new(provider))
 }

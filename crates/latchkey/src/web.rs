@@ -54,8 +54,13 @@ pub fn role_app(role: Role, provider: Arc<Provider>, metrics: PrometheusHandle) 
         metrics,
     };
     let mut app = latchkey_oidc::router(provider);
-    if role == Role::Idp {
-        app = app.merge(latchkey_idp::router());
+    match role {
+        Role::Idp => app = app.merge(latchkey_idp::router()),
+        Role::Tsidp => {
+            app = app.layer(middleware::from_fn(
+                latchkey_tsidp::funnel::refuse_over_funnel,
+            ));
+        }
     }
     app.merge(
         Router::new()

@@ -1,0 +1,145 @@
+//! Silent sign-in: the person is whoever tailscaled says is at the other end of the
+//! connection. No page, no consent (as tsidp).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use latchkey_oidc::{Authentication, Authenticator, AuthnRequest, BoxFuture, Principal};
+use latchkey_store::{Subject, unix_now};
+use serde_json::{Map, Value};
+
+use crate::claims::{identity_claims, subject, userinfo_claims, with_extra_claims};
+use crate::grants::from_cap_map;
+use crate::tailnet::{Tailnet, TailnetError};
+
+/// Set by `tailscale serve` and Funnel on requests that came from the public internet.
+pub const FUNNEL_HEADER: &str = "tailscale-funnel-request";
+
+/// Keys of the sign-in snapshot: what goes to ID tokens and what to userinfo.
+pub const SNAPSHOT_ID: &str = "tsidp_id_token";
+pub const SNAPSHOT_USERINFO: &str = "tsidp_userinfo";
+
+pub struct TailnetAuthenticator {
+    tailnet: Arc<dyn Tailnet>,
+    issuer_host: String,
+    /// TCP peers (local proxies such as `tailscale serve`) whose last `X-Forwarded-For` hop
+    /// names the real caller. Nobody else's header is believed.
+    trusted_proxies: Vec<IpAddr>,
+    allow_tagged: bool,
+}
+
+impl TailnetAuthenticator {
+    pub fn new(
+        tailnet: Arc<dyn Tailnet>,
+        issuer: &str,
+        trusted_proxies: Vec<IpAddr>,
+        allow_tagged: bool,
+    ) -> TailnetAuthenticator {
+        let issuer_host = url::Url::parse(issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        TailnetAuthenticator {
+            tailnet,
+            issuer_host,
+            trusted_proxies,
+            allow_tagged,
+        }
+    }
+
+    /// The address to ask tailscaled about.
+    pub fn caller(&self, headers: &HeaderMap, peer: SocketAddr) -> Result<SocketAddr, String> {
+        if !self.trusted_proxies.contains(&peer.ip()) {
+            return Ok(peer);
+        }
+        // Several headers are one list in order: the last hop is the last item of the last.
+        let Some(forwarded) = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.rsplit(',').map(str::trim).find(|h| !h.is_empty()))
+            .next_back()
+        else {
+            // The proxy's own request (no client behind it).
+            return Ok(peer);
+        };
+        // The last hop is the one the trusted proxy added; earlier ones are the client's word.
+        forwarded
+            .parse::<SocketAddr>()
+            .or_else(|_| forwarded.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
+            .map_err(|_| format!("X-Forwarded-For hop {forwarded:?} is not an address"))
+    }
+}
+
+impl Authenticator for TailnetAuthenticator {
+    fn authenticate<'a>(
+        &'a self,
+        req: AuthnRequest<'a>,
+    ) -> BoxFuture<'a, Result<Authentication, String>> {
+        Box::pin(async move {
+            if req.headers.contains_key(FUNNEL_HEADER) {
+                return Ok(Authentication::Denied(
+                    "sign-in is not available over Funnel".into(),
+                ));
+            }
+            let Some(peer) = req.peer else {
+                return Err("no peer address on the connection".into());
+            };
+            let addr = match self.caller(req.headers, peer) {
+                Ok(a) => a,
+                Err(e) => return Ok(Authentication::Denied(e)),
+            };
+            let who = match self.tailnet.whois(addr).await {
+                Ok(w) => w,
+                Err(TailnetError::NotAPeer) => {
+                    return Ok(Authentication::Denied(format!(
+                        "{addr} is not a tailnet peer"
+                    )));
+                }
+                Err(TailnetError::Forbidden(m)) => {
+                    return Ok(Authentication::Unavailable(format!(
+                        "tailscaled refused to say who is connecting ({m}). Run Latchkey as root or as the tailnet's operator user."
+                    )));
+                }
+                Err(TailnetError::Unavailable(m)) => {
+                    return Ok(Authentication::Unavailable(format!(
+                        "tailscaled is not answering ({m}). Check that it runs and that its socket is reachable."
+                    )));
+                }
+                Err(TailnetError::Malformed(m)) => {
+                    return Ok(Authentication::Unavailable(format!(
+                        "tailscaled's answer could not be read ({m})."
+                    )));
+                }
+            };
+            if who.is_tagged() && !self.allow_tagged {
+                return Ok(Authentication::Denied(format!(
+                    "{addr} is a tagged node, not a person"
+                )));
+            }
+            let grants = match from_cap_map(&who.cap_map) {
+                Ok(g) => g,
+                Err(e) => {
+                    return Ok(Authentication::Unavailable(format!(
+                        "the tailnet policy's tsidp grant is not valid: {e}"
+                    )));
+                }
+            };
+            // Userinfo starts from the WhoIs identity alone: extra claims reach it only from
+            // rules that say includeInUserInfo; the ID token gets all of them.
+            let mut id = identity_claims(&who, &self.issuer_host);
+            let userinfo = userinfo_claims(&id, &grants);
+            with_extra_claims(&mut id, &grants);
+            let mut snapshot = Map::new();
+            snapshot.insert(SNAPSHOT_ID.into(), Value::Object(id));
+            snapshot.insert(SNAPSHOT_USERINFO.into(), Value::Object(userinfo));
+            Ok(Authentication::Authenticated(Principal {
+                subject: Subject(subject(&who)),
+                auth_time: unix_now(),
+                amr: Vec::new(),
+                claims: snapshot,
+            }))
+        })
+    }
+}

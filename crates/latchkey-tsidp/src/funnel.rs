@@ -1,0 +1,31 @@
+//! Funnel rules (as tsidp): requests that reached us from the public internet through Tailscale
+//! Funnel may fetch discovery and keys and use the token and userinfo endpoints, but may not
+//! sign anyone in or register clients.
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use latchkey_oidc::error::{ErrorPage, OAuthError};
+
+use crate::authenticator::FUNNEL_HEADER;
+
+pub async fn refuse_over_funnel(req: Request, next: Next) -> Response {
+    if !req.headers().contains_key(FUNNEL_HEADER) {
+        return next.run(req).await;
+    }
+    match req.uri().path() {
+        "/authorize" => ErrorPage {
+            status: StatusCode::FORBIDDEN,
+            title: "Not available over Funnel",
+            message: "Sign-in works only from inside the tailnet.".into(),
+        }
+        .into_response(),
+        "/register" => {
+            OAuthError::new("access_denied", "registration is not available over Funnel")
+                .with_status(StatusCode::FORBIDDEN)
+                .into_response()
+        }
+        _ => next.run(req).await,
+    }
+}

@@ -1,0 +1,338 @@
+//! A small client for tailscaled's LocalAPI: "who is at this address?".
+//!
+//! tailscaled answers HTTP/1.1 on a unix socket. We ask
+//! `GET /localapi/v0/whois?addr=IP:PORT` with `Host: local-tailscaled.sock`, exactly as
+//! tailscale's Go client (`client/local`) does, and hand the raw JSON body
+//! (an `apitype.WhoIsResponse`) to the caller, which parses it.
+//!
+//! Every request opens a fresh connection (tailscaled closes idle ones anyway) and runs
+//! connect, request and body read under a single timeout, so a wedged tailscaled can never
+//! hang a sign-in. Successful answers are cached per address for a short time; errors never are.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
+use hyper::header::{HOST, HeaderValue, USER_AGENT};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
+use tokio::task::JoinHandle;
+
+/// Where tailscaled listens on Linux unless told otherwise (`tailscaled --socket`).
+pub const DEFAULT_SOCKET: &str = "/var/run/tailscale/tailscaled.sock";
+
+/// The `Host` header tailscaled expects (`apitype.LocalAPIHost`); it refuses other hosts with 403.
+pub const LOCALAPI_HOST: &str = "local-tailscaled.sock";
+
+/// The `Tailscale-Cap` header value we send: the `tailcfg.CurrentCapabilityVersion` of the
+/// tailscale release whose `WhoIsResponse` shape we follow (145, August 2026). The Go client
+/// sends its own build's value on every LocalAPI request; tailscaled (as of that release) only
+/// echoes its own value back and does not act on the client's, so older daemons accept it too.
+pub const TAILSCALE_CAP: &str = "145";
+
+/// Largest WhoIs body we accept. Real answers are a few KiB.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Bound on cached addresses; past it, expired entries (then the oldest) are dropped.
+const MAX_CACHE_ENTRIES: usize = 4096;
+
+/// At most this much of an error body is quoted in an error message.
+const MAX_QUOTED: usize = 200;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Why a WhoIs lookup did not produce an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalApiError {
+    /// tailscaled knows no tailnet node at this address (404 "no match for IP:port").
+    #[error("the address is not a tailnet peer")]
+    NotAPeer,
+    /// tailscaled rejected the address (400).
+    #[error("tailscaled rejected the address: {0}")]
+    BadAddress(String),
+    /// tailscaled refuses to answer this process (403), or the socket cannot be opened.
+    #[error("{0}")]
+    Forbidden(String),
+    /// tailscaled is not there or not answering: socket missing, connection refused or reset,
+    /// timeout, 5xx.
+    #[error("tailscaled unavailable: {0}")]
+    Unavailable(String),
+    /// Something answered, but not as tailscaled would: an unexpected status, a non-HTTP
+    /// reply, an oversized body.
+    #[error("unexpected answer from tailscaled: {0}")]
+    Protocol(String),
+}
+
+/// A tailscaled LocalAPI client. Cheap to share behind an `Arc`; all methods take `&self`.
+#[derive(Debug)]
+pub struct LocalApi {
+    socket: PathBuf,
+    timeout: Duration,
+    cache_ttl: Duration,
+    cache: Mutex<HashMap<SocketAddr, (Instant, Bytes)>>,
+}
+
+impl LocalApi {
+    /// A client for the tailscaled listening on `socket`; 3 s timeout, 5 s cache.
+    pub fn new(socket: impl Into<PathBuf>) -> LocalApi {
+        LocalApi {
+            socket: socket.into(),
+            timeout: DEFAULT_TIMEOUT,
+            cache_ttl: DEFAULT_CACHE_TTL,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Bounds connect + request + body read of one lookup together.
+    pub fn with_timeout(mut self, t: Duration) -> LocalApi {
+        self.timeout = t;
+        self
+    }
+
+    /// How long a successful answer is reused for the same address; zero disables the cache.
+    pub fn with_cache_ttl(mut self, t: Duration) -> LocalApi {
+        self.cache_ttl = t;
+        self
+    }
+
+    /// The socket this client talks to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The raw 200 body tailscaled gives for `addr` (a JSON `apitype.WhoIsResponse`; the
+    /// caller parses it). Successful answers are cached per address for the TTL; errors are
+    /// not cached.
+    ///
+    /// IPv4-mapped IPv6 addresses (`[::ffff:100.64.0.1]:443`, as a dual-stack listener
+    /// reports them) are asked about as plain IPv4, as Go's `RemoteAddr` would present them.
+    pub async fn whois_raw(&self, addr: SocketAddr) -> Result<Bytes, LocalApiError> {
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        if let Some(hit) = self.cached(addr) {
+            return Ok(hit);
+        }
+        let body = match tokio::time::timeout(self.timeout, self.fetch(addr)).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(LocalApiError::Unavailable(format!(
+                    "no answer from {} within {:?}",
+                    self.socket.display(),
+                    self.timeout
+                )));
+            }
+        };
+        self.remember(addr, body.clone());
+        Ok(body)
+    }
+
+    fn cached(&self, addr: SocketAddr) -> Option<Bytes> {
+        if self.cache_ttl.is_zero() {
+            return None;
+        }
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        match cache.get(&addr) {
+            Some((at, body)) if at.elapsed() < self.cache_ttl => Some(body.clone()),
+            _ => None,
+        }
+    }
+
+    fn remember(&self, addr: SocketAddr, body: Bytes) {
+        if self.cache_ttl.is_zero() {
+            return;
+        }
+        let ttl = self.cache_ttl;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHE_ENTRIES && !cache.contains_key(&addr) {
+            cache.retain(|_, (at, _)| at.elapsed() < ttl);
+            if cache.len() >= MAX_CACHE_ENTRIES
+                && let Some(oldest) = cache.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k)
+            {
+                cache.remove(&oldest);
+            }
+        }
+        cache.insert(addr, (Instant::now(), body));
+    }
+
+    async fn fetch(&self, addr: SocketAddr) -> Result<Bytes, LocalApiError> {
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| self.connect_error(e))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.http_error(e))?;
+        // The connection must be driven while we wait for the answer; the guard stops it
+        // (and closes the socket) however this future ends, timeouts included.
+        let _conn = AbortOnDrop(tokio::spawn(async move {
+            let _ = conn.await;
+        }));
+
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(whois_path(addr))
+            .header(HOST, HeaderValue::from_static(LOCALAPI_HOST))
+            .header("Tailscale-Cap", HeaderValue::from_static(TAILSCALE_CAP))
+            .header(USER_AGENT, HeaderValue::from_static("latchkey-tsidp"))
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| LocalApiError::Protocol(format!("cannot build the request: {e}")))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| self.http_error(e))?;
+        let status = response.status();
+        let body = match Limited::new(response.into_body(), MAX_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<LengthLimitError>() => {
+                return Err(LocalApiError::Protocol(format!(
+                    "WhoIs answer ({status}) from {} is larger than {MAX_BODY} bytes",
+                    self.socket.display()
+                )));
+            }
+            Err(e) => match e.downcast::<hyper::Error>() {
+                Ok(e) => return Err(self.http_error(*e)),
+                Err(e) => {
+                    return Err(LocalApiError::Unavailable(format!(
+                        "reading the answer from {}: {e}",
+                        self.socket.display()
+                    )));
+                }
+            },
+        };
+
+        match status {
+            StatusCode::OK => Ok(body),
+            StatusCode::NOT_FOUND => Err(LocalApiError::NotAPeer),
+            StatusCode::BAD_REQUEST => Err(LocalApiError::BadAddress(format!(
+                "{addr}: {}",
+                quote(&body)
+            ))),
+            StatusCode::FORBIDDEN => Err(LocalApiError::Forbidden(format!(
+                "tailscaled at {} refused the WhoIs request ({}); run Latchkey as root or as \
+                 tailscaled's operator user (`tailscale set --operator=<user>`)",
+                self.socket.display(),
+                quote(&body)
+            ))),
+            s if s.is_server_error() => Err(LocalApiError::Unavailable(format!(
+                "{} answered {s}: {}",
+                self.socket.display(),
+                quote(&body)
+            ))),
+            s => Err(LocalApiError::Protocol(format!(
+                "{} answered {s}: {}",
+                self.socket.display(),
+                quote(&body)
+            ))),
+        }
+    }
+
+    fn connect_error(&self, e: io::Error) -> LocalApiError {
+        let socket = self.socket.display();
+        match e.kind() {
+            io::ErrorKind::NotFound => LocalApiError::Unavailable(format!(
+                "no socket at {socket}; is tailscaled running (and is this its --socket)?"
+            )),
+            io::ErrorKind::ConnectionRefused => LocalApiError::Unavailable(format!(
+                "connection to {socket} refused; is tailscaled running?"
+            )),
+            io::ErrorKind::PermissionDenied => LocalApiError::Forbidden(format!(
+                "cannot open {socket}: {e}; run Latchkey as root or as a user allowed to reach \
+                 tailscaled's socket"
+            )),
+            _ => LocalApiError::Unavailable(format!("cannot connect to {socket}: {e}")),
+        }
+    }
+
+    fn http_error(&self, e: hyper::Error) -> LocalApiError {
+        let socket = self.socket.display();
+        if e.is_parse() || e.is_parse_status() {
+            LocalApiError::Protocol(format!("{socket} did not answer in HTTP/1.1: {e}"))
+        } else {
+            LocalApiError::Unavailable(format!("talking to {socket}: {e}"))
+        }
+    }
+}
+
+/// `/localapi/v0/whois?addr=…` with the address escaped like Go's `url.QueryEscape`
+/// (so `127.0.0.2:51234` travels as `127.0.0.2%3A51234`).
+fn whois_path(addr: SocketAddr) -> String {
+    let mut path = String::from("/localapi/v0/whois?addr=");
+    for b in addr.to_string().bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                path.push(char::from(b))
+            }
+            _ => {
+                let _ = write!(path, "%{b:02X}");
+            }
+        }
+    }
+    path
+}
+
+/// A short, single-line, printable rendering of an error body for messages.
+fn quote(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let mut out: String = text
+        .chars()
+        .take(MAX_QUOTED)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > MAX_QUOTED {
+        out.push('…');
+    }
+    if out.is_empty() {
+        out.push_str("empty body");
+    }
+    out
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_escaped_like_go() {
+        assert_eq!(
+            whois_path("127.0.0.2:51234".parse().unwrap()),
+            "/localapi/v0/whois?addr=127.0.0.2%3A51234"
+        );
+        assert_eq!(
+            whois_path("[fd7a::1]:443".parse().unwrap()),
+            "/localapi/v0/whois?addr=%5Bfd7a%3A%3A1%5D%3A443"
+        );
+    }
+
+    #[test]
+    fn quotes_are_short_and_printable() {
+        assert_eq!(quote(b"no match for IP:port\n"), "no match for IP:port");
+        assert_eq!(quote(b""), "empty body");
+        assert_eq!(quote(b"a\nb"), "a b");
+        assert_eq!(quote(&[b'x'; 500]).chars().count(), MAX_QUOTED + 1);
+    }
+
+    #[test]
+    fn cache_stays_bounded() {
+        let api = LocalApi::new("/nonexistent").with_cache_ttl(Duration::from_secs(60));
+        for i in 0..(MAX_CACHE_ENTRIES as u32 + 10) {
+            let addr = SocketAddr::from((std::net::Ipv4Addr::from(0x0a00_0000 + i), 1));
+            api.remember(addr, Bytes::from_static(b"{}"));
+        }
+        assert_eq!(api.cache.lock().unwrap().len(), MAX_CACHE_ENTRIES);
+    }
+}
