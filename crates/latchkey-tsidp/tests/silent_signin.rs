@@ -1,0 +1,421 @@
+//! The tsidp role end to end: a stand-in tailscaled answers WhoIs per caller address, callers
+//! come from distinct loopback addresses, and an OAuth client completes the flow with no
+//! prompt. Each refusal is checked to issue nothing.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey_oidc::clients::{NewClient, create_client};
+use latchkey_oidc::crypto::MasterKey;
+use latchkey_oidc::jose::{Alg, verify_jwt};
+use latchkey_oidc::pkce::s256_challenge;
+use latchkey_oidc::{Provider, ProviderSettings};
+use latchkey_store::Role;
+use latchkey_testkit::{
+    Backend, FakeTailscaled, TSIDP_CAP, TestDb, tagged_body, whois_body, with_groups,
+};
+use latchkey_tsidp::{LocalApi, TailnetAuthenticator, TailnetClaims};
+use serde_json::{Map, Value, json};
+
+const REDIRECT: &str = "https://app.example/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+struct Idp {
+    issuer: String,
+    provider: Arc<Provider>,
+    client_id: String,
+    secret: String,
+    public_id: String,
+}
+
+async fn start(db: &TestDb, fake: &FakeTailscaled, trusted_proxies: Vec<IpAddr>) -> Idp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let tailnet = LocalApi::new(fake.socket_path()).with_cache_ttl(Duration::ZERO);
+    let authn = TailnetAuthenticator::new(Arc::new(tailnet), &issuer, trusted_proxies, false);
+    let store = db.store().await;
+    let provider = Arc::new(
+        Provider::new(
+            ProviderSettings::new(Role::Tsidp, &issuer),
+            store.clone(),
+            Arc::new(MasterKey::from_bytes(&[9u8; 32]).unwrap()),
+            Arc::new(authn),
+            Arc::new(TailnetClaims),
+        )
+        .await
+        .unwrap(),
+    );
+    let app = latchkey_oidc::router(provider.clone())
+        .layer(axum::middleware::from_fn(
+            latchkey_tsidp::funnel::refuse_over_funnel,
+        ))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let new = |public| NewClient {
+        name: "app".into(),
+        redirect_uris: vec![REDIRECT.into()],
+        post_logout_redirect_uris: vec![],
+        public,
+        id_token_alg: Alg::ES256,
+        metadata: json!({}),
+    };
+    let confidential = create_client(&store, Role::Tsidp, new(false))
+        .await
+        .unwrap();
+    let public = create_client(&store, Role::Tsidp, new(true)).await.unwrap();
+    Idp {
+        issuer,
+        provider,
+        client_id: confidential.client.id.0,
+        secret: confidential.secret.unwrap(),
+        public_id: public.client.id.0,
+    }
+}
+
+/// An HTTP client whose connections come from `from`.
+fn from(addr: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip(addr))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+impl Idp {
+    fn authorize_url(&self, client_id: &str) -> String {
+        let mut url = url::Url::parse(&format!("{}/authorize", self.issuer)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("scope", "openid email profile")
+            .append_pair("state", "st")
+            .append_pair("nonce", "nn")
+            .append_pair("code_challenge", &s256_challenge(VERIFIER))
+            .append_pair("code_challenge_method", "S256");
+        url.into()
+    }
+
+    /// The authorization response's query parameters, or the response itself if it is not a
+    /// redirect to the client.
+    async fn authorize(
+        &self,
+        http: &reqwest::Client,
+        client_id: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Map<String, Value>, (u16, String)> {
+        let mut req = http.get(self.authorize_url(client_id));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        match location {
+            Some(l) if l.starts_with(REDIRECT) => {
+                let u = url::Url::parse(&l).unwrap();
+                Ok(u.query_pairs()
+                    .map(|(k, v)| (k.into_owned(), Value::from(v.into_owned())))
+                    .collect())
+            }
+            _ => Err((status, r.text().await.unwrap())),
+        }
+    }
+
+    async fn sign_in(&self, addr: &str) -> (Map<String, Value>, Map<String, Value>) {
+        let q = self
+            .authorize(&from(addr), &self.client_id, &[])
+            .await
+            .unwrap();
+        assert_eq!(q["state"], "st");
+        assert_eq!(q["iss"], Value::from(self.issuer.as_str()));
+        let code = q["code"].as_str().expect("a code").to_owned();
+        let r = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(&self.client_id, Some(&self.secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        let keys = self.provider.keys.keys();
+        let (_, id) =
+            verify_jwt(body["id_token"].as_str().unwrap(), |kid| keys.verifier(kid)).unwrap();
+        let userinfo: Value = reqwest::Client::new()
+            .get(format!("{}/userinfo", self.issuer))
+            .bearer_auth(body["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (id, userinfo.as_object().unwrap().clone())
+    }
+}
+
+fn assert_refused(r: Result<Map<String, Value>, (u16, String)>, error: &str, what: &str) {
+    match r {
+        Ok(q) => {
+            assert_eq!(
+                q.get("error").and_then(Value::as_str),
+                Some(error),
+                "{what}: {q:?}"
+            );
+            assert!(q.get("code").is_none(), "{what}: a code was issued");
+        }
+        Err((status, body)) => {
+            panic!("{what}: expected a redirect with {error}, got {status}: {body}")
+        }
+    }
+}
+
+fn assert_page(r: Result<Map<String, Value>, (u16, String)>, status: u16, text: &str, what: &str) {
+    match r {
+        Ok(q) => panic!("{what}: expected a {status} page, got a redirect {q:?}"),
+        Err((s, body)) => {
+            assert_eq!(s, status, "{what}: {body}");
+            assert!(body.contains(text), "{what}: {body}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tailnet_users_sign_in_silently_and_others_are_refused() {
+    let fake = FakeTailscaled::start().await;
+    let rule = json!({
+        "users": ["*"], "resources": ["*"],
+        "extraClaims": {"groups": ["admin"], "department": "ops"},
+        "includeInUserInfo": true
+    });
+    fake.set_peer(
+        ip("127.0.0.2"),
+        with_groups(
+            whois_body(
+                1001,
+                "alice@example.com",
+                "Alice Smith",
+                "alice-laptop",
+                &["100.64.0.2"],
+                vec![rule],
+            ),
+            &["group:eng"],
+        ),
+    );
+    fake.set_peer(
+        ip("127.0.0.3"),
+        whois_body(
+            1002,
+            "bob@github",
+            "Bob",
+            "bob-desktop",
+            &["100.64.0.3"],
+            vec![],
+        ),
+    );
+    fake.set_peer(
+        ip("127.0.0.4"),
+        tagged_body("server", &["100.64.0.4"], vec![]),
+    );
+    fake.set_status(ip("127.0.0.6"), 500, "internal error");
+    fake.set_status(ip("127.0.0.7"), 200, "{\"Node\": [");
+    fake.set_status(ip("127.0.0.8"), 200, &json!({"Node": {}, "UserProfile": {}, "CapMap": {TSIDP_CAP: [{"extraClaims": {"sub": "root"}}]}}).to_string());
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let idp = start(&db, &fake, vec![]).await;
+
+    // Two tailnet users, two identities, no prompt.
+    let (alice, alice_info) = idp.sign_in("127.0.0.2").await;
+    assert_eq!(alice["sub"], "userid:1001");
+    assert_eq!(alice["email"], "alice@example.com");
+    assert_eq!(alice["preferred_username"], "alice");
+    assert_eq!(alice["name"], "Alice Smith");
+    assert_eq!(alice["nonce"], "nn");
+    assert_eq!(alice["node"], "alice-laptop.tail1234.ts.net.");
+    assert_eq!(alice["tailnet"], "tail1234.ts.net");
+    assert_eq!(alice["uid"], 1001);
+    assert_eq!(alice["department"], "ops", "extra claims from the grant");
+    let groups: Vec<&str> = alice["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    assert!(
+        groups.contains(&"group:eng") && groups.contains(&"admin"),
+        "{groups:?}"
+    );
+    assert!(
+        alice["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "100.64.0.2/32")
+    );
+    assert_eq!(alice_info["sub"], "userid:1001");
+    assert_eq!(alice_info["username"], "alice");
+    assert_eq!(alice_info["department"], "ops", "includeInUserInfo");
+
+    let (bob, bob_info) = idp.sign_in("127.0.0.3").await;
+    assert_eq!(bob["sub"], "userid:1002");
+    assert_eq!(
+        bob["email"], "bob@github.127.0.0.1",
+        "tsidp's e-mail shape for @github logins"
+    );
+    assert!(bob.get("department").is_none() && bob_info.get("department").is_none());
+    assert!(fake.requests().iter().any(|(path, host)| {
+        path.starts_with("/localapi/v0/whois?addr=127.0.0.3") && host == "local-tailscaled.sock"
+    }));
+
+    // A public client with PKCE (tsidp has none).
+    let q = idp
+        .authorize(&from("127.0.0.2"), &idp.public_id, &[])
+        .await
+        .unwrap();
+    assert!(q.contains_key("code"));
+
+    // Refusals: nothing issued.
+    assert_refused(
+        idp.authorize(&from("127.0.0.4"), &idp.client_id, &[]).await,
+        "access_denied",
+        "tagged node",
+    );
+    assert_refused(
+        idp.authorize(&from("127.0.0.5"), &idp.client_id, &[]).await,
+        "access_denied",
+        "not a tailnet peer",
+    );
+    assert_page(
+        idp.authorize(
+            &from("127.0.0.2"),
+            &idp.client_id,
+            &[("Tailscale-Funnel-Request", "?1")],
+        )
+        .await,
+        403,
+        "Funnel",
+        "funnel request",
+    );
+    assert_page(
+        idp.authorize(&from("127.0.0.6"), &idp.client_id, &[]).await,
+        503,
+        "tailscaled",
+        "tailscaled 500",
+    );
+    assert_page(
+        idp.authorize(&from("127.0.0.7"), &idp.client_id, &[]).await,
+        503,
+        "could not be read",
+        "malformed WhoIs",
+    );
+    assert_page(
+        idp.authorize(&from("127.0.0.8"), &idp.client_id, &[]).await,
+        503,
+        "sub",
+        "grant with a protected claim",
+    );
+
+    // Funnel may still reach discovery.
+    let r = from("127.0.0.2")
+        .get(format!("{}/.well-known/openid-configuration", idp.issuer))
+        .header("Tailscale-Funnel-Request", "?1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // tailscaled gone: a clear 503 page, quickly, not a hang.
+    fake.stop();
+    let started = std::time::Instant::now();
+    assert_page(
+        idp.authorize(&from("127.0.0.2"), &idp.client_id, &[]).await,
+        503,
+        "tailscaled is not answering",
+        "tailscaled down",
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    let fake = FakeTailscaled::start().await;
+    fake.set_peer(
+        ip("127.0.0.2"),
+        whois_body(
+            1001,
+            "alice@example.com",
+            "Alice",
+            "alice",
+            &["100.64.0.2"],
+            vec![],
+        ),
+    );
+    fake.set_peer(
+        ip("127.0.0.3"),
+        whois_body(
+            1002,
+            "bob@example.com",
+            "Bob",
+            "bob",
+            &["100.64.0.3"],
+            vec![],
+        ),
+    );
+    let db = TestDb::new(Backend::Sqlite).await;
+    // 127.0.0.1 plays `tailscale serve`.
+    let idp = start(&db, &fake, vec![ip("127.0.0.1")]).await;
+
+    // Through the trusted proxy: the last hop names the caller (earlier hops are the
+    // client's own claims and are ignored).
+    let q = idp
+        .authorize(
+            &from("127.0.0.1"),
+            &idp.client_id,
+            &[("X-Forwarded-For", "127.0.0.2, 127.0.0.3")],
+        )
+        .await
+        .unwrap();
+    assert!(q.contains_key("code"));
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|(p, _)| p.starts_with("/localapi/v0/whois?addr=127.0.0.3"))
+    );
+
+    // From anyone else the header is ignored: alice cannot claim to be bob.
+    fake.clear_requests();
+    let q = idp
+        .authorize(
+            &from("127.0.0.2"),
+            &idp.client_id,
+            &[("X-Forwarded-For", "127.0.0.3")],
+        )
+        .await
+        .unwrap();
+    assert!(q.contains_key("code"));
+    let asked: Vec<String> = fake.requests().into_iter().map(|(p, _)| p).collect();
+    assert!(
+        asked
+            .iter()
+            .all(|p| p.starts_with("/localapi/v0/whois?addr=127.0.0.2")),
+        "{asked:?}"
+    );
+    db.cleanup().await;
+}
