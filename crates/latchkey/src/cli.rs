@@ -75,6 +75,14 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub log_level: Option<String>,
+    /// tailscaled's LocalAPI socket, for the tsidp role [default: /var/run/tailscale/tailscaled.sock]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Global options"
+    )]
+    pub tailscaled_socket: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -89,7 +97,7 @@ impl Cli {
 
     /// The configuration flags by configuration key (`listen` and `public_url` are the
     /// shorthands for the primary role). The flag is `--` + key with `_` → `-`.
-    pub(crate) fn config_flags(&self) -> [(&'static str, Option<&str>); 6] {
+    pub(crate) fn config_flags(&self) -> [(&'static str, Option<&str>); 7] {
         [
             ("data_dir", self.data_dir.as_deref()),
             ("database_url", self.database_url.as_deref()),
@@ -97,6 +105,7 @@ impl Cli {
             ("public_url", self.public_url.as_deref()),
             ("log_format", self.log_format.as_deref()),
             ("log_level", self.log_level.as_deref()),
+            ("tsidp.tailscaled_socket", self.tailscaled_socket.as_deref()),
         ]
     }
 }

@@ -332,8 +332,10 @@ fn env_name(path: &str) -> String {
     )
 }
 
+/// `--data-dir` for `data_dir`; a role's own key drops its section (`--tailscaled-socket`).
 fn flag_name(key: &str) -> String {
-    format!("--{}", key.replace('_', "-"))
+    let name = key.rsplit('.').next().unwrap_or(key);
+    format!("--{}", name.replace('_', "-"))
 }
 
 fn find_key(path: &str) -> Option<&'static Key> {
