@@ -59,6 +59,16 @@ pub trait Authenticator: Send + Sync + 'static {
         req: AuthnRequest<'a>,
     ) -> BoxFuture<'a, Result<Authentication, String>>;
 
+    /// Whether this caller may register a client when the issuer does not allow open
+    /// registration. Default: no.
+    fn may_register<'a>(
+        &'a self,
+        _headers: &'a HeaderMap,
+        _peer: Option<SocketAddr>,
+    ) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async { Ok(false) })
+    }
+
     /// Ends the user's session at RP-initiated logout; returns headers to add (e.g. a cookie
     /// that clears the session).
     fn end_session<'a>(&'a self, _headers: &'a HeaderMap) -> BoxFuture<'a, HeaderMap> {

@@ -142,4 +142,29 @@ impl Authenticator for TailnetAuthenticator {
             }))
         })
     }
+
+    /// Registration is for callers whose tsidp grant says `allow_dcr` (never over Funnel).
+    fn may_register<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            if headers.contains_key(FUNNEL_HEADER) {
+                return Ok(false);
+            }
+            let Some(peer) = peer else { return Ok(false) };
+            let Ok(addr) = self.caller(headers, peer) else {
+                return Ok(false);
+            };
+            match self.tailnet.whois(addr).await {
+                Ok(who) => {
+                    let person = !who.is_tagged() || self.allow_tagged;
+                    Ok(person && from_cap_map(&who.cap_map).is_ok_and(|g| g.allow_dcr))
+                }
+                Err(TailnetError::NotAPeer) => Ok(false),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
 }

@@ -233,6 +233,17 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
         ip("127.0.0.4"),
         tagged_body("server", &["100.64.0.4"], vec![]),
     );
+    fake.set_peer(
+        ip("127.0.0.9"),
+        whois_body(
+            1003,
+            "carol@example.com",
+            "Carol",
+            "carol-pc",
+            &["100.64.0.9"],
+            vec![json!({"allow_dcr": true})],
+        ),
+    );
     fake.set_status(ip("127.0.0.6"), 500, "internal error");
     fake.set_status(ip("127.0.0.7"), 200, "{\"Node\": [");
     fake.set_status(ip("127.0.0.8"), 200, &json!({"Node": {}, "UserProfile": {}, "CapMap": {TSIDP_CAP: [{"extraClaims": {"sub": "root"}}]}}).to_string());
@@ -330,6 +341,27 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
         "sub",
         "grant with a protected claim",
     );
+
+    // Dynamic registration: only for a caller whose grant says allow_dcr, never over Funnel.
+    let register = |addr: &str, funnel: bool| {
+        let mut req = from(addr)
+            .post(format!("{}/register", idp.issuer))
+            .json(&json!({"redirect_uris": ["https://new.example/cb"], "client_name": "new"}));
+        if funnel {
+            req = req.header("Tailscale-Funnel-Request", "?1");
+        }
+        async move { req.send().await.unwrap() }
+    };
+    let r = register("127.0.0.2", false).await;
+    assert_eq!(r.status(), 403, "alice's grant has no allow_dcr");
+    let r = register("127.0.0.9", false).await;
+    assert_eq!(r.status(), 201, "carol's grant allows DCR");
+    let created: Value = r.json().await.unwrap();
+    assert!(created["client_secret"].is_string());
+    let r = register("127.0.0.9", true).await;
+    assert_eq!(r.status(), 403, "not over Funnel");
+    let r = register("127.0.0.5", false).await;
+    assert_eq!(r.status(), 403, "not a tailnet peer");
 
     // Funnel may still reach discovery.
     let r = from("127.0.0.2")

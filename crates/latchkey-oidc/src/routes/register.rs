@@ -21,10 +21,31 @@ pub async fn post_register(
     peer: super::Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if !p.settings.dynamic_registration {
-        return OAuthError::new("access_denied", "dynamic client registration is disabled")
-            .with_status(StatusCode::FORBIDDEN)
-            .into_response();
+    // Open registration is a setting of the issuer; otherwise the role may still allow some
+    // callers (tsidp: a grant with allow_dcr).
+    let allowed = p.settings.dynamic_registration
+        || match p
+            .authenticator
+            .may_register(&headers, super::peer_addr(&peer))
+            .await
+        {
+            Ok(allowed) => allowed,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether this caller may register");
+                return OAuthError::new(
+                    "temporarily_unavailable",
+                    "cannot tell who is registering right now",
+                )
+                .into_response();
+            }
+        };
+    if !allowed {
+        return OAuthError::new(
+            "access_denied",
+            "dynamic client registration is not allowed",
+        )
+        .with_status(StatusCode::FORBIDDEN)
+        .into_response();
     }
     if let Some(ip) = super::peer_addr(&peer).map(|a| a.ip())
         && !p.limits.allow_registration(ip)
