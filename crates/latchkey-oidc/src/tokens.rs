@@ -10,6 +10,31 @@ use crate::provider::Provider;
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
+/// Claims the engine alone sets (or that carry protocol meaning); a role's claim source can
+/// never supply them.
+pub const REGISTERED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "azp",
+    "nonce",
+    "auth_time",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "acr",
+    "amr",
+    "sid",
+    "act",
+    "cnf",
+    "client_id",
+    "scope",
+];
+
 #[derive(Serialize)]
 struct AccessClaims<'a> {
     iss: &'a str,

@@ -24,28 +24,7 @@ use crate::grants::{Grants, is_protected};
 use crate::whois::WhoIs;
 
 /// Claims the token engine sets itself; an extra claim from a grant never replaces them.
-const ENGINE_CLAIMS: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "nbf",
-    "jti",
-    "azp",
-    "nonce",
-    "auth_time",
-    "at_hash",
-    "c_hash",
-    "s_hash",
-    "amr",
-    "acr",
-    "sid",
-    "act",
-    "cnf",
-    "scope",
-    "client_id",
-];
+use latchkey_oidc::tokens::REGISTERED_CLAIMS as ENGINE_CLAIMS;
 
 /// The OpenID scope a claim is released under, or `None` when it is always released
 /// (tsidp gates only `email` behind `email`, and `preferred_username`/`picture` behind

@@ -230,27 +230,8 @@ pub(crate) async fn release_claims(
         .claims(subject, scopes, snapshot, purpose)
         .await
         .map_err(OAuthError::internal)?;
-    for reserved in [
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "nbf",
-        "jti",
-        "azp",
-        "nonce",
-        "auth_time",
-        "at_hash",
-        "c_hash",
-        "acr",
-        "amr",
-        "sid",
-        "client_id",
-        "scope",
-        "cnf",
-    ] {
-        claims.remove(reserved);
+    for reserved in crate::tokens::REGISTERED_CLAIMS {
+        claims.remove(*reserved);
     }
     Ok(claims)
 }
