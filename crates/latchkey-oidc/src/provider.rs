@@ -59,6 +59,16 @@ pub trait Authenticator: Send + Sync + 'static {
         req: AuthnRequest<'a>,
     ) -> BoxFuture<'a, Result<Authentication, String>>;
 
+    /// The address rate limits count against: the TCP peer, unless the role knows the real
+    /// caller behind a proxy it trusts.
+    fn client_ip(
+        &self,
+        _headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Option<std::net::IpAddr> {
+        peer.map(|p| p.ip().to_canonical())
+    }
+
     /// Whether this caller may register a client when the issuer does not allow open
     /// registration. Default: no.
     fn may_register<'a>(

@@ -50,6 +50,8 @@ impl TailnetAuthenticator {
 
     /// The address to ask tailscaled about.
     pub fn caller(&self, headers: &HeaderMap, peer: SocketAddr) -> Result<SocketAddr, String> {
+        // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
         if !self.trusted_proxies.contains(&peer.ip()) {
             return Ok(peer);
         }
@@ -141,6 +143,13 @@ impl Authenticator for TailnetAuthenticator {
                 claims: snapshot,
             }))
         })
+    }
+
+    /// Behind `tailscale serve` every connection comes from the proxy: limits must count the
+    /// caller it names, or one abuser would lock everyone out.
+    fn client_ip(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+        let peer = peer?;
+        Some(self.caller(headers, peer).map_or(peer.ip(), |a| a.ip()))
     }
 
     /// Registration is for callers whose tsidp grant says `allow_dcr` (never over Funnel).

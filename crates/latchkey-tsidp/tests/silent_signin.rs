@@ -449,5 +449,26 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
             .all(|p| p.starts_with("/localapi/v0/whois?addr=127.0.0.2")),
         "{asked:?}"
     );
+
+    // Rate limits count the caller the proxy names, not the proxy: one caller guessing
+    // secrets through it does not lock the others out.
+    let token = |forwarded: &'static str, secret: String| {
+        let req = from("127.0.0.1")
+            .post(format!("{}/token", idp.issuer))
+            .header("X-Forwarded-For", forwarded)
+            .basic_auth(&idp.client_id, Some(secret))
+            .form(&[("grant_type", "client_credentials")]);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let mut last = 0;
+    for _ in 0..25 {
+        last = token("127.0.0.2", "wrong".into()).await;
+    }
+    assert_eq!(last, 429, "the guessing caller is limited");
+    assert_eq!(
+        token("127.0.0.3", idp.secret.clone()).await,
+        200,
+        "others are not"
+    );
     db.cleanup().await;
 }

@@ -82,7 +82,7 @@ pub(crate) async fn authenticate(
     params: &Params,
     peer: &Peer,
 ) -> Result<Arc<latchkey_store::Client>, OAuthError> {
-    let ip = peer_addr(peer).map(|a| a.ip());
+    let ip = p.authenticator.client_ip(headers, peer_addr(peer));
     if let Some(wait) = ip.and_then(|ip| p.limits.auth_blocked(ip)) {
         return Err(OAuthError::too_many(
             "invalid_client",
@@ -137,11 +137,9 @@ pub(crate) fn is_form(headers: &HeaderMap) -> bool {
 
 /// Space-separated scope tokens, de-duplicated, in order.
 pub(crate) fn scope_list(scope: &str) -> Vec<&str> {
-    let mut out: Vec<&str> = Vec::new();
-    for s in scope.split(' ').filter(|s| !s.is_empty()) {
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    out
+    let mut seen = std::collections::HashSet::new();
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty() && seen.insert(*s))
+        .collect()
 }

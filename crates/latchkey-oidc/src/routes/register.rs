@@ -47,7 +47,7 @@ pub async fn post_register(
         .with_status(StatusCode::FORBIDDEN)
         .into_response();
     }
-    if let Some(ip) = super::peer_addr(&peer).map(|a| a.ip())
+    if let Some(ip) = p.authenticator.client_ip(&headers, super::peer_addr(&peer))
         && !p.limits.allow_registration(ip)
     {
         return OAuthError::too_many("invalid_request", 60).into_response();
