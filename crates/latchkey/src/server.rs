@@ -28,7 +28,12 @@ pub async fn run(config: &Config) -> Result<()> {
     for (role, rc) in config.enabled_roles() {
         let provider = build_provider(role, rc, &store, &master).await?;
         provider.spawn_key_refresh(Duration::from_secs(60));
-        let app = web::role_app(role, provider, metrics.clone());
+        let app = web::role_app(
+            role,
+            provider,
+            metrics.clone(),
+            config.metrics_listen.is_none(),
+        );
         let listener = tokio::net::TcpListener::bind(rc.listen)
             .await
             .with_context(|| format!("{role}: cannot listen on {}", rc.listen))?;

@@ -44,14 +44,22 @@ struct RoleState {
     role: Role,
     provider: Arc<Provider>,
     metrics: PrometheusHandle,
+    /// False when a dedicated metrics listener is configured.
+    metrics_on_listener: bool,
 }
 
 /// Everything one role serves on its listener.
-pub fn role_app(role: Role, provider: Arc<Provider>, metrics: PrometheusHandle) -> Router {
+pub fn role_app(
+    role: Role,
+    provider: Arc<Provider>,
+    metrics: PrometheusHandle,
+    metrics_on_listener: bool,
+) -> Router {
     let state = RoleState {
         role,
         provider: provider.clone(),
         metrics,
+        metrics_on_listener,
     };
     let mut app = latchkey_oidc::router(provider);
     match role {
@@ -98,16 +106,31 @@ async fn get_healthz(State(s): State<RoleState>) -> Response {
 }
 
 /// Metrics on a role listener are for the machine itself only.
+/// A loopback peer that relays someone else (a local reverse proxy, `tailscale serve`,
+/// Funnel) does not count: those headers mean the caller is not this machine.
 async fn get_metrics_loopback(
     State(s): State<RoleState>,
+    headers: axum::http::HeaderMap,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
 ) -> Response {
+    let relayed = [
+        "x-forwarded-for",
+        "forwarded",
+        "x-real-ip",
+        "tailscale-funnel-request",
+    ]
+    .iter()
+    .any(|h| headers.contains_key(*h));
     match peer {
-        Some(axum::Extension(ConnectInfo(addr))) if addr.ip().is_loopback() => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            s.metrics.render(),
-        )
-            .into_response(),
+        Some(axum::Extension(ConnectInfo(addr)))
+            if s.metrics_on_listener && !relayed && addr.ip().to_canonical().is_loopback() =>
+        {
+            (
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                s.metrics.render(),
+            )
+                .into_response()
+        }
         _ => (StatusCode::NOT_FOUND, "not found\n").into_response(),
     }
 }

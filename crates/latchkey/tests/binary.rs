@@ -169,6 +169,14 @@ async fn serves_discovery_tokens_and_survives_restart() {
         metrics.contains("latchkey_tokens_issued_total"),
         "{metrics}"
     );
+    // Relayed by a local proxy: not this machine asking.
+    let relayed = http
+        .get(format!("{}/metrics", server.base))
+        .header("X-Forwarded-For", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(relayed.status(), 404);
 
     let out = bin()
         .arg("--data-dir")
