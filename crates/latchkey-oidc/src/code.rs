@@ -10,8 +10,9 @@ use serde_json::{Map, Value};
 
 use crate::crypto::{MasterKey, b64url, b64url_decode};
 
-/// Longest code accepted; real ones are a few hundred bytes.
-const MAX_CODE_LEN: usize = 8 * 1024;
+/// Longest code issued or accepted; real ones are a few hundred bytes (more with large claim
+/// sets from a role).
+pub const MAX_CODE_LEN: usize = 16 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CodeClaims {

@@ -173,10 +173,15 @@ impl KeyRing {
                 kid: r.kid.clone(),
                 reason: format!("unknown algorithm {:?}", r.alg),
             })?;
-            let der = self
+            // A key sealed under another instance key (a mistaken `keys rotate`) is skipped,
+            // not fatal: the others keep signing.
+            let Ok(der) = self
                 .master
                 .open(&r.sealed_key, &aad(self.role, &r.alg, &r.kid))
-                .map_err(|_| KeyError::Unseal { kid: r.kid.clone() })?;
+            else {
+                tracing::error!(kid = %r.kid, alg = %r.alg, "signing key cannot be opened with this encryption key; skipped");
+                continue;
+            };
             let key = SigningKey::from_pkcs8(alg, &der).map_err(|e| KeyError::Invalid {
                 kid: r.kid.clone(),
                 reason: e.to_string(),
@@ -186,6 +191,11 @@ impl KeyRing {
             if r.retired_at.is_none() && !signing.contains_key(&alg) {
                 signing.insert(alg, Arc::new(key));
             }
+        }
+        if signing.is_empty() {
+            return Err(KeyError::Unseal {
+                kid: records.first().map(|r| r.kid.clone()).unwrap_or_default(),
+            });
         }
         let jwks = serde_json::json!({ "keys": jwks }).to_string();
         let set = Arc::new(KeySet {

@@ -9,7 +9,7 @@ use latchkey_oidc::{Authentication, Authenticator, AuthnRequest, BoxFuture, Prin
 use latchkey_store::{Subject, unix_now};
 use serde_json::{Map, Value};
 
-use crate::claims::{identity_claims, subject, userinfo_claims, with_extra_claims};
+use crate::claims::{identity_claims, subject, user_id, userinfo_claims, with_extra_claims};
 use crate::grants::from_cap_map;
 use crate::tailnet::{Tailnet, TailnetError};
 
@@ -120,6 +120,23 @@ impl Authenticator for TailnetAuthenticator {
                     "{addr} is a tagged node, not a person"
                 )));
             }
+            // A person is `userid:N`; a tagged node (when allowed) has no person behind it and
+            // shares its user ID with other nodes, so it is named by its own stable ID.
+            let sub = if who.is_tagged() {
+                if who.node.stable_id.is_empty() {
+                    return Ok(Authentication::Unavailable(
+                        "tailscaled's answer names no node ID for this tagged node.".into(),
+                    ));
+                }
+                format!("node:{}", who.node.stable_id)
+            } else {
+                if user_id(&who) == 0 {
+                    return Ok(Authentication::Unavailable(
+                        "tailscaled's answer names no user for this node.".into(),
+                    ));
+                }
+                subject(&who)
+            };
             let grants = match from_cap_map(&who.cap_map) {
                 Ok(g) => g,
                 Err(e) => {
@@ -137,7 +154,7 @@ impl Authenticator for TailnetAuthenticator {
             snapshot.insert(SNAPSHOT_ID.into(), Value::Object(id));
             snapshot.insert(SNAPSHOT_USERINFO.into(), Value::Object(userinfo));
             Ok(Authentication::Authenticated(Principal {
-                subject: Subject(subject(&who)),
+                subject: Subject(sub),
                 auth_time: unix_now(),
                 amr: Vec::new(),
                 claims: snapshot,

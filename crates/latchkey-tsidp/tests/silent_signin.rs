@@ -246,7 +246,22 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
     );
     fake.set_status(ip("127.0.0.6"), 500, "internal error");
     fake.set_status(ip("127.0.0.7"), 200, "{\"Node\": [");
-    fake.set_status(ip("127.0.0.8"), 200, &json!({"Node": {}, "UserProfile": {}, "CapMap": {TSIDP_CAP: [{"extraClaims": {"sub": "root"}}]}}).to_string());
+    fake.set_peer(
+        ip("127.0.0.8"),
+        whois_body(
+            1004,
+            "dave@example.com",
+            "Dave",
+            "dave-pc",
+            &["100.64.0.8"],
+            vec![json!({"extraClaims": {"sub": "root"}})],
+        ),
+    );
+    fake.set_status(
+        ip("127.0.0.10"),
+        200,
+        &json!({"Node": {}, "UserProfile": {}, "CapMap": {TSIDP_CAP: []}}).to_string(),
+    );
 
     let db = TestDb::new(Backend::Sqlite).await;
     let idp = start(&db, &fake, vec![]).await;
@@ -340,6 +355,13 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
         503,
         "sub",
         "grant with a protected claim",
+    );
+    assert_page(
+        idp.authorize(&from("127.0.0.10"), &idp.client_id, &[])
+            .await,
+        503,
+        "names no user",
+        "WhoIs without a user",
     );
 
     // Dynamic registration: only for a caller whose grant says allow_dcr, never over Funnel.

@@ -97,7 +97,7 @@ pub async fn keys(config: &Config, cmd: &KeysCommand) -> Result<()> {
     let store = open_store(config).await?;
     match cmd {
         KeysCommand::Rotate { alg, role } => {
-            let master = encryption_key::load_or_create(config)?;
+            let master = encryption_key::load_existing(config)?;
             let alg: Alg = alg
                 .map(|a| a.as_str())
                 .unwrap_or("RS256")

@@ -11,6 +11,23 @@ use crate::config::Config;
 
 const FILE_NAME: &str = "encryption.key";
 
+/// The configured or stored key; never creates one (for commands that must use the key the
+/// servers use, such as `keys rotate`).
+pub fn load_existing(config: &Config) -> Result<MasterKey> {
+    if let Some(key) = &config.encryption_key {
+        return MasterKey::from_bytes(key.as_bytes()).context("encryption_key");
+    }
+    let path = config.data_dir.join(FILE_NAME);
+    let s = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no encryption key: set encryption_key (or LATCHKEY_ENCRYPTION_KEY[_FILE]) as the servers do, \
+             or run this with the servers' data directory ({} not readable)",
+            path.display()
+        )
+    })?;
+    MasterKey::from_bytes(s.trim_end().as_bytes()).with_context(|| format!("{}", path.display()))
+}
+
 pub fn load_or_create(config: &Config) -> Result<MasterKey> {
     if let Some(key) = &config.encryption_key {
         return MasterKey::from_bytes(key.as_bytes()).context("encryption_key");

@@ -171,8 +171,8 @@ fn form_action_source(action: &str) -> String {
         .unwrap_or_else(|| "*".into())
 }
 
-fn resume_mac_input(query: &str) -> Vec<u8> {
-    format!("latchkey-authorize-resume|{query}").into_bytes()
+fn resume_mac_input(issuer: &str, query: &str) -> Vec<u8> {
+    format!("latchkey-authorize-resume|{issuer}|{query}").into_bytes()
 }
 
 /// The request time carried by a resume URL we made, if its MAC holds.
@@ -184,7 +184,10 @@ fn verified_resume_time(p: &Provider, params: &Params, now: i64) -> Option<i64> 
     let after = params.get(RESUME_AFTER)?;
     let sig = b64url_decode(params.get(RESUME_SIG)?).ok()?;
     let base = params.without(&[RESUME_SIG]).to_query();
-    if !p.master.verify_mac(&resume_mac_input(&base), &sig) {
+    if !p
+        .master
+        .verify_mac(&resume_mac_input(p.issuer(), &base), &sig)
+    {
         return None;
     }
     let after: i64 = after.parse().ok()?;
@@ -197,7 +200,7 @@ fn resume_url(p: &Provider, params: &Params, requested_at: i64) -> String {
     let mut q = params.without(&[RESUME_AFTER, RESUME_SIG]);
     q.push(RESUME_AFTER, &requested_at.to_string());
     let base = q.to_query();
-    let sig = b64url(&p.master.mac(&resume_mac_input(&base)));
+    let sig = b64url(&p.master.mac(&resume_mac_input(p.issuer(), &base)));
     q.push(RESUME_SIG, &sig);
     format!("{}/authorize?{}", p.issuer(), q.to_query())
 }
@@ -351,6 +354,14 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
             return reply.error("login_required", "the user must sign in");
         }
         Ok(Authentication::Interaction(url)) => return see_other(&url),
+        Ok(Authentication::Unavailable(message)) if prompt_none => {
+            // Silent renewal (an iframe) needs an answer, not a page.
+            tracing::warn!(client = %client.id, %message, "sign-in unavailable");
+            return reply.error(
+                "temporarily_unavailable",
+                "sign-in is unavailable right now",
+            );
+        }
         Ok(Authentication::Unavailable(message)) => {
             tracing::warn!(client = %client.id, %message, "sign-in unavailable");
             return ErrorPage {
@@ -383,6 +394,10 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
 
     // 4. Issue the code.
     let code = issue_code(p, &client, &redirect_uri, &params, &scope, principal);
+    if code.len() > crate::code::MAX_CODE_LEN {
+        tracing::error!(client = %client.id, len = code.len(), "the sign-in's claims make the code too large");
+        return reply.error("server_error", "the sign-in carries too many claims");
+    }
     reply.send(vec![("code", code)])
 }
 
