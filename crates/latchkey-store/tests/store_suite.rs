@@ -417,3 +417,22 @@ async fn data_survives_reconnect_and_migrations_are_idempotent() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_migrate_once() {
+    // Replicas are a PostgreSQL deployment; SQLite serves one process.
+    {
+        let db = TestDb::new(latchkey_testkit::Backend::Postgres).await;
+        let mut starts = Vec::new();
+        for _ in 0..4 {
+            let url = db.url.clone();
+            starts.push(tokio::spawn(async move { Store::connect(&url).await }));
+        }
+        for s in starts {
+            let store = s.await.unwrap().expect("every replica starts");
+            store.ping().await.unwrap();
+            store.close().await;
+        }
+        db.cleanup().await;
+    }
+}
