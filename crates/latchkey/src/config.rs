@@ -94,6 +94,9 @@ struct Spec {
     doc: &'static str,
 }
 
+/// Upper bound of every lifetime, in seconds.
+const MAX_LIFETIME: u64 = 10 * 365 * 24 * 3600;
+
 /// Keys outside the role sections (names may contain a dot for role-specific sections).
 const GLOBAL_KEYS: &[Spec] = &[
     Spec {
@@ -497,6 +500,30 @@ impl Config {
                 .find(|(_, other)| other == addr && addr.port() != 0)
             {
                 bail!("`{a}` and `{b}` are both {addr}; each listener needs its own address");
+            }
+        }
+        for def in ROLES {
+            let rc = self.role(def.role);
+            let role = def.role;
+            for (key, value) in [
+                ("access_token_lifetime", rc.access_token_lifetime),
+                ("id_token_lifetime", rc.id_token_lifetime),
+                ("refresh_token_lifetime", rc.refresh_token_lifetime),
+                ("code_lifetime", rc.code_lifetime),
+                ("session_lifetime", rc.session_lifetime),
+            ] {
+                if value > MAX_LIFETIME {
+                    bail!("`{role}.{key}` is {value} s; at most {MAX_LIFETIME} (10 years)");
+                }
+            }
+            // A grant (and its deny-list entries) must outlive the codes and access tokens
+            // issued under it, or a purge could reopen a code or forget a revocation.
+            let longest = rc.access_token_lifetime.max(rc.code_lifetime);
+            if rc.refresh_token_lifetime < longest {
+                bail!(
+                    "`{role}.refresh_token_lifetime` ({} s) must be at least the access token and code lifetimes ({longest} s)",
+                    rc.refresh_token_lifetime
+                );
             }
         }
         Ok(())
@@ -1682,6 +1709,17 @@ mod tests {
         for line in markdown.lines().filter(|line| line.starts_with("| ")) {
             assert_eq!(line.matches(" | ").count(), 3, "{line}");
         }
+    }
+
+    #[test]
+    fn lifetimes_are_bounded_and_consistent() {
+        let err = load_err(&[], &[("LATCHKEY_IDP_REFRESH_TOKEN_LIFETIME", "10")]);
+        assert!(err.contains("idp.refresh_token_lifetime"), "{err}");
+        let err = load_err(
+            &[],
+            &[("LATCHKEY_TSIDP_ACCESS_TOKEN_LIFETIME", "9999999999")],
+        );
+        assert!(err.contains("tsidp.access_token_lifetime"), "{err}");
     }
 
     /// The README's configuration table is generated from the key table; this keeps it true.

@@ -52,22 +52,37 @@ pub async fn run(config: &Config) -> Result<()> {
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
     spawn_purge(store.clone(), stop_rx.clone());
 
+    let mut stopping = stop_rx.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
     let mut result = Ok(());
-    while let Some(done) = servers.join_next().await {
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => result = Err(e),
-            Err(e) => result = Err(e.into()),
+    let drain = async {
+        while let Some(done) = servers.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(e),
+                Err(e) => result = Err(e.into()),
+            }
         }
+    };
+    // Open requests get a grace period after the signal; a client that never finishes
+    // does not keep the process alive.
+    let deadline = async {
+        let _ = stopping.wait_for(|v| *v).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        _ = drain => {}
+        _ = deadline => tracing::warn!("connections still open after the grace period; exiting"),
     }
     store.close().await;
     result
 }
+
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 async fn build_provider(
     role: Role,
