@@ -970,6 +970,14 @@ async fn registration_enabled() {
     assert_eq!(v["id_token_signed_response_alg"], "ES256");
     // The registered client completes a flow, through openidconnect.
     oidc_code_flow(&h, &client, "alice").await;
+    // ... but may use only the grants it registered.
+    assert_eq!(
+        v["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    h.token(&client, &[("grant_type", "client_credentials")])
+        .await
+        .assert_oauth_error(400, "unauthorized_client", "unregistered grant");
 
     // A public client gets no secret, and needs PKCE.
     let mut body = registration_body();

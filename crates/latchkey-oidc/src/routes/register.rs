@@ -146,6 +146,20 @@ async fn register(
             return Err(metadata_error(format!("unsupported grant type {g}")));
         }
     }
+    // RFC 7591 §2: omitted means authorization_code. Stored explicitly, and enforced at the
+    // token endpoint.
+    let grant_types = if grant_types.is_empty() {
+        vec!["authorization_code".to_owned()]
+    } else {
+        grant_types
+    };
+    if public && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(metadata_error(
+            "a public client (token_endpoint_auth_method none) cannot use client_credentials",
+        ));
+    }
+    let mut meta = meta;
+    meta["grant_types"] = json!(grant_types);
     for r in string_list(&meta, "response_types")? {
         if r != "code" {
             return Err(metadata_error(format!("unsupported response type {r}")));

@@ -45,6 +45,15 @@ async fn token(
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
     let client = super::authenticate(p, headers, &params, peer).await?;
+    let known = matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | "client_credentials"
+    );
+    if known && !grant_allowed(&client, grant_type) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client is not registered for the {grant_type} grant"
+        )));
+    }
     let response = match grant_type {
         "authorization_code" => authorization_code(p, &client, &params).await?,
         "refresh_token" => refresh_token(p, &client, &params).await?,
@@ -371,5 +380,19 @@ async fn audit(
     };
     if let Err(e) = p.store.create_audit_event(&event).await {
         tracing::error!(error = %e, kind, "recording audit event failed");
+    }
+}
+
+/// Clients registered with `grant_types` (dynamic registration) get only those; refresh
+/// tokens come with the authorization code grant. Clients made by an administrator have no
+/// such list and may use every grant.
+fn grant_allowed(client: &Client, grant_type: &str) -> bool {
+    let Some(list) = client.metadata.get("grant_types").and_then(Value::as_array) else {
+        return true;
+    };
+    let has = |g: &str| list.iter().any(|v| v.as_str() == Some(g));
+    match grant_type {
+        "refresh_token" => has("refresh_token") || has("authorization_code"),
+        other => has(other),
     }
 }
