@@ -128,7 +128,8 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes expired codes, tokens, sessions and deny-list entries; returns how many rows went.
+    /// Deletes expired grants, refresh tokens, sessions, deny-list entries and keys no longer
+    /// published; returns how many rows went.
     pub async fn delete_expired(&self, now: i64) -> Result<u64> {
         let mut total = 0;
         for sql in [

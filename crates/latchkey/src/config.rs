@@ -246,7 +246,7 @@ const ROLE_KEYS: &[Spec] = &[
         secret: false,
         default: Fallback::Value("3600"),
         check: Check::Positive,
-        doc: "Login session lifetime, in seconds.",
+        doc: "Browser session lifetime, in seconds (for the idp's sign-in, which is not built yet; unused by tsidp).",
     },
 ];
 
