@@ -839,8 +839,61 @@ async fn end_session() {
         .await;
     assert_eq!(r.header("location"), Some(POST_LOGOUT));
 
-    // No redirect asked for: a page.
-    let r = h.get(&end(&[]), &[]).await;
+    // No ID token: the person confirms first (no cross-site sign-out), on a page whose form
+    // comes back same-origin.
+    let r = h
+        .get(
+            &end(&[
+                ("client_id", &c.id),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+            ]),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.is_html() && r.body.contains("Sign out?") && r.body.contains("name=\"confirm\""));
+    assert!(
+        r.header("set-cookie").is_none(),
+        "nothing happens before confirming"
+    );
+    assert!(r.header("location").is_none());
+    let confirm = [
+        ("client_id", c.id.as_str()),
+        ("post_logout_redirect_uri", POST_LOGOUT),
+        ("confirm", "yes"),
+    ];
+    let r = h
+        .post_form(
+            "/end-session",
+            &confirm,
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(r.status, 403, "a cross-site confirmation is refused");
+    assert!(r.header("set-cookie").is_none());
+    let r = h
+        .post_form(
+            "/end-session",
+            &confirm,
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let origin = h.issuer.clone();
+    let r = h
+        .post_form("/end-session", &confirm, &[("origin", origin.as_str())])
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some(POST_LOGOUT));
+    assert!(r.header("set-cookie").is_some());
+    // Confirmed with nowhere to go back to: a page.
+    let r = h
+        .post_form(
+            "/end-session",
+            &[("confirm", "yes")],
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert!(r.is_html() && r.body.contains("Signed out"));
 

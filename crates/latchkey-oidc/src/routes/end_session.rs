@@ -93,6 +93,21 @@ async fn end_session(p: &Provider, headers: &HeaderMap, params: &Params) -> Resp
             Some(uri.to_owned())
         }
     };
+    // Without a valid ID token from the client, a cross-site link must not sign anyone out:
+    // the person confirms on our page, whose form comes back same-origin.
+    if hint.is_none() {
+        if params.get("confirm") != Some("yes") {
+            return confirmation_page(params);
+        }
+        if !same_origin(p, headers) {
+            return ErrorPage {
+                status: StatusCode::FORBIDDEN,
+                title: "Sign-out failed",
+                message: "The sign-out confirmation did not come from this site.".into(),
+            }
+            .into_response();
+        }
+    }
     let extra = p.authenticator.end_session(headers).await;
     let mut resp = match redirect {
         Some(mut uri) => {
@@ -119,4 +134,50 @@ async fn end_session(p: &Provider, headers: &HeaderMap, params: &Params) -> Resp
         resp.headers_mut().append(name.clone(), value.clone());
     }
     resp
+}
+
+/// A form the browser posts back to confirm; it carries the request's parameters.
+fn confirmation_page(params: &Params) -> Response {
+    let mut inputs = String::new();
+    for name in [
+        "client_id",
+        "post_logout_redirect_uri",
+        "state",
+        "ui_locales",
+    ] {
+        if let Some(v) = params.get(name) {
+            inputs.push_str(&format!(
+                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
+                crate::error::html_escape(v)
+            ));
+        }
+    }
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign out?</title></head>\
+         <body><main><h1>Sign out?</h1><form method=\"post\" action=\"end-session\">{inputs}\
+         <input type=\"hidden\" name=\"confirm\" value=\"yes\"><button type=\"submit\">Sign out</button></form></main></body></html>"
+    );
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The request was sent by a page of this issuer's origin (Fetch Metadata, else Origin).
+fn same_origin(p: &Provider, headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin";
+    }
+    let ours = url::Url::parse(p.issuer())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|o| o == ours)
 }
