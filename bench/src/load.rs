@@ -26,7 +26,7 @@ pub enum Op {
     Get { path: &'static str },
     /// POST /token with grant_type=client_credentials, expecting 200 and an access token.
     ClientCredentials { basic: HeaderValue },
-    /// authorize (with a session cookie) → token → userinfo.
+    /// authorize (with the session cookie, if any) → token → userinfo.
     CodeFlow(Flow),
 }
 
@@ -34,7 +34,9 @@ pub enum Op {
 pub struct Flow {
     pub client_id: String,
     pub basic: HeaderValue,
-    pub cookie: HeaderValue,
+    /// The idp role's session cookie; `None` for the tsidp role, which signs in whoever
+    /// tailscaled says is connecting.
+    pub cookie: Option<HeaderValue>,
     pub redirect_uri: String,
     pub subject: String,
 }
@@ -129,12 +131,13 @@ impl Flow {
             s256_challenge(&verifier),
         );
         let t = Instant::now();
+        let mut req = target.request(Method::GET, &path);
+        if let Some(cookie) = &self.cookie {
+            req = req.header(header::COOKIE, cookie.clone());
+        }
         let r = conn
             .send(
-                target
-                    .request(Method::GET, &path)
-                    .header(header::COOKIE, self.cookie.clone())
-                    .body(Default::default())
+                req.body(Default::default())
                     .expect("request parts are valid"),
             )
             .await

@@ -1,7 +1,8 @@
 //! Load driver for Latchkey: starts the release server on a fresh database, registers
 //! clients with the real CLI, plants a browser session, then measures discovery, JWKS, the
 //! client credentials grant and the complete authorization code flow over keep-alive
-//! HTTP/1.1 connections on 127.0.0.1. Prints a Markdown report on stdout.
+//! HTTP/1.1 connections on 127.0.0.1; then runs the tsidp role against a stand-in tailscaled
+//! (in this process) and measures its silent flow. Prints a Markdown report on stdout.
 //!
 //! `cargo build --release -p latchkey && cargo run -p latchkey-bench --release -- --help`
 
@@ -9,7 +10,9 @@ mod http;
 mod load;
 mod server;
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use hyper::header::HeaderValue;
 use latchkey_store::{Role, Session, Store, Subject, unix_now};
+use latchkey_testkit::{FakeTailscaled, whois_body};
 use sqlx::Connection as _;
 
 use crate::load::{Flow, Op, Outcome};
@@ -47,6 +51,14 @@ const SUBJECT: &str = "bench-user";
 const SESSION_COOKIE: &str = "latchkey_session";
 /// Pause after start-up before reading the idle RSS.
 const SETTLE: Duration = Duration::from_millis(250);
+/// The tailnet user the stand-in tailscaled reports for 127.0.0.1, and the `sub` the tsidp
+/// role derives from it.
+const TSIDP_USER_ID: i64 = 1001;
+const TSIDP_SUBJECT: &str = "userid:1001";
+/// Points the tsidp role at the stand-in tailscaled.
+const TAILSCALED_SOCKET_ENV: &str = "LATCHKEY_TSIDP_TAILSCALED_SOCKET";
+/// Name of the tsidp scenario.
+const TSIDP_FLOW: &str = "tsidp silent flow (authorize → token → userinfo)";
 
 struct Args {
     postgres: bool,
@@ -133,6 +145,8 @@ struct Env {
     data_dir: PathBuf,
     pg_database: Option<String>,
     server: Option<Server>,
+    /// The stand-in tailscaled of the tsidp scenario; dropping it removes its socket.
+    tailscaled: Option<FakeTailscaled>,
 }
 
 impl Env {
@@ -142,6 +156,7 @@ impl Env {
         {
             eprintln!("warning: {e}");
         }
+        self.tailscaled.take();
         if let Some(name) = self.pg_database.take()
             && let Err(e) = drop_pg_database(&name).await
         {
@@ -210,15 +225,16 @@ async fn create_pg_database(name: &str) -> Result<String, String> {
     Ok(version)
 }
 
-/// `latchkey clients create`: returns (client_id, client_secret).
+/// `latchkey clients create --role ROLE`: returns (client_id, client_secret).
 fn create_client(
     bin: &Path,
     global: &[String],
+    role: &str,
     name: &str,
     alg: &str,
 ) -> Result<(String, String), String> {
     let out = server::command(bin, global)
-        .args(["clients", "create", "--role", "idp", "--name", name])
+        .args(["clients", "create", "--role", role, "--name", name])
         .args(["--redirect-uri", REDIRECT_URI, "--alg", alg])
         .output()
         .map_err(|e| format!("running {}: {e}", bin.display()))?;
@@ -277,6 +293,8 @@ async fn create_session(database_url: &str) -> Result<String, String> {
 
 struct ScenarioResult {
     name: String,
+    /// The role of the server measured: `idp` or `tsidp`.
+    role: &'static str,
     concurrency: usize,
     outcome: Outcome,
     cpu: Option<CpuSplit>,
@@ -292,7 +310,19 @@ struct Report {
     idle_rss_kb: Option<u64>,
     /// Cores busy on the machine just before the scenarios, with the server idle.
     background: Option<f64>,
+    tsidp: TsidpReport,
     scenarios: Vec<ScenarioResult>,
+}
+
+/// The tsidp server, started once the idp scenarios are done and the idp server stopped.
+#[derive(Default)]
+struct TsidpReport {
+    cold_start: Option<Duration>,
+    warm_start: Option<Duration>,
+    idle_rss_kb: Option<u64>,
+    background: Option<f64>,
+    /// WhoIs requests the stand-in tailscaled answered during the tsidp scenario.
+    whois_lookups: Option<usize>,
 }
 
 async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), String> {
@@ -321,35 +351,26 @@ async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), Stri
         env.data_dir.display()
     );
 
-    let (es_id, es_secret) = create_client(&bin, &global, "bench ES256", "ES256")?;
-    let (rs_id, rs_secret) = create_client(&bin, &global, "bench RS256", "RS256")?;
+    let (es_id, es_secret) = create_client(&bin, &global, "idp", "bench ES256", "ES256")?;
+    let (rs_id, rs_secret) = create_client(&bin, &global, "idp", "bench RS256", "RS256")?;
+    let (ts_id, ts_secret) = create_client(&bin, &global, "tsidp", "bench", "ES256")?;
     let session = create_session(&database_url).await?;
-    let log = env.data_dir.join("server.log");
 
-    // First start on the fresh database creates the signing keys; the second is a restart.
-    let mut cold = Server::spawn(&bin, &global, &log)?;
-    report.cold_start = Some(cold.wait_ready().await?);
-    cold.stop()?;
-    drop(cold);
-    env.server = Some(Server::spawn(&bin, &global, &log)?);
-    let server = env.server.as_mut().expect("set above");
-    report.warm_start = Some(server.wait_ready().await?);
+    // The idp role: discovery, JWKS, client_credentials and the code flow with a session.
+    let log = env.data_dir.join("server.log");
+    let (cold, warm) = start_role(&bin, &global, "idp", &[], &log, env).await?;
+    report.cold_start = Some(cold);
+    report.warm_start = Some(warm);
     tokio::time::sleep(SETTLE).await;
+    let server = env.server.as_ref().expect("started above");
     let pid = server.pid();
     report.idle_rss_kb = server::status_kb(pid, "VmRSS");
     let target = server.target.clone();
-    report.background = server::background_load(Duration::from_secs(1)).await;
-    if let Some(load) = report.background.filter(|l| *l > 0.2) {
-        eprintln!(
-            "bench: warning: {load:.2} cores were busy with other work before the run; \
-             the figures will be lower than on a quiet machine"
-        );
-    }
+    report.background = quiet_check().await;
     eprintln!(
-        "bench: server pid {pid} on {}: cold start {:?}, warm start {:?}, idle RSS {} kB",
+        "bench: idp server pid {pid} on {}: cold start {cold:?}, warm start {warm:?}, \
+         idle RSS {} kB",
         target.addr,
-        report.cold_start.unwrap_or_default(),
-        report.warm_start.unwrap_or_default(),
         report.idle_rss_kb.unwrap_or(0)
     );
 
@@ -394,20 +415,99 @@ async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), Stri
         Op::CodeFlow(Flow {
             client_id: es_id,
             basic: es_basic,
-            cookie,
+            cookie: Some(cookie),
             redirect_uri: REDIRECT_URI.to_owned(),
             subject: SUBJECT.to_owned(),
         }),
     ));
-
-    let scraper = args
-        .scrape_metrics
-        .map(|secs| tokio::spawn(scrape_metrics(target.clone(), Duration::from_secs(secs))));
-    let result = run_plan(args, env, report, &target, pid, plan).await;
-    if let Some(scraper) = scraper {
-        scraper.abort();
+    run_plan(args, env, report, "idp", &target, pid, plan).await?;
+    if let Some(mut idp) = env.server.take() {
+        idp.stop()?;
     }
-    result
+
+    // The tsidp role, alone on the machine: the silent flow, signed in by the stand-in
+    // tailscaled (which answers for 127.0.0.1, any port: every connection of the driver).
+    let tailscaled = env.tailscaled.insert(FakeTailscaled::start().await);
+    tailscaled.set_peer(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        whois_body(
+            TSIDP_USER_ID,
+            "alice@example.com",
+            "Alice",
+            "alice-laptop",
+            &["100.64.0.2"],
+            vec![],
+        ),
+    );
+    let socket = tailscaled.socket_path().as_os_str().to_owned();
+    let log = env.data_dir.join("tsidp.log");
+    let envs = [(TAILSCALED_SOCKET_ENV, socket.as_os_str())];
+    let (cold, warm) = start_role(&bin, &global, "tsidp", &envs, &log, env).await?;
+    report.tsidp.cold_start = Some(cold);
+    report.tsidp.warm_start = Some(warm);
+    tokio::time::sleep(SETTLE).await;
+    let server = env.server.as_ref().expect("started above");
+    let pid = server.pid();
+    report.tsidp.idle_rss_kb = server::status_kb(pid, "VmRSS");
+    let target = server.target.clone();
+    report.tsidp.background = quiet_check().await;
+    eprintln!(
+        "bench: tsidp server pid {pid} on {}: cold start {cold:?}, warm start {warm:?}, \
+         idle RSS {} kB",
+        target.addr,
+        report.tsidp.idle_rss_kb.unwrap_or(0)
+    );
+    let plan = vec![(
+        TSIDP_FLOW.to_owned(),
+        c,
+        Op::CodeFlow(Flow {
+            client_id: ts_id.clone(),
+            basic: basic_auth(&ts_id, &ts_secret),
+            cookie: None,
+            redirect_uri: REDIRECT_URI.to_owned(),
+            subject: TSIDP_SUBJECT.to_owned(),
+        }),
+    )];
+    if let Some(t) = &env.tailscaled {
+        t.clear_requests();
+    }
+    run_plan(args, env, report, "tsidp", &target, pid, plan).await?;
+    report.tsidp.whois_lookups = env.tailscaled.as_ref().map(|t| t.requests().len());
+    Ok(())
+}
+
+/// Starts `latchkey … ROLE` twice, timing each from spawn to the first 200 on discovery: the
+/// first start on the fresh database also creates the role's signing keys, the second is a
+/// plain restart. Leaves the second running in `env.server`; returns (first, restart).
+async fn start_role(
+    bin: &Path,
+    global: &[String],
+    role: &str,
+    envs: &[(&str, &OsStr)],
+    log: &Path,
+    env: &mut Env,
+) -> Result<(Duration, Duration), String> {
+    let mut cold = Server::spawn(bin, global, role, envs, log)?;
+    let cold_start = cold.wait_ready().await?;
+    cold.stop()?;
+    drop(cold);
+    let server = env
+        .server
+        .insert(Server::spawn(bin, global, role, envs, log)?);
+    let warm_start = server.wait_ready().await?;
+    Ok((cold_start, warm_start))
+}
+
+/// Cores busy with other work over one second, with a warning if the machine is not quiet.
+async fn quiet_check() -> Option<f64> {
+    let load = server::background_load(Duration::from_secs(1)).await;
+    if let Some(load) = load.filter(|l| *l > 0.2) {
+        eprintln!(
+            "bench: warning: {load:.2} cores were busy with other work before the run; \
+             the figures will be lower than on a quiet machine"
+        );
+    }
+    load
 }
 
 /// Reads `/metrics` every `every`, like a Prometheus scraper, until aborted.
@@ -427,10 +527,32 @@ async fn scrape_metrics(target: http::Target, every: Duration) {
     }
 }
 
+/// Runs each scenario of `plan` against the server in `env.server` (role `role`, process
+/// `pid`), reading `/metrics` meanwhile if asked to.
 async fn run_plan(
     args: &Args,
     env: &mut Env,
     report: &mut Report,
+    role: &'static str,
+    target: &http::Target,
+    pid: u32,
+    plan: Vec<(String, usize, Op)>,
+) -> Result<(), String> {
+    let scraper = args
+        .scrape_metrics
+        .map(|secs| tokio::spawn(scrape_metrics(target.clone(), Duration::from_secs(secs))));
+    let result = run_scenarios(args, env, report, role, target, pid, plan).await;
+    if let Some(scraper) = scraper {
+        scraper.abort();
+    }
+    result
+}
+
+async fn run_scenarios(
+    args: &Args,
+    env: &mut Env,
+    report: &mut Report,
+    role: &'static str,
     target: &http::Target,
     pid: u32,
     plan: Vec<(String, usize, Op)>,
@@ -445,6 +567,7 @@ async fn run_plan(
         server.check_running()?;
         let result = ScenarioResult {
             name,
+            role,
             concurrency,
             cpu,
             rss_kb: server::status_kb(pid, "VmRSS"),
@@ -568,16 +691,45 @@ fn render(args: &Args, report: &Report) -> String {
         "- Idle RSS after start-up: {}",
         mib(report.idle_rss_kb)
     );
+    let load = |l: Option<f64>| l.map_or("?".into(), |l| format!("{l:.2}"));
     let _ = writeln!(
         out,
-        "- Background load (cores busy with other work during 1 s before the scenarios): {}",
-        report.background.map_or("?".into(), |l| format!("{l:.2}"))
+        "- Background load (cores busy with other work during 1 s before the scenarios): {} \
+         (before the idp scenarios), {} (before the tsidp scenario)",
+        load(report.background),
+        load(report.tsidp.background)
     );
-    let peak = report.scenarios.iter().filter_map(|s| s.hwm_kb).max();
+    let t = &report.tsidp;
     let _ = writeln!(
         out,
-        "- Peak RSS (VmHWM) over all scenarios: {}\n",
-        mib(peak)
+        "- tsidp server (`latchkey tsidp`, same database, run after the idp scenarios with the \
+         idp server stopped): first 200 on discovery {} after its first start (creates the \
+         tsidp role's signing keys), {} on restart; idle RSS {}",
+        ms(t.cold_start),
+        ms(t.warm_start),
+        mib(t.idle_rss_kb)
+    );
+    let _ = writeln!(
+        out,
+        "- Stand-in tailscaled (`latchkey_testkit::FakeTailscaled`, in the driver process: its \
+         CPU counts as driver CPU) answering WhoIs for 127.0.0.1 as user {TSIDP_USER_ID}; the \
+         server caches an answer 5 s per caller address, and the stand-in answered {} WhoIs \
+         requests during the tsidp scenario",
+        t.whois_lookups.map_or("?".into(), |n| n.to_string())
+    );
+    let peak = |role: &str| {
+        report
+            .scenarios
+            .iter()
+            .filter(|s| s.role == role)
+            .filter_map(|s| s.hwm_kb)
+            .max()
+    };
+    let _ = writeln!(
+        out,
+        "- Peak RSS (VmHWM) over all scenarios: {} (idp server), {} (tsidp server)\n",
+        mib(peak("idp")),
+        mib(peak("tsidp"))
     );
 
     let _ = writeln!(
@@ -615,9 +767,11 @@ fn render(args: &Args, report: &Report) -> String {
         out,
         "\nCPU during each scenario, in cores (the machine has {} CPUs); *other* is everything \
          else busy on the machine (the database server, kernel work not charged to a process, \
-         other jobs). *Per op* divides the server's CPU time and its threads' context switches by \
-         the successful requests (flows for the flow). RSS is the server's after the scenario; \
-         VmHWM is its peak since start.\n",
+         other jobs). The server is the idp server, except for the tsidp flow, where it is the \
+         tsidp server and the driver's CPU includes the stand-in tailscaled. *Per op* divides \
+         the server's CPU time and its threads' context switches by the successful requests \
+         (flows for the flows). RSS is the server's after the scenario; VmHWM is its peak since \
+         start.\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let _ = writeln!(
@@ -705,6 +859,7 @@ fn main() -> ExitCode {
             .join(format!("latchkey-bench-{}-{nanos:x}", std::process::id())),
         pg_database: None,
         server: None,
+        tailscaled: None,
     };
     let mut report = Report::default();
     let result = runtime.block_on(async {

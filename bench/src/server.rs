@@ -1,6 +1,7 @@
 //! The server under test as a child process, and what `/proc` says about processes.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -46,8 +47,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// Spawns `latchkey … --listen 127.0.0.1:PORT … idp`, logging to `log`.
-    pub fn spawn(bin: &Path, global: &[String], log: &Path) -> Result<Server, String> {
+    /// Spawns `latchkey … --listen 127.0.0.1:PORT … ROLE` (`idp` or `tsidp`; `--listen` and
+    /// `--public-url` apply to the role run) with these extra environment variables, logging
+    /// to `log`.
+    pub fn spawn(
+        bin: &Path,
+        global: &[String],
+        role: &str,
+        envs: &[(&str, &OsStr)],
+        log: &Path,
+    ) -> Result<Server, String> {
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
         let out = File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
@@ -55,7 +64,8 @@ impl Server {
         let mut cmd = command(bin, global);
         cmd.args(["--listen", &addr])
             .args(["--public-url", &format!("http://{addr}")])
-            .args(["--log-level", "warn", "idp"])
+            .args(["--log-level", "warn", role])
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
