@@ -24,6 +24,12 @@ pub struct Params(Vec<(String, String)>);
 
 impl Params {
     pub fn parse(input: &[u8]) -> Result<Params, ParamError> {
+        Self::parse_allowing(input, &[])
+    }
+
+    /// Like [`Params::parse`], but the names in `repeatable` may occur several times (RFC 8707
+    /// `resource`); read them with [`Params::get_all`].
+    pub fn parse_allowing(input: &[u8], repeatable: &[&str]) -> Result<Params, ParamError> {
         let mut out: Vec<(String, String)> = Vec::new();
         // Names seen so far: a hash set keeps a 64 KiB body of tiny parameters linear.
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -40,7 +46,7 @@ impl Params {
             if v.is_empty() {
                 continue;
             }
-            if !seen.insert(k.clone()) {
+            if !seen.insert(k.clone()) && !repeatable.contains(&k.as_str()) {
                 return Err(ParamError::Repeated(k));
             }
             out.push((k, v));
@@ -53,6 +59,15 @@ impl Params {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeatable parameter, in order.
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -163,6 +178,16 @@ mod tests {
         assert_eq!(Params::parse(b"a=\xff"), Err(ParamError::NotUtf8));
         // An empty repeat is "absent" and does not count.
         assert!(Params::parse(b"a=1&a=").is_ok());
+    }
+
+    #[test]
+    fn repeatable_names() {
+        let p = Params::parse_allowing(b"resource=a&x=1&resource=b", &["resource"]).unwrap();
+        assert_eq!(p.get_all("resource"), vec!["a", "b"]);
+        assert_eq!(
+            Params::parse_allowing(b"x=1&x=2", &["resource"]),
+            Err(ParamError::Repeated("x".into()))
+        );
     }
 
     #[test]

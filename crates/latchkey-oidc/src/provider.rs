@@ -103,6 +103,21 @@ pub trait ClaimsSource: Send + Sync + 'static {
         snapshot: &'a Map<String, Value>,
         purpose: ClaimsFor,
     ) -> BoxFuture<'a, Result<Map<String, Value>, String>>;
+
+    /// Which of the requested resource indicators (RFC 8707) this grant may have as access
+    /// token audiences. `Err` explains a refusal; by default no resource is allowed.
+    fn audiences(
+        &self,
+        _subject: &Subject,
+        _snapshot: &Map<String, Value>,
+        requested: &[&str],
+    ) -> Result<Vec<String>, String> {
+        if requested.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err("this issuer does not issue tokens for other resources".into())
+        }
+    }
 }
 
 /// Which claims a scope releases (OIDC Core §5.4), used by claim sources that hold a

@@ -1241,3 +1241,28 @@ async fn cors() {
     assert!(r.header("access-control-allow-origin").is_none());
     h.finish().await;
 }
+
+/// RFC 8707: a role that grants no resources (the default) refuses them with invalid_target,
+/// and the refused request does not spend the code.
+#[tokio::test]
+async fn resources_are_refused_by_default() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let (code, pkce) = h.code(&c, "alice", &[]).await;
+    let r = h
+        .token(
+            &c,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &c.redirect_uri),
+                ("code_verifier", &pkce.verifier),
+                ("resource", "https://api.example"),
+            ],
+        )
+        .await;
+    r.assert_oauth_error(400, "invalid_target", "resource not granted");
+    let r = h.redeem(&c, &code, Some(&pkce.verifier)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    h.finish().await;
+}

@@ -19,6 +19,9 @@ pub const FUNNEL_HEADER: &str = "tailscale-funnel-request";
 /// Keys of the sign-in snapshot: what goes to ID tokens and what to userinfo.
 pub const SNAPSHOT_ID: &str = "tsidp_id_token";
 pub const SNAPSHOT_USERINFO: &str = "tsidp_userinfo";
+/// The login and the grant's (users, resources) pairs, for RFC 8707 audience checks at /token.
+pub const SNAPSHOT_LOGIN: &str = "tsidp_login";
+pub const SNAPSHOT_RESOURCE_RULES: &str = "tsidp_resource_rules";
 
 pub struct TailnetAuthenticator {
     tailnet: Arc<dyn Tailnet>,
@@ -153,6 +156,16 @@ impl Authenticator for TailnetAuthenticator {
             let mut snapshot = Map::new();
             snapshot.insert(SNAPSHOT_ID.into(), Value::Object(id));
             snapshot.insert(SNAPSHOT_USERINFO.into(), Value::Object(userinfo));
+            snapshot.insert(
+                SNAPSHOT_LOGIN.into(),
+                Value::from(who.user.login_name.as_str()),
+            );
+            let rules: Vec<Value> = grants
+                .rules
+                .iter()
+                .map(|r| serde_json::json!({"users": r.users, "resources": r.resources}))
+                .collect();
+            snapshot.insert(SNAPSHOT_RESOURCE_RULES.into(), Value::Array(rules));
             Ok(Authentication::Authenticated(Principal {
                 subject: Subject(sub),
                 auth_time: unix_now(),

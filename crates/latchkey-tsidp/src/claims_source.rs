@@ -6,7 +6,9 @@ use latchkey_oidc::{BoxFuture, ClaimsFor, ClaimsSource};
 use latchkey_store::Subject;
 use serde_json::{Map, Value};
 
-use crate::authenticator::{SNAPSHOT_ID, SNAPSHOT_USERINFO};
+use crate::authenticator::{
+    SNAPSHOT_ID, SNAPSHOT_LOGIN, SNAPSHOT_RESOURCE_RULES, SNAPSHOT_USERINFO,
+};
 
 pub struct TailnetClaims;
 
@@ -42,5 +44,37 @@ impl ClaimsSource for TailnetClaims {
             }
             Ok(out)
         })
+    }
+
+    /// As tsidp: a resource is allowed when one rule lists the user (or `*`) and the
+    /// resource (or `*`); the others are dropped, and none left is a refusal.
+    fn audiences(
+        &self,
+        _subject: &Subject,
+        snapshot: &Map<String, Value>,
+        requested: &[&str],
+    ) -> Result<Vec<String>, String> {
+        let login = snapshot
+            .get(SNAPSHOT_LOGIN)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let listed = |list: &Value, item: &str| {
+            list.as_array()
+                .is_some_and(|l| l.iter().any(|v| v == "*" || v == item))
+        };
+        let rules = snapshot
+            .get(SNAPSHOT_RESOURCE_RULES)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok(requested
+            .iter()
+            .filter(|r| {
+                rules
+                    .iter()
+                    .any(|rule| listed(&rule["users"], login) && listed(&rule["resources"], r))
+            })
+            .map(|r| (*r).to_owned())
+            .collect())
     }
 }

@@ -494,3 +494,138 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     );
     db.cleanup().await;
 }
+
+impl Idp {
+    async fn code_for(&self, addr: &str) -> String {
+        let q = self
+            .authorize(&from(addr), &self.client_id, &[])
+            .await
+            .unwrap();
+        q["code"].as_str().expect("a code").to_owned()
+    }
+
+    async fn token(&self, pairs: &[(&str, &str)]) -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(&self.client_id, Some(&self.secret))
+            .form(pairs)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    async fn redeem(&self, code: &str, resources: &[&str]) -> (u16, Value) {
+        let mut pairs = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ];
+        pairs.extend(resources.iter().map(|r| ("resource", *r)));
+        self.token(&pairs).await
+    }
+
+    fn audience(&self, access_token: &str) -> Vec<String> {
+        let keys = self.provider.keys.keys();
+        let (_, claims) = verify_jwt(access_token, |kid| keys.verifier(kid)).unwrap();
+        claims["aud"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// RFC 8707 at /token, governed by the grant's `users` and `resources` as in tsidp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_indicators_follow_the_grant() {
+    let fake = FakeTailscaled::start().await;
+    let rule = json!({"users": ["alice@example.com"], "resources": ["https://api.example"]});
+    fake.set_peer(
+        ip("127.0.0.2"),
+        whois_body(
+            1001,
+            "alice@example.com",
+            "Alice",
+            "alice",
+            &["100.64.0.2"],
+            vec![rule],
+        ),
+    );
+    fake.set_peer(
+        ip("127.0.0.3"),
+        whois_body(
+            1002,
+            "bob@example.com",
+            "Bob",
+            "bob",
+            &["100.64.0.3"],
+            vec![],
+        ),
+    );
+    let db = TestDb::new(Backend::Sqlite).await;
+    let idp = start(&db, &fake, vec![]).await;
+
+    // A resource the grant does not list: refused, and the code is not spent by it.
+    let code = idp.code_for("127.0.0.2").await;
+    let (status, body) = idp.redeem(&code, &["https://other.example"]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{body}"
+    );
+    let (status, body) = idp.redeem(&code, &["not a uri"]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
+    // Listed and unlisted together: only the listed one becomes an audience.
+    let (status, body) = idp
+        .redeem(&code, &["https://api.example", "https://other.example"])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let aud = idp.audience(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        aud,
+        vec![idp.client_id.clone(), "https://api.example".to_owned()]
+    );
+
+    // At refresh too; a refused resource does not consume the refresh token.
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = idp
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("resource", "https://other.example"),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
+    let (status, body) = idp
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("resource", "https://api.example"),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        idp.audience(body["access_token"].as_str().unwrap())
+            .contains(&"https://api.example".to_owned())
+    );
+
+    // Bob's grants list no resource.
+    let code = idp.code_for("127.0.0.3").await;
+    let (status, body) = idp.redeem(&code, &["https://api.example"]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
+    let (status, _) = idp.redeem(&code, &[]).await;
+    assert_eq!(status, 200, "without a resource the code still works");
+    db.cleanup().await;
+}

@@ -121,7 +121,8 @@ pub(crate) fn form_params(
             "Content-Type must be application/x-www-form-urlencoded",
         ));
     }
-    Params::parse(&body).map_err(|e| OAuthError::invalid_request(e.description()))
+    Params::parse_allowing(&body, &["resource"])
+        .map_err(|e| OAuthError::invalid_request(e.description()))
 }
 
 pub(crate) fn is_form(headers: &HeaderMap) -> bool {

@@ -122,6 +122,9 @@ async fn authorization_code(
         expires_at: now + p.settings.refresh_token_lifetime,
         revoked_at: None,
     };
+    // Checked before the grant is stored, so a refused resource does not spend the code.
+    let snapshot = grant.claims.as_object().cloned().unwrap_or_default();
+    let audience = resource_audience(p, client, &grant.subject, &snapshot, params)?;
     let refresh = new_refresh(p, &grant, &grant.scope, &json!({"amr": c.amr}), now);
     // The grant id is the code's single-use marker: only the first redemption can insert it.
     match p.store.create_grant(&grant, Some(&refresh.1)).await {
@@ -141,7 +144,16 @@ async fn authorization_code(
         }
         Err(e) => return Err(e.into()),
     }
-    let mut body = tokens_for(p, client, &grant, &grant.scope, c.nonce.as_deref(), &c.amr).await?;
+    let mut body = tokens_for(
+        p,
+        client,
+        &grant,
+        &grant.scope,
+        c.nonce.as_deref(),
+        &c.amr,
+        &audience,
+    )
+    .await?;
     body["refresh_token"] = Value::from(refresh.0);
     Ok(body)
 }
@@ -171,6 +183,47 @@ fn new_refresh(
 }
 
 /// Access token, and an ID token when `openid` was granted.
+/// RFC 8707: the access token's audiences for the `resource` parameters, as the role allows
+/// them for this grant (`invalid_target` otherwise). Empty when none was asked for.
+fn resource_audience(
+    p: &Provider,
+    client: &Client,
+    subject: &Subject,
+    snapshot: &Map<String, Value>,
+    params: &Params,
+) -> Result<Vec<String>, OAuthError> {
+    let requested = params.get_all("resource");
+    if requested.is_empty() {
+        return Ok(Vec::new());
+    }
+    for r in &requested {
+        let ok = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none()) && !r.contains('#');
+        if !ok {
+            return Err(OAuthError::new(
+                "invalid_target",
+                "a resource must be an absolute URI without a fragment",
+            ));
+        }
+    }
+    let allowed = p
+        .claims
+        .audiences(subject, snapshot, &requested)
+        .map_err(|e| OAuthError::new("invalid_target", e))?;
+    let mut audience = vec![client.id.0.clone()];
+    for a in allowed {
+        if requested.contains(&a.as_str()) && !audience.contains(&a) {
+            audience.push(a);
+        }
+    }
+    if audience.len() == 1 {
+        return Err(OAuthError::new(
+            "invalid_target",
+            "none of the requested resources may be granted",
+        ));
+    }
+    Ok(audience)
+}
+
 async fn tokens_for(
     p: &Provider,
     client: &Client,
@@ -178,6 +231,7 @@ async fn tokens_for(
     scope: &str,
     nonce: Option<&str>,
     amr: &[String],
+    audience: &[String],
 ) -> Result<Value, OAuthError> {
     let access = mint_access_token(
         p,
@@ -185,7 +239,7 @@ async fn tokens_for(
             client,
             subject: grant.subject.as_str(),
             scope,
-            audience: &[],
+            audience,
             auth_time: Some(grant.auth_time),
             grant: Some(&grant.id),
         },
@@ -267,6 +321,18 @@ async fn refresh_token(
             }
         }
     }
+    // Resources are checked against the grant before the token is consumed, too.
+    let audience = if params.get_all("resource").is_empty() {
+        Vec::new()
+    } else {
+        let grant = match p.store.find_refresh_token(p.role(), &hash).await? {
+            Some(old) if old.client_id == client.id => p.store.find_grant(&old.grant_id).await?,
+            _ => None,
+        }
+        .ok_or_else(|| OAuthError::invalid_grant("the refresh token is not valid"))?;
+        let snapshot = grant.claims.as_object().cloned().unwrap_or_default();
+        resource_audience(p, client, &grant.subject, &snapshot, params)?
+    };
     let mut new_token = String::new();
     let outcome = p
         .store
@@ -306,7 +372,7 @@ async fn refresh_token(
         .ok_or_else(|| OAuthError::invalid_grant("the grant has been revoked"))?;
     let scope = requested.map(|r| r.join(" ")).unwrap_or(old.scope.clone());
     let amr: Vec<String> = serde_json::from_value(old.extra["amr"].clone()).unwrap_or_default();
-    let mut body = tokens_for(p, client, &grant, &scope, None, &amr).await?;
+    let mut body = tokens_for(p, client, &grant, &scope, None, &amr, &audience).await?;
     body["refresh_token"] = Value::from(new_token);
     Ok(body)
 }
