@@ -140,20 +140,8 @@ impl Idp {
         assert_eq!(q["state"], "st");
         assert_eq!(q["iss"], Value::from(self.issuer.as_str()));
         let code = q["code"].as_str().expect("a code").to_owned();
-        let r = reqwest::Client::new()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(&self.client_id, Some(&self.secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let body: Value = r.json().await.unwrap();
+        let (status, body) = self.redeem(&code, &[]).await;
+        assert_eq!(status, 200, "{body}");
         let keys = self.provider.keys.keys();
         let (_, id) =
             verify_jwt(body["id_token"].as_str().unwrap(), |kid| keys.verifier(kid)).unwrap();
