@@ -158,6 +158,8 @@ pub struct ProviderSettings {
     pub refresh_token_lifetime: i64,
     pub code_lifetime: i64,
     pub dynamic_registration: bool,
+    /// RFC 8693 token exchange at the token endpoint (off unless the role's config asks).
+    pub token_exchange: bool,
     pub scopes_supported: Vec<String>,
     pub claims_supported: Vec<String>,
 }
@@ -172,6 +174,7 @@ impl ProviderSettings {
             refresh_token_lifetime: 30 * 24 * 3600,
             code_lifetime: 60,
             dynamic_registration: false,
+            token_exchange: false,
             scopes_supported: ["openid", "profile", "email", "groups", "offline_access"]
                 .map(String::from)
                 .to_vec(),
