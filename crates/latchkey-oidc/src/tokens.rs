@@ -51,6 +51,9 @@ struct AccessClaims<'a> {
     /// The grant this token belongs to, so revoking the grant denies it.
     #[serde(skip_serializing_if = "Option::is_none")]
     gid: Option<&'a str>,
+    /// RFC 8693 §4.1: who is acting on the subject's behalf (token exchange).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Value>,
 }
 
 pub struct MintedAccessToken {
@@ -66,6 +69,7 @@ pub struct AccessTokenRequest<'a> {
     pub audience: &'a [String],
     pub auth_time: Option<i64>,
     pub grant: Option<&'a GrantId>,
+    pub act: Option<&'a Value>,
 }
 
 pub fn client_alg(client: &Client) -> Alg {
@@ -97,6 +101,7 @@ pub fn mint_access_token(
         scope: req.scope,
         auth_time: req.auth_time,
         gid: req.grant.map(GrantId::as_str),
+        act: req.act,
     };
     let keys = p.keys.keys();
     let key = keys

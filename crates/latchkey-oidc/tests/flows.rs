@@ -1266,3 +1266,200 @@ async fn resources_are_refused_by_default() {
     assert_eq!(r.status, 200, "{}", r.body);
     h.finish().await;
 }
+
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// RFC 8693 is off unless the role enables it, and the engine checks everything it can before
+/// asking the role which audiences to grant (this test role grants none).
+#[tokio::test]
+async fn token_exchange_is_checked_before_the_role_is_asked() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let off = Harness::new(backend).await;
+        let c = off.confidential().await;
+        let alice = off.login(&c, "alice").await;
+        let r = off
+            .token(
+                &c,
+                &[
+                    ("grant_type", TOKEN_EXCHANGE),
+                    ("subject_token", &alice.access),
+                    ("subject_token_type", ACCESS_TOKEN_TYPE),
+                    ("audience", "https://api.example"),
+                ],
+            )
+            .await;
+        r.assert_oauth_error(400, "unsupported_grant_type", "exchange disabled");
+        let doc = off
+            .get(&off.url("/.well-known/openid-configuration"), &[])
+            .await;
+        assert!(!doc.body.contains(TOKEN_EXCHANGE));
+        off.finish().await;
+
+        let h = Harness::with(backend, |s| s.token_exchange = true).await;
+        let doc = h
+            .get(&h.url("/.well-known/openid-configuration"), &[])
+            .await;
+        assert!(
+            doc.json()["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(TOKEN_EXCHANGE))
+        );
+        let c = h.confidential().await;
+        let public = h.public_client().await;
+        let alice = h.login(&c, "alice").await;
+        let cc = h
+            .token(&c, &[("grant_type", "client_credentials")])
+            .await
+            .json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let exchange = |subject: &str, extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![
+                ("grant_type", TOKEN_EXCHANGE.to_owned()),
+                ("subject_token", subject.to_owned()),
+                ("subject_token_type", ACCESS_TOKEN_TYPE.to_owned()),
+            ];
+            pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+            pairs
+        };
+        type Case<'a> = (
+            &'a str,
+            Vec<(&'a str, String)>,
+            &'a TestClient,
+            u16,
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "no target",
+                exchange(&alice.access, &[]),
+                &c,
+                400,
+                "invalid_request",
+            ),
+            (
+                "public client",
+                exchange(&alice.access, &[("audience", "https://api.example")]),
+                &public,
+                400,
+                "unauthorized_client",
+            ),
+            (
+                "subject type",
+                exchange(
+                    &alice.access,
+                    &[
+                        ("audience", "https://api.example"),
+                        (
+                            "subject_token_type",
+                            "urn:ietf:params:oauth:token-type:id_token",
+                        ),
+                    ],
+                ),
+                &c,
+                400,
+                "invalid_request",
+            ),
+            (
+                "requested type",
+                exchange(
+                    &alice.access,
+                    &[
+                        ("audience", "https://api.example"),
+                        (
+                            "requested_token_type",
+                            "urn:ietf:params:oauth:token-type:refresh_token",
+                        ),
+                    ],
+                ),
+                &c,
+                400,
+                "invalid_request",
+            ),
+            (
+                "not a token",
+                exchange(
+                    "garbage.garbage.garbage",
+                    &[("audience", "https://api.example")],
+                ),
+                &c,
+                400,
+                "invalid_grant",
+            ),
+            (
+                "refresh token as subject",
+                exchange(
+                    alice.refresh_token(),
+                    &[("audience", "https://api.example")],
+                ),
+                &c,
+                400,
+                "invalid_grant",
+            ),
+            (
+                "client_credentials token",
+                exchange(&cc, &[("audience", "https://api.example")]),
+                &c,
+                400,
+                "invalid_grant",
+            ),
+            (
+                "resource with fragment",
+                exchange(&alice.access, &[("resource", "https://api.example/#x")]),
+                &c,
+                400,
+                "invalid_target",
+            ),
+            (
+                "wider scope",
+                exchange(
+                    &alice.access,
+                    &[
+                        ("audience", "https://api.example"),
+                        ("scope", "openid admin"),
+                    ],
+                ),
+                &c,
+                400,
+                "invalid_scope",
+            ),
+            (
+                "actor token without type",
+                exchange(
+                    &alice.access,
+                    &[
+                        ("audience", "https://api.example"),
+                        ("actor_token", "x.y.z"),
+                    ],
+                ),
+                &c,
+                400,
+                "invalid_request",
+            ),
+            (
+                "role grants nothing",
+                exchange(&alice.access, &[("audience", "https://api.example")]),
+                &c,
+                400,
+                "invalid_target",
+            ),
+        ];
+        for (what, pairs, by, status, error) in cases {
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            h.token(by, &pairs)
+                .await
+                .assert_oauth_error(status, error, what);
+        }
+        // A revoked subject token cannot be exchanged either.
+        h.revoke(&c, &alice.access).await;
+        let pairs = exchange(&alice.access, &[("audience", "https://api.example")]);
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        h.token(&c, &pairs)
+            .await
+            .assert_oauth_error(400, "invalid_grant", "revoked subject token");
+        h.finish().await;
+    }
+}

@@ -41,7 +41,10 @@ async fn start(db: &TestDb, fake: &FakeTailscaled, trusted_proxies: Vec<IpAddr>)
     let store = db.store().await;
     let provider = Arc::new(
         Provider::new(
-            ProviderSettings::new(Role::Tsidp, &issuer),
+            ProviderSettings {
+                token_exchange: true,
+                ..ProviderSettings::new(Role::Tsidp, &issuer)
+            },
             store.clone(),
             Arc::new(MasterKey::from_bytes(&[9u8; 32]).unwrap()),
             Arc::new(authn),
@@ -615,5 +618,206 @@ async fn resource_indicators_follow_the_grant() {
     );
     let (status, _) = idp.redeem(&code, &[]).await;
     assert_eq!(status, 200, "without a resource the code still works");
+    db.cleanup().await;
+}
+
+/// RFC 8693 token exchange (tsidp's `--enable-sts`): another confidential client trades a
+/// user's access token for one addressed to an audience the user's grant lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_exchange_follows_the_grant() {
+    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
+    let fake = FakeTailscaled::start().await;
+    let rule =
+        json!({"users": ["alice@example.com"], "resources": ["https://api.example", "mcp-server"]});
+    fake.set_peer(
+        ip("127.0.0.2"),
+        whois_body(
+            1001,
+            "alice@example.com",
+            "Alice",
+            "alice",
+            &["100.64.0.2"],
+            vec![rule],
+        ),
+    );
+    fake.set_peer(
+        ip("127.0.0.3"),
+        whois_body(
+            1002,
+            "bob@example.com",
+            "Bob",
+            "bob",
+            &["100.64.0.3"],
+            vec![],
+        ),
+    );
+    let db = TestDb::new(Backend::Sqlite).await;
+    let idp = start(&db, &fake, vec![]).await;
+    let gateway = create_client(
+        &idp.provider.store,
+        Role::Tsidp,
+        NewClient {
+            name: "gateway".into(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            public: false,
+            id_token_alg: Alg::RS256,
+            metadata: json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    let gateway_id = gateway.client.id.0.clone();
+    let gateway_secret = gateway.secret.unwrap();
+    let as_gateway = |pairs: Vec<(&'static str, String)>| {
+        let (issuer, id, secret) = (
+            idp.issuer.clone(),
+            gateway_id.clone(),
+            gateway_secret.clone(),
+        );
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{issuer}/token"))
+                .basic_auth(id, Some(secret))
+                .form(&pairs)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let exchange = |subject: &str, targets: &[(&'static str, &str)]| {
+        let mut pairs = vec![
+            ("grant_type", EXCHANGE.to_owned()),
+            ("subject_token", subject.to_owned()),
+            ("subject_token_type", AT.to_owned()),
+        ];
+        pairs.extend(targets.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        pairs
+    };
+    let claims_of = |token: &str| {
+        let keys = idp.provider.keys.keys();
+        verify_jwt(token, |kid| keys.verifier(kid)).unwrap().1
+    };
+
+    let code = idp.code_for("127.0.0.2").await;
+    let (status, alice) = idp.redeem(&code, &[]).await;
+    assert_eq!(status, 200, "{alice}");
+    let alice_at = alice["access_token"].as_str().unwrap().to_owned();
+
+    // Listed and unlisted audiences together: only the listed ones are granted.
+    let (status, body) = as_gateway(exchange(
+        &alice_at,
+        &[
+            ("audience", "mcp-server"),
+            ("audience", "https://other.example"),
+            ("resource", "https://api.example"),
+        ],
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["issued_token_type"], AT);
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body.get("refresh_token").is_none() && body.get("id_token").is_none());
+    let exchanged = body["access_token"].as_str().unwrap().to_owned();
+    let c = claims_of(&exchanged);
+    assert_eq!(c["sub"], "userid:1001");
+    assert_eq!(c["aud"], json!(["mcp-server", "https://api.example"]));
+    assert_eq!(c["client_id"], Value::from(gateway_id.as_str()));
+    assert_eq!(c["scope"], "openid email profile");
+    assert!(c.get("act").is_none());
+    // The exchanged token is a working access token for the same person.
+    let userinfo: Value = reqwest::Client::new()
+        .get(format!("{}/userinfo", idp.issuer))
+        .bearer_auth(&exchanged)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["sub"], "userid:1001");
+
+    // Nothing the grant lists: invalid_target. Bob's grant lists nothing at all.
+    let (status, body) = as_gateway(exchange(
+        &alice_at,
+        &[("audience", "https://other.example")],
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{body}"
+    );
+    let code = idp.code_for("127.0.0.3").await;
+    let (_, bob) = idp.redeem(&code, &[]).await;
+    let bob_at = bob["access_token"].as_str().unwrap();
+    let (status, body) = as_gateway(exchange(bob_at, &[("audience", "mcp-server")])).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{body}"
+    );
+
+    // Delegation: the gateway acts with its own token; a narrower scope is granted as asked.
+    let (_, cc) = as_gateway(vec![("grant_type", "client_credentials".to_owned())]).await;
+    let actor = cc["access_token"].as_str().unwrap();
+    let mut pairs = exchange(
+        &alice_at,
+        &[("audience", "mcp-server"), ("scope", "openid")],
+    );
+    pairs.push(("actor_token", actor.to_owned()));
+    pairs.push(("actor_token_type", AT.to_owned()));
+    let (status, body) = as_gateway(pairs).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "openid");
+    let delegated = body["access_token"].as_str().unwrap().to_owned();
+    let act = json!({"sub": gateway_id, "client_id": gateway_id});
+    assert_eq!(claims_of(&delegated)["act"], act);
+    // Exchanged again without an actor token, the record of who acts is kept.
+    let (status, body) =
+        as_gateway(exchange(&delegated, &[("audience", "https://api.example")])).await;
+    assert_eq!(status, 200, "{body}");
+    let again = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims_of(&again)["act"], act);
+    // Introspection shows the actor.
+    let r = reqwest::Client::new()
+        .post(format!("{}/introspect", idp.issuer))
+        .basic_auth(&gateway_id, Some(&gateway_secret))
+        .form(&[("token", again.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["active"], true, "{body}");
+    assert_eq!(body["act"], act);
+
+    // Exchanged tokens belong to the user's grant: revoking the grant revokes them.
+    let r = reqwest::Client::new()
+        .post(format!("{}/revoke", idp.issuer))
+        .basic_auth(&idp.client_id, Some(&idp.secret))
+        .form(&[("token", alice["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for t in [&exchanged, &delegated, &again] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/introspect", idp.issuer))
+            .basic_auth(&gateway_id, Some(&gateway_secret))
+            .form(&[("token", t.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["active"], false, "{body}");
+    }
+    let (status, body) = as_gateway(exchange(&alice_at, &[("audience", "mcp-server")])).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
     db.cleanup().await;
 }

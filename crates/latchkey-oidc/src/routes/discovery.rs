@@ -23,7 +23,7 @@ pub fn document(s: &ProviderSettings) -> Value {
         "scopes_supported": s.scopes_supported,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": super::token::supported_grant_types(s),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": Alg::ALL.map(Alg::as_str),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

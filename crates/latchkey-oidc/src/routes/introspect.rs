@@ -60,6 +60,7 @@ async fn introspect(
                     "client_id",
                     "scope",
                     "auth_time",
+                    "act",
                 ] {
                     if let Some(v) = at.claims.get(k) {
                         out[k] = v.clone();

@@ -7,6 +7,7 @@ pub mod introspect;
 pub mod register;
 pub mod revoke;
 pub mod token;
+pub mod token_exchange;
 pub mod userinfo;
 
 use std::net::SocketAddr;
@@ -121,7 +122,7 @@ pub(crate) fn form_params(
             "Content-Type must be application/x-www-form-urlencoded",
         ));
     }
-    Params::parse_allowing(&body, &["resource"])
+    Params::parse_allowing(&body, &["resource", "audience"])
         .map_err(|e| OAuthError::invalid_request(e.description()))
 }
 

@@ -138,11 +138,9 @@ async fn register(
         }
     };
     let grant_types = string_list(&meta, "grant_types")?;
+    let supported = super::token::supported_grant_types(&p.settings);
     for g in &grant_types {
-        if !matches!(
-            g.as_str(),
-            "authorization_code" | "refresh_token" | "client_credentials"
-        ) {
+        if !supported.contains(&g.as_str()) {
             return Err(metadata_error(format!("unsupported grant type {g}")));
         }
     }
@@ -153,10 +151,12 @@ async fn register(
     } else {
         grant_types
     };
-    if public && grant_types.iter().any(|g| g == "client_credentials") {
-        return Err(metadata_error(
-            "a public client (token_endpoint_auth_method none) cannot use client_credentials",
-        ));
+    for confidential_only in ["client_credentials", super::token_exchange::GRANT_TYPE] {
+        if public && grant_types.iter().any(|g| g == confidential_only) {
+            return Err(metadata_error(format!(
+                "a public client (token_endpoint_auth_method none) cannot use {confidential_only}"
+            )));
+        }
     }
     let mut meta = meta;
     meta["grant_types"] = json!(grant_types);

@@ -48,7 +48,7 @@ async fn token(
     let known = matches!(
         grant_type,
         "authorization_code" | "refresh_token" | "client_credentials"
-    );
+    ) || (grant_type == super::token_exchange::GRANT_TYPE && p.settings.token_exchange);
     if known && !grant_allowed(&client, grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
             "this client is not registered for the {grant_type} grant"
@@ -58,10 +58,16 @@ async fn token(
         "authorization_code" => authorization_code(p, &client, &params).await?,
         "refresh_token" => refresh_token(p, &client, &params).await?,
         "client_credentials" => client_credentials(p, &client, &params)?,
+        super::token_exchange::GRANT_TYPE if known => {
+            super::token_exchange::exchange(p, &client, &params).await?
+        }
         _ => {
             return Err(OAuthError::new(
                 "unsupported_grant_type",
-                "supported grants: authorization_code, refresh_token, client_credentials",
+                format!(
+                    "supported grants: {}",
+                    supported_grant_types(&p.settings).join(", ")
+                ),
             ));
         }
     };
@@ -182,7 +188,6 @@ fn new_refresh(
     (token, record)
 }
 
-/// Access token, and an ID token when `openid` was granted.
 /// RFC 8707: the access token's audiences for the `resource` parameters, as the role allows
 /// them for this grant (`invalid_target` otherwise). Empty when none was asked for.
 fn resource_audience(
@@ -196,7 +201,19 @@ fn resource_audience(
     if requested.is_empty() {
         return Ok(Vec::new());
     }
-    for r in &requested {
+    check_resource_uris(&requested)?;
+    let mut audience = vec![client.id.0.clone()];
+    for a in granted_audiences(p, subject, snapshot, &requested)? {
+        if !audience.contains(&a) {
+            audience.push(a);
+        }
+    }
+    Ok(audience)
+}
+
+/// RFC 8707 §2: a resource is an absolute URI without a fragment.
+pub(crate) fn check_resource_uris(resources: &[&str]) -> Result<(), OAuthError> {
+    for r in resources {
         let ok = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none()) && !r.contains('#');
         if !ok {
             return Err(OAuthError::new(
@@ -205,25 +222,37 @@ fn resource_audience(
             ));
         }
     }
+    Ok(())
+}
+
+/// Those of `requested` the role grants to this subject, in request order; `invalid_target`
+/// when it grants none.
+pub(crate) fn granted_audiences(
+    p: &Provider,
+    subject: &Subject,
+    snapshot: &Map<String, Value>,
+    requested: &[&str],
+) -> Result<Vec<String>, OAuthError> {
     let allowed = p
         .claims
-        .audiences(subject, snapshot, &requested)
+        .audiences(subject, snapshot, requested)
         .map_err(|e| OAuthError::new("invalid_target", e))?;
-    let mut audience = vec![client.id.0.clone()];
-    for a in allowed {
-        if requested.contains(&a.as_str()) && !audience.contains(&a) {
-            audience.push(a);
+    let mut granted: Vec<String> = Vec::new();
+    for r in requested {
+        if allowed.iter().any(|a| a == r) && !granted.iter().any(|g| g == r) {
+            granted.push((*r).to_owned());
         }
     }
-    if audience.len() == 1 {
+    if granted.is_empty() {
         return Err(OAuthError::new(
             "invalid_target",
             "none of the requested resources may be granted",
         ));
     }
-    Ok(audience)
+    Ok(granted)
 }
 
+/// Access token, and an ID token when `openid` was granted.
 async fn tokens_for(
     p: &Provider,
     client: &Client,
@@ -242,6 +271,7 @@ async fn tokens_for(
             audience,
             auth_time: Some(grant.auth_time),
             grant: Some(&grant.id),
+            act: None,
         },
     )
     .map_err(OAuthError::internal)?;
@@ -413,6 +443,7 @@ fn client_credentials(p: &Provider, client: &Client, params: &Params) -> Result<
             audience: &[],
             auth_time: None,
             grant: None,
+            act: None,
         },
     )
     .map_err(OAuthError::internal)?;
@@ -425,6 +456,15 @@ fn client_credentials(p: &Provider, client: &Client, params: &Params) -> Result<
         body["scope"] = Value::from(scope);
     }
     Ok(body)
+}
+
+/// The grant types this issuer accepts at /token (and advertises in discovery).
+pub(crate) fn supported_grant_types(s: &crate::ProviderSettings) -> Vec<&'static str> {
+    let mut grants = vec!["authorization_code", "refresh_token", "client_credentials"];
+    if s.token_exchange {
+        grants.push(super::token_exchange::GRANT_TYPE);
+    }
+    grants
 }
 
 /// Records a security event; a failure to record is logged, never fatal to the request.
