@@ -4,6 +4,7 @@
 
 mod audit;
 mod clients;
+mod directory;
 mod keys;
 mod migrate;
 mod model;
@@ -31,6 +32,9 @@ pub enum StoreError {
     Malformed(String),
     #[error("already exists")]
     Conflict,
+    /// A record refers to one that does not exist (a member of a missing group, say).
+    #[error("refers to a record that does not exist")]
+    NotFound,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -6,8 +6,14 @@ use sqlx::Connection;
 
 use crate::{Backend, Result, Store};
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_initial.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_initial.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_initial.sql")),
+    (2, include_str!("../migrations/sqlite/0002_directory.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_initial.sql")),
+    (2, include_str!("../migrations/postgres/0002_directory.sql")),
+];
 
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS latchkey_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
 const CLAIM_VERSION: &str = "INSERT INTO latchkey_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING";

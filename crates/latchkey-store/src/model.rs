@@ -84,6 +84,10 @@ string_id! {
     GrantId,
     /// The `sub` claim.
     Subject,
+    /// A person in the directory.
+    UserId,
+    /// A group in the directory.
+    GroupId,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,6 +182,42 @@ pub struct Session {
     pub amr: Vec<String>,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// A person in the directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    /// Unique, compared without case.
+    pub username: String,
+    /// Unique when set, compared without case.
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub first_name: String,
+    pub last_name: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: GroupId,
+    /// What the `groups` claim carries; unique, compared without case.
+    pub name: String,
+    pub friendly_name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What the directory says about a person beyond their profile: the names of their groups
+/// (sorted) and their custom claims, a user's own value winning over any group's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirectoryClaims {
+    pub groups: Vec<String>,
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 
 use latchkey_store::*;
 use latchkey_testkit::{TestDb, backends};
+use serde_json::{Value, json};
 
 async fn on_each_backend<F, Fut>(test: F)
 where
@@ -435,4 +436,207 @@ async fn replicas_starting_together_migrate_once() {
         }
         db.cleanup().await;
     }
+}
+
+fn user(id: &str, username: &str, email: Option<&str>) -> User {
+    User {
+        id: UserId::from(id),
+        username: username.into(),
+        email: email.map(String::from),
+        email_verified: true,
+        first_name: "First".into(),
+        last_name: "Last".into(),
+        display_name: format!("{username} display"),
+        is_admin: false,
+        disabled: false,
+        created_at: 100,
+        updated_at: 100,
+    }
+}
+
+fn group(id: &str, name: &str) -> Group {
+    Group {
+        id: GroupId::from(id),
+        name: name.into(),
+        friendly_name: format!("The {name}"),
+        created_at: 100,
+        updated_at: 100,
+    }
+}
+
+#[tokio::test]
+async fn directory_users_groups_and_claims() {
+    on_each_backend(|store| async move {
+        let alice = user("u-alice", "alice", Some("Alice@Example.com"));
+        store.create_user(&alice).await.unwrap();
+        store
+            .create_user(&user("u-bob", "bob", None))
+            .await
+            .unwrap();
+        store
+            .create_user(&user("u-carol", "carol", None))
+            .await
+            .unwrap();
+        // Usernames and e-mails are unique without regard to case; ids are unique.
+        for dup in [
+            user("u-x", "ALICE", None),
+            user("u-y", "other", Some("alice@example.COM")),
+            user("u-alice", "fresh", None),
+        ] {
+            assert!(matches!(
+                store.create_user(&dup).await,
+                Err(StoreError::Conflict)
+            ));
+        }
+        assert_eq!(
+            store.find_user_by_email("ALICE@example.com").await.unwrap(),
+            Some(alice.clone())
+        );
+        assert_eq!(
+            store.find_user_by_username("Alice").await.unwrap(),
+            Some(alice.clone())
+        );
+        assert_eq!(
+            store
+                .find_user_by_email("nobody@example.com")
+                .await
+                .unwrap(),
+            None
+        );
+        let names: Vec<String> = store
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
+        assert_eq!(names, ["alice", "bob", "carol"]);
+
+        let mut changed = alice.clone();
+        changed.disabled = true;
+        changed.display_name = "Alice A.".into();
+        changed.updated_at = 200;
+        assert!(store.update_user(&changed).await.unwrap());
+        assert_eq!(store.find_user(&alice.id).await.unwrap(), Some(changed));
+        let mut clash = user("u-bob", "alice", None);
+        clash.updated_at = 300;
+        assert!(matches!(
+            store.update_user(&clash).await,
+            Err(StoreError::Conflict)
+        ));
+
+        let eng = group("g-eng", "eng");
+        let admins = group("g-admins", "Admins");
+        store.create_group(&eng).await.unwrap();
+        store.create_group(&admins).await.unwrap();
+        assert!(matches!(
+            store.create_group(&group("g-2", "ENG")).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(
+            store.find_group_by_name("Eng").await.unwrap(),
+            Some(eng.clone())
+        );
+        for g in [&eng, &admins] {
+            store.create_group_member(&g.id, &alice.id).await.unwrap();
+        }
+        store.create_group_member(&eng.id, &alice.id).await.unwrap();
+        store
+            .create_group_member(&eng.id, &UserId::from("u-bob"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .create_group_member(&GroupId::from("g-none"), &alice.id)
+                .await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store
+                .update_user_claim(&UserId::from("u-none"), "k", &json!(1))
+                .await,
+            Err(StoreError::NotFound)
+        ));
+
+        // Group claims in group-name order (Admins before eng); the user's own win.
+        store
+            .update_group_claim(&admins.id, "department", &json!("it"))
+            .await
+            .unwrap();
+        store
+            .update_group_claim(&eng.id, "department", &json!("engineering"))
+            .await
+            .unwrap();
+        store
+            .update_group_claim(&eng.id, "clearance", &json!({"level": 2}))
+            .await
+            .unwrap();
+        store
+            .update_group_claim(&eng.id, "shell", &json!("bash"))
+            .await
+            .unwrap();
+        store
+            .update_user_claim(&alice.id, "shell", &json!("zsh"))
+            .await
+            .unwrap();
+        store
+            .update_user_claim(&alice.id, "shell", &json!("fish"))
+            .await
+            .unwrap();
+        let d = store.find_directory_claims(&alice.id).await.unwrap();
+        assert_eq!(d.groups, ["Admins", "eng"]);
+        assert_eq!(
+            Value::Object(d.claims),
+            json!({"department": "it", "clearance": {"level": 2}, "shell": "fish"})
+        );
+        let bob = store
+            .find_directory_claims(&UserId::from("u-bob"))
+            .await
+            .unwrap();
+        assert_eq!(bob.groups, ["eng"]);
+        assert_eq!(
+            Value::Object(bob.claims),
+            json!({"department": "engineering", "clearance": {"level": 2}, "shell": "bash"})
+        );
+        let carol = store
+            .find_directory_claims(&UserId::from("u-carol"))
+            .await
+            .unwrap();
+        assert_eq!(carol, DirectoryClaims::default());
+
+        // Removing things removes what hangs on them.
+        assert!(store.delete_user_claim(&alice.id, "shell").await.unwrap());
+        assert!(!store.delete_user_claim(&alice.id, "shell").await.unwrap());
+        assert!(store.delete_group_claim(&eng.id, "shell").await.unwrap());
+        assert!(
+            store
+                .delete_group_member(&admins.id, &alice.id)
+                .await
+                .unwrap()
+        );
+        let d = store.find_directory_claims(&alice.id).await.unwrap();
+        assert_eq!(d.groups, ["eng"]);
+        assert_eq!(
+            Value::Object(d.claims),
+            json!({"department": "engineering", "clearance": {"level": 2}})
+        );
+        assert!(store.delete_group(&eng.id).await.unwrap());
+        let d = store.find_directory_claims(&alice.id).await.unwrap();
+        assert_eq!(d, DirectoryClaims::default());
+        assert!(store.delete_user(&alice.id).await.unwrap());
+        assert!(!store.delete_user(&alice.id).await.unwrap());
+        assert_eq!(
+            store.find_user_by_email("alice@example.com").await.unwrap(),
+            None
+        );
+        let names: Vec<String> = store
+            .list_groups()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
+        assert_eq!(names, ["Admins"]);
+    })
+    .await;
 }
