@@ -3,18 +3,26 @@
 //! another replica) is seen within that time; changes made through this process are seen at
 //! once because they evict the entry. Unknown ids are not cached.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use latchkey_store::{Client, ClientId, Role, Store, StoreError};
+
+use crate::ttl_cache::TtlCache;
 
 pub const TTL: Duration = Duration::from_secs(2);
 const MAX_ENTRIES: usize = 10_000;
 
-#[derive(Default)]
 pub struct ClientCache {
-    entries: RwLock<HashMap<ClientId, (Instant, Arc<Client>)>>,
+    entries: TtlCache<ClientId, Arc<Client>>,
+}
+
+impl Default for ClientCache {
+    fn default() -> Self {
+        ClientCache {
+            entries: TtlCache::new(TTL, MAX_ENTRIES),
+        }
+    }
 }
 
 impl ClientCache {
@@ -24,34 +32,19 @@ impl ClientCache {
         role: Role,
         id: &ClientId,
     ) -> Result<Option<Arc<Client>>, StoreError> {
-        {
-            let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-            if let Some((at, client)) = entries.get(id)
-                && at.elapsed() < TTL
-            {
-                return Ok(Some(client.clone()));
-            }
+        if let Some(client) = self.entries.get(id) {
+            return Ok(Some(client));
         }
         let Some(client) = store.find_client(role, id).await? else {
             self.evict(id);
             return Ok(None);
         };
         let client = Arc::new(client);
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (at, _)| at.elapsed() < TTL);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(id.clone(), (Instant::now(), client.clone()));
+        self.entries.insert(id.clone(), client.clone());
         Ok(Some(client))
     }
 
     pub fn evict(&self, id: &ClientId) {
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.entries.remove(id);
     }
 }

@@ -17,6 +17,7 @@ pub mod provider;
 pub mod redirect;
 pub mod routes;
 pub mod tokens;
+pub mod ttl_cache;
 
 pub use provider::{
     Authentication, Authenticator, AuthnRequest, BoxFuture, ClaimsFor, ClaimsSource, Principal,

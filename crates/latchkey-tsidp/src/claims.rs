@@ -165,6 +165,34 @@ fn merge_extra(
     }
 }
 
+/// Adds what the Latchkey directory says about this person: its groups join `groups`
+/// (after the tailnet's), and, when `custom` (the `profile` scope), its custom claims fill
+/// names nothing else set. Protected and engine names are never taken from the directory.
+pub fn with_directory(
+    claims: &mut Map<String, Value>,
+    directory: &latchkey_store::DirectoryClaims,
+    custom: bool,
+) {
+    if !directory.groups.is_empty() {
+        let theirs = Value::from(directory.groups.clone());
+        let merged = match claims.get("groups") {
+            Some(ours) => union_groups(ours, &theirs),
+            None => theirs,
+        };
+        claims.insert("groups".into(), merged);
+    }
+    if !custom {
+        return;
+    }
+    for (name, value) in &directory.claims {
+        let reserved =
+            name == "groups" || is_protected(name) || ENGINE_CLAIMS.contains(&name.as_str());
+        if !reserved && !claims.contains_key(name) {
+            claims.insert(name.clone(), value.clone());
+        }
+    }
+}
+
 /// The union of two `groups` values (arrays or single strings), first-seen order.
 fn union_groups(a: &Value, b: &Value) -> Value {
     let mut out: Vec<Value> = Vec::new();
@@ -224,6 +252,38 @@ mod tests {
     fn grants(rules: Value) -> Grants {
         let Value::Array(rules) = rules else { panic!() };
         from_cap_map(&CapMap::from([(CAP_TSIDP.to_owned(), rules)])).unwrap()
+    }
+
+    #[test]
+    fn directory_groups_join_and_custom_claims_fill_gaps() {
+        let mut claims = identity_claims(&alice(), HOST);
+        let directory = latchkey_store::DirectoryClaims {
+            groups: vec!["admins".into(), "group:eng".into()],
+            claims: serde_json::from_value(json!({
+                "department": "ops",
+                "name": "Not Alice",
+                "sub": "mallory",
+                "email": "mallory@example.com",
+                "groups": ["root"],
+                "nonce": "x",
+            }))
+            .unwrap(),
+        };
+        let mut without_profile = claims.clone();
+        with_directory(&mut without_profile, &directory, false);
+        assert_eq!(without_profile.get("department"), None);
+        with_directory(&mut claims, &directory, true);
+        assert_eq!(
+            claims["groups"],
+            json!(["group:eng", "engineering@example.com", "admins"])
+        );
+        assert_eq!(without_profile["groups"], claims["groups"]);
+        assert_eq!(claims["department"], "ops");
+        assert_eq!(claims["name"], "Alice Smith");
+        assert_eq!(claims["email"], "alice@example.com");
+        for absent in ["sub", "nonce"] {
+            assert!(!claims.contains_key(absent), "{absent}");
+        }
     }
 
     #[test]

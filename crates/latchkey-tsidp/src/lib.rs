@@ -4,6 +4,7 @@
 pub mod authenticator;
 pub mod claims;
 pub mod claims_source;
+pub mod directory;
 pub mod funnel;
 pub mod grants;
 pub mod localapi;
@@ -12,5 +13,6 @@ pub mod whois;
 
 pub use authenticator::TailnetAuthenticator;
 pub use claims_source::TailnetClaims;
+pub use directory::TailnetDirectoryClaims;
 pub use localapi::LocalApi;
 pub use tailnet::{Tailnet, TailnetError};

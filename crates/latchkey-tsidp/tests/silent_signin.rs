@@ -15,7 +15,7 @@ use latchkey_store::Role;
 use latchkey_testkit::{
     Backend, FakeTailscaled, TSIDP_CAP, TestDb, tagged_body, whois_body, with_groups,
 };
-use latchkey_tsidp::{LocalApi, TailnetAuthenticator, TailnetClaims};
+use latchkey_tsidp::{LocalApi, TailnetAuthenticator, TailnetDirectoryClaims};
 use serde_json::{Map, Value, json};
 
 const REDIRECT: &str = "https://app.example/callback";
@@ -48,7 +48,7 @@ async fn start(db: &TestDb, fake: &FakeTailscaled, trusted_proxies: Vec<IpAddr>)
             store.clone(),
             Arc::new(MasterKey::from_bytes(&[9u8; 32]).unwrap()),
             Arc::new(authn),
-            Arc::new(TailnetClaims),
+            Arc::new(TailnetDirectoryClaims::new(store.clone())),
         )
         .await
         .unwrap(),
@@ -820,4 +820,138 @@ async fn token_exchange_follows_the_grant() {
         "{body}"
     );
     db.cleanup().await;
+}
+
+/// Beyond tsidp: a tailnet login that is an e-mail address in the Latchkey directory gets
+/// that person's groups and (with `profile`) custom claims; the directory is read at each
+/// issue, so a change reaches the next refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_enriches_tailnet_identities() {
+    use latchkey_store::{Group, GroupId, User, UserId};
+    for backend in latchkey_testkit::backends() {
+        let fake = FakeTailscaled::start().await;
+        let grant = json!({"extraClaims": {"department": "from-grant", "groups": ["grant-group"]}});
+        fake.set_peer(
+            ip("127.0.0.2"),
+            with_groups(
+                whois_body(
+                    1001,
+                    "Alice@Example.com",
+                    "Alice",
+                    "alice",
+                    &["100.64.0.2"],
+                    vec![grant],
+                ),
+                &["group:eng"],
+            ),
+        );
+        fake.set_peer(
+            ip("127.0.0.3"),
+            whois_body(
+                1002,
+                "bob@example.com",
+                "Bob",
+                "bob",
+                &["100.64.0.3"],
+                vec![],
+            ),
+        );
+        let db = TestDb::new(backend).await;
+        let idp = start(&db, &fake, vec![]).await;
+        let store = &idp.provider.store;
+        let person = |id: &str, username: &str, email: &str, disabled| User {
+            id: UserId::from(id),
+            username: username.into(),
+            email: Some(email.into()),
+            email_verified: true,
+            first_name: String::new(),
+            last_name: String::new(),
+            display_name: username.into(),
+            is_admin: false,
+            disabled,
+            created_at: 1,
+            updated_at: 1,
+        };
+        store
+            .create_user(&person("u1", "alice", "alice@example.com", false))
+            .await
+            .unwrap();
+        store
+            .create_user(&person("u2", "bob", "bob@example.com", true))
+            .await
+            .unwrap();
+        for (id, name) in [("g1", "admins"), ("g2", "eng")] {
+            store
+                .create_group(&Group {
+                    id: GroupId::from(id),
+                    name: name.into(),
+                    friendly_name: name.into(),
+                    created_at: 1,
+                    updated_at: 1,
+                })
+                .await
+                .unwrap();
+            for user in ["u1", "u2"] {
+                store
+                    .create_group_member(&GroupId::from(id), &UserId::from(user))
+                    .await
+                    .unwrap();
+            }
+        }
+        store
+            .update_group_claim(&GroupId::from("g2"), "shell", &json!("bash"))
+            .await
+            .unwrap();
+        store
+            .update_user_claim(&UserId::from("u1"), "department", &json!("ops"))
+            .await
+            .unwrap();
+        store
+            .update_user_claim(&UserId::from("u1"), "node", &json!("evil"))
+            .await
+            .unwrap();
+
+        let (id, userinfo) = idp.sign_in("127.0.0.2").await;
+        let groups = json!(["group:eng", "grant-group", "admins", "eng"]);
+        assert_eq!(id["groups"], groups, "{id:?}");
+        assert_eq!(id["shell"], "bash");
+        // The grant's claim wins over the directory's; protected names are never taken.
+        assert_eq!(id["department"], "from-grant");
+        assert_eq!(id["node"], "alice.tail1234.ts.net.");
+        assert_eq!(
+            userinfo["groups"],
+            json!(["group:eng", "admins", "eng"]),
+            "{userinfo:?}"
+        );
+        assert_eq!(userinfo["shell"], "bash");
+        // A disabled directory entry adds nothing.
+        let (id, userinfo) = idp.sign_in("127.0.0.3").await;
+        assert!(
+            id.get("groups").is_none() && id.get("shell").is_none(),
+            "{id:?}"
+        );
+        assert!(userinfo.get("groups").is_none(), "{userinfo:?}");
+
+        // Leaving a group shows at the next refresh (after the cache's 2 s).
+        let code = idp.code_for("127.0.0.2").await;
+        let (status, body) = idp.redeem(&code, &[]).await;
+        assert_eq!(status, 200, "{body}");
+        store
+            .delete_group_member(&GroupId::from("g1"), &UserId::from("u1"))
+            .await
+            .unwrap();
+        tokio::time::sleep(latchkey_tsidp::directory::TTL + Duration::from_millis(200)).await;
+        let (status, body) = idp
+            .token(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", body["refresh_token"].as_str().unwrap()),
+            ])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let keys = idp.provider.keys.keys();
+        let (_, id) =
+            verify_jwt(body["id_token"].as_str().unwrap(), |kid| keys.verifier(kid)).unwrap();
+        assert_eq!(id["groups"], json!(["group:eng", "grant-group", "eng"]));
+        db.cleanup().await;
+    }
 }

@@ -1,0 +1,88 @@
+//! Enrichment from the Latchkey directory: when the idp role keeps its directory in the same
+//! database, a tailnet user whose login is a directory e-mail address gets that person's
+//! groups and custom claims, so apps can authorise on groups defined at the source of truth.
+//!
+//! The directory is read when tokens and userinfo are issued, not at sign-in, so a change
+//! (someone leaves a group) reaches the next refresh. Answers are cached for [`TTL`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey_oidc::ttl_cache::TtlCache;
+use latchkey_oidc::{BoxFuture, ClaimsFor, ClaimsSource};
+use latchkey_store::{DirectoryClaims, Store, StoreError, Subject};
+use serde_json::{Map, Value};
+
+use crate::authenticator::SNAPSHOT_LOGIN;
+use crate::claims::with_directory;
+use crate::claims_source::TailnetClaims;
+
+pub const TTL: Duration = Duration::from_secs(2);
+const MAX_ENTRIES: usize = 10_000;
+
+/// [`TailnetClaims`], plus what the directory says about the person.
+pub struct TailnetDirectoryClaims {
+    store: Store,
+    /// By lower-cased login; `None` (no such person, or disabled) is cached too.
+    cache: TtlCache<String, Option<Arc<DirectoryClaims>>>,
+}
+
+impl TailnetDirectoryClaims {
+    pub fn new(store: Store) -> TailnetDirectoryClaims {
+        TailnetDirectoryClaims {
+            store,
+            cache: TtlCache::new(TTL, MAX_ENTRIES),
+        }
+    }
+
+    async fn lookup(&self, login: &str) -> Result<Option<Arc<DirectoryClaims>>, StoreError> {
+        let key = login.to_lowercase();
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit);
+        }
+        let found = match self.store.find_user_by_email(login).await? {
+            // A disabled person keeps only what the tailnet says.
+            Some(user) if !user.disabled => {
+                Some(Arc::new(self.store.find_directory_claims(&user.id).await?))
+            }
+            _ => None,
+        };
+        self.cache.insert(key, found.clone());
+        Ok(found)
+    }
+}
+
+impl ClaimsSource for TailnetDirectoryClaims {
+    fn claims<'a>(
+        &'a self,
+        subject: &'a Subject,
+        scopes: &'a [&'a str],
+        snapshot: &'a Map<String, Value>,
+        purpose: ClaimsFor,
+    ) -> BoxFuture<'a, Result<Map<String, Value>, String>> {
+        Box::pin(async move {
+            let mut out = TailnetClaims
+                .claims(subject, scopes, snapshot, purpose)
+                .await?;
+            let login = snapshot
+                .get(SNAPSHOT_LOGIN)
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if login.contains('@')
+                && let Some(d) = self.lookup(login).await.map_err(|e| e.to_string())?
+            {
+                with_directory(&mut out, &d, scopes.contains(&"profile"));
+            }
+            Ok(out)
+        })
+    }
+
+    fn audiences(
+        &self,
+        subject: &Subject,
+        snapshot: &Map<String, Value>,
+        requested: &[&str],
+    ) -> Result<Vec<String>, String> {
+        TailnetClaims.audiences(subject, snapshot, requested)
+    }
+}
