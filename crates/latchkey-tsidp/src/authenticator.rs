@@ -10,8 +10,9 @@ use latchkey_store::{Subject, unix_now};
 use serde_json::{Map, Value};
 
 use crate::claims::{identity_claims, subject, user_id, userinfo_claims, with_extra_claims};
-use crate::grants::from_cap_map;
+use crate::grants::{Grants, from_cap_map};
 use crate::tailnet::{Tailnet, TailnetError};
+use crate::whois::WhoIs;
 
 /// Set by `tailscale serve` and Funnel on requests that came from the public internet.
 pub const FUNNEL_HEADER: &str = "tailscale-funnel-request";
@@ -77,76 +78,130 @@ impl TailnetAuthenticator {
     }
 }
 
+/// Who is calling, according to tailscaled and the tailnet policy.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The address tailscaled was asked about.
+    pub addr: SocketAddr,
+    pub whois: WhoIs,
+    /// `userid:N` for a person; `node:<stable ID>` for a tagged node (when allowed).
+    pub subject: String,
+    /// The caller's `tailscale.com/cap/tsidp` rules, merged.
+    pub grants: Grants,
+}
+
+/// Why a request has no [`Caller`]. [`CallerError::is_unavailable`] separates "we cannot tell
+/// right now" (answer 503) from "this is nobody we serve" (refuse). The messages are fit to
+/// show the person.
+#[derive(Debug, thiserror::Error)]
+pub enum CallerError {
+    #[error("not available over Funnel")]
+    Funnel,
+    #[error("no peer address on the connection")]
+    NoPeer,
+    /// A trusted proxy's last `X-Forwarded-For` hop that is not an address.
+    #[error("{0}")]
+    BadForwardedFor(String),
+    #[error("{0} is not a tailnet peer")]
+    NotAPeer(SocketAddr),
+    #[error("{0} is a tagged node, not a person")]
+    Tagged(SocketAddr),
+    #[error("{}", tailscaled_message(.0))]
+    Tailscaled(TailnetError),
+    #[error("tailscaled's answer names no {0}.")]
+    Incomplete(&'static str),
+    #[error("the tailnet policy's tsidp grant is not valid: {0}")]
+    Grant(crate::grants::GrantError),
+}
+
+impl CallerError {
+    /// The identity source is down or its answer unusable: nobody can be told apart.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            CallerError::Tailscaled(_) | CallerError::Incomplete(_) | CallerError::Grant(_)
+        )
+    }
+}
+
+fn tailscaled_message(e: &TailnetError) -> String {
+    match e {
+        TailnetError::NotAPeer => "the caller is not a tailnet peer".into(),
+        TailnetError::Forbidden(m) => format!(
+            "tailscaled refused to say who is connecting ({m}). Run Latchkey as root or as the tailnet's operator user."
+        ),
+        TailnetError::Unavailable(m) => format!(
+            "tailscaled is not answering ({m}). Check that it runs and that its socket is reachable."
+        ),
+        TailnetError::Malformed(m) => format!("tailscaled's answer could not be read ({m})."),
+    }
+}
+
+impl TailnetAuthenticator {
+    /// Who is calling: the address to ask about ([`TailnetAuthenticator::caller`]), tailscaled's
+    /// WhoIs for it, and the capability grants. Funnel requests and tagged nodes (unless
+    /// allowed) are refused here, for every use.
+    pub async fn identify(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Result<Caller, CallerError> {
+        if headers.contains_key(FUNNEL_HEADER) {
+            return Err(CallerError::Funnel);
+        }
+        let peer = peer.ok_or(CallerError::NoPeer)?;
+        let addr = self
+            .caller(headers, peer)
+            .map_err(CallerError::BadForwardedFor)?;
+        let who = match self.tailnet.whois(addr).await {
+            Ok(w) => w,
+            Err(TailnetError::NotAPeer) => return Err(CallerError::NotAPeer(addr)),
+            Err(e) => return Err(CallerError::Tailscaled(e)),
+        };
+        if who.is_tagged() && !self.allow_tagged {
+            return Err(CallerError::Tagged(addr));
+        }
+        // A person is `userid:N`; a tagged node (when allowed) has no person behind it and
+        // shares its user ID with other nodes, so it is named by its own stable ID.
+        let subject = if who.is_tagged() {
+            if who.node.stable_id.is_empty() {
+                return Err(CallerError::Incomplete("node ID for this tagged node"));
+            }
+            format!("node:{}", who.node.stable_id)
+        } else {
+            if user_id(&who) == 0 {
+                return Err(CallerError::Incomplete("user for this node"));
+            }
+            subject(&who)
+        };
+        let grants = from_cap_map(&who.cap_map).map_err(CallerError::Grant)?;
+        Ok(Caller {
+            addr,
+            whois: who,
+            subject,
+            grants,
+        })
+    }
+}
+
 impl Authenticator for TailnetAuthenticator {
     fn authenticate<'a>(
         &'a self,
         req: AuthnRequest<'a>,
     ) -> BoxFuture<'a, Result<Authentication, String>> {
         Box::pin(async move {
-            if req.headers.contains_key(FUNNEL_HEADER) {
-                return Ok(Authentication::Denied(
-                    "sign-in is not available over Funnel".into(),
-                ));
-            }
-            let Some(peer) = req.peer else {
-                return Err("no peer address on the connection".into());
-            };
-            let addr = match self.caller(req.headers, peer) {
-                Ok(a) => a,
-                Err(e) => return Ok(Authentication::Denied(e)),
-            };
-            let who = match self.tailnet.whois(addr).await {
-                Ok(w) => w,
-                Err(TailnetError::NotAPeer) => {
-                    return Ok(Authentication::Denied(format!(
-                        "{addr} is not a tailnet peer"
-                    )));
+            let Caller {
+                whois: who,
+                subject: sub,
+                grants,
+                ..
+            } = match self.identify(req.headers, req.peer).await {
+                Ok(c) => c,
+                Err(CallerError::NoPeer) => return Err(CallerError::NoPeer.to_string()),
+                Err(e) if e.is_unavailable() => {
+                    return Ok(Authentication::Unavailable(e.to_string()));
                 }
-                Err(TailnetError::Forbidden(m)) => {
-                    return Ok(Authentication::Unavailable(format!(
-                        "tailscaled refused to say who is connecting ({m}). Run Latchkey as root or as the tailnet's operator user."
-                    )));
-                }
-                Err(TailnetError::Unavailable(m)) => {
-                    return Ok(Authentication::Unavailable(format!(
-                        "tailscaled is not answering ({m}). Check that it runs and that its socket is reachable."
-                    )));
-                }
-                Err(TailnetError::Malformed(m)) => {
-                    return Ok(Authentication::Unavailable(format!(
-                        "tailscaled's answer could not be read ({m})."
-                    )));
-                }
-            };
-            if who.is_tagged() && !self.allow_tagged {
-                return Ok(Authentication::Denied(format!(
-                    "{addr} is a tagged node, not a person"
-                )));
-            }
-            // A person is `userid:N`; a tagged node (when allowed) has no person behind it and
-            // shares its user ID with other nodes, so it is named by its own stable ID.
-            let sub = if who.is_tagged() {
-                if who.node.stable_id.is_empty() {
-                    return Ok(Authentication::Unavailable(
-                        "tailscaled's answer names no node ID for this tagged node.".into(),
-                    ));
-                }
-                format!("node:{}", who.node.stable_id)
-            } else {
-                if user_id(&who) == 0 {
-                    return Ok(Authentication::Unavailable(
-                        "tailscaled's answer names no user for this node.".into(),
-                    ));
-                }
-                subject(&who)
-            };
-            let grants = match from_cap_map(&who.cap_map) {
-                Ok(g) => g,
-                Err(e) => {
-                    return Ok(Authentication::Unavailable(format!(
-                        "the tailnet policy's tsidp grant is not valid: {e}"
-                    )));
-                }
+                Err(e) => return Ok(Authentication::Denied(e.to_string())),
             };
             // Userinfo starts from the WhoIs identity alone: extra claims reach it only from
             // rules that say includeInUserInfo; the ID token gets all of them.
@@ -189,20 +244,10 @@ impl Authenticator for TailnetAuthenticator {
         peer: Option<SocketAddr>,
     ) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async move {
-            if headers.contains_key(FUNNEL_HEADER) {
-                return Ok(false);
-            }
-            let Some(peer) = peer else { return Ok(false) };
-            let Ok(addr) = self.caller(headers, peer) else {
-                return Ok(false);
-            };
-            match self.tailnet.whois(addr).await {
-                Ok(who) => {
-                    let person = !who.is_tagged() || self.allow_tagged;
-                    Ok(person && from_cap_map(&who.cap_map).is_ok_and(|g| g.allow_dcr))
-                }
-                Err(TailnetError::NotAPeer) => Ok(false),
-                Err(e) => Err(e.to_string()),
+            match self.identify(headers, peer).await {
+                Ok(caller) => Ok(caller.grants.allow_dcr),
+                Err(CallerError::Tailscaled(e)) => Err(e.to_string()),
+                Err(_) => Ok(false),
             }
         })
     }

@@ -1,6 +1,6 @@
 //! Funnel rules (as tsidp): requests that reached us from the public internet through Tailscale
 //! Funnel may fetch discovery and keys and use the token and userinfo endpoints, but may not
-//! sign anyone in or register clients.
+//! sign anyone in, register clients or use the admin UI.
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use latchkey_oidc::error::{ErrorPage, OAuthError};
 
+use crate::admin::is_admin_path;
 use crate::authenticator::FUNNEL_HEADER;
 
 pub async fn refuse_over_funnel(req: Request, next: Next) -> Response {
@@ -26,6 +27,12 @@ pub async fn refuse_over_funnel(req: Request, next: Next) -> Response {
                 .with_status(StatusCode::FORBIDDEN)
                 .into_response()
         }
+        path if is_admin_path(path) => ErrorPage {
+            status: StatusCode::FORBIDDEN,
+            title: "Not available over Funnel",
+            message: "The admin UI works only from inside the tailnet.".into(),
+        }
+        .into_response(),
         _ => next.run(req).await,
     }
 }

@@ -1,6 +1,7 @@
 //! The tsidp role: an OpenID Provider for a tailnet. It asks tailscaled who is at the other end
 //! of each connection (WhoIs over the LocalAPI) and signs that person in without a prompt.
 
+pub mod admin;
 pub mod authenticator;
 pub mod claims;
 pub mod claims_source;
@@ -11,7 +12,7 @@ pub mod localapi;
 pub mod tailnet;
 pub mod whois;
 
-pub use authenticator::TailnetAuthenticator;
+pub use authenticator::{Caller, CallerError, TailnetAuthenticator};
 pub use claims_source::TailnetClaims;
 pub use directory::TailnetDirectoryClaims;
 pub use localapi::LocalApi;

@@ -1,0 +1,12 @@
+//! Web plumbing shared by the roles and owned by none: the page layout and stylesheet
+//! (askama templates compiled in), strict form parsing, and CSRF protection for form posts.
+//! Security headers stay with the binary, which sets them on every answer.
+
+pub mod assets;
+pub mod csrf;
+pub mod form;
+pub mod page;
+
+pub use csrf::{Csrf, CsrfError, TOKEN_FIELD};
+pub use form::{Form, FormError};
+pub use page::{Site, message_page, render};
