@@ -4,4 +4,6 @@ mod db;
 mod tailscaled;
 
 pub use db::{Backend, TestDb, backends, pg_admin_url};
-pub use tailscaled::{FakeTailscaled, TSIDP_CAP, tagged_body, whois_body, with_groups};
+pub use tailscaled::{
+    DEFAULT_SELF, FakeTailscaled, TSIDP_CAP, status_body, tagged_body, whois_body, with_groups,
+};

@@ -1,6 +1,7 @@
 //! A stand-in tailscaled: answers the LocalAPI WhoIs call on a unix socket with the same
 //! paths, status codes, headers and body shapes as the real daemon
-//! (`ipn/localapi/localapi.go`, `serveWhoIs`), from a table the test fills in.
+//! (`ipn/localapi/localapi.go`, `serveWhoIs`), from a table the test fills in, and the status
+//! call (`serveStatus`) with this node's name on its tailnet ([`FakeTailscaled::set_self`]).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -58,7 +59,12 @@ struct State {
     requests: Vec<(String, String)>,
     delay: Duration,
     raw_reply: Option<Vec<u8>>,
+    /// The `/localapi/v0/status` answer; `None`: [`status_body`] for [`DEFAULT_SELF`].
+    status: Option<Answer>,
 }
+
+/// The node the stand-in is, until [`FakeTailscaled::set_self`] says otherwise.
+pub const DEFAULT_SELF: &str = "latchkey-host.tail1234.ts.net";
 
 #[derive(Clone)]
 struct Answer {
@@ -99,17 +105,11 @@ impl FakeTailscaled {
 
     /// Answer WhoIs for `ip` (any port) with 200 and this JSON, indented as tailscaled does.
     pub fn set_peer(&self, ip: IpAddr, body: Value) {
-        let mut out = Vec::new();
-        let mut ser = serde_json::Serializer::with_formatter(
-            &mut out,
-            serde_json::ser::PrettyFormatter::with_indent(b"\t"),
-        );
-        serde::Serialize::serialize(&body, &mut ser).expect("serialize WhoIs body");
         self.lock().answers.insert(
             ip,
             Answer {
                 status: 200,
-                body: Bytes::from(out),
+                body: Bytes::from(indented(&body)),
             },
         );
     }
@@ -124,6 +124,26 @@ impl FakeTailscaled {
             Bytes::from(format!("{body}\n"))
         };
         self.lock().answers.insert(ip, Answer { status, body });
+    }
+
+    /// Answer `/localapi/v0/status` with this JSON (an `ipnstate.Status`, e.g. from
+    /// [`status_body`]), indented as tailscaled does.
+    pub fn set_self(&self, body: Value) {
+        self.lock().status = Some(Answer {
+            status: 200,
+            body: Bytes::from(indented(&body)),
+        });
+    }
+
+    /// Answer `/localapi/v0/status` with this status and body (e.g. 403, or 200 with a
+    /// malformed body), as [`FakeTailscaled::set_status`] does for WhoIs.
+    pub fn set_self_status(&self, status: u16, body: &str) {
+        let body = if status == 200 {
+            Bytes::copy_from_slice(body.as_bytes())
+        } else {
+            Bytes::from(format!("{body}\n"))
+        };
+        self.lock().status = Some(Answer { status, body });
     }
 
     /// Forget what was set for `ip`: it answers 404 again.
@@ -243,6 +263,18 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
     {
         return http_error(403, "invalid localapi request", false);
     }
+    if req.uri().path() == "/localapi/v0/status" {
+        let answer = state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .status
+            .clone()
+            .unwrap_or_else(|| Answer {
+                status: 200,
+                body: Bytes::from(indented(&status_body(DEFAULT_SELF, &["100.64.0.1"]))),
+            });
+        return answer_response(answer);
+    }
     if req.uri().path() != "/localapi/v0/whois" {
         return http_error(404, "404 page not found", true);
     }
@@ -277,6 +309,11 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
     let Some(answer) = answer else {
         return http_error(404, "no match for IP:port", true);
     };
+    answer_response(answer)
+}
+
+/// A configured answer: JSON when 200, otherwise text as `http.Error` sends it.
+fn answer_response(answer: Answer) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = tailscaled_response(status, answer.body, true);
     let content_type = if status == StatusCode::OK {
@@ -313,6 +350,61 @@ fn tailscaled_response(status: StatusCode, body: Bytes, versioned: bool) -> Resp
         HeaderValue::from_static("nosniff"),
     );
     res
+}
+
+/// `body` as tailscaled's JSON encoder writes it (tab-indented).
+fn indented(body: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut out,
+        serde_json::ser::PrettyFormatter::with_indent(b"\t"),
+    );
+    serde::Serialize::serialize(body, &mut ser).expect("serialize JSON body");
+    out
+}
+
+/// A realistic `ipnstate.Status` as `/localapi/v0/status?peers=false` gives it, for a running
+/// node whose MagicDNS name is `dns_name` (`host.tail1234.ts.net`, trailing dot optional): the
+/// tailnet's suffix is the name after the host.
+pub fn status_body(dns_name: &str, addresses: &[&str]) -> Value {
+    let fqdn = dns_name.trim_end_matches('.');
+    let (host, suffix) = fqdn.split_once('.').unwrap_or((fqdn, ""));
+    json!({
+        "Version": FAKE_VERSION,
+        "TUN": true,
+        "BackendState": "Running",
+        "HaveNodeKey": true,
+        "AuthURL": "",
+        "TailscaleIPs": addresses,
+        "Self": {
+            "ID": "n1234567CNTRL",
+            "PublicKey": format!("nodekey:{}", "ab".repeat(32)),
+            "HostName": host,
+            "DNSName": format!("{fqdn}."),
+            "OS": "linux",
+            "UserID": 1001,
+            "TailscaleIPs": addresses,
+            "AllowedIPs": addresses,
+            "Online": true,
+            "ExitNode": false,
+            "ExitNodeOption": false,
+            "Active": false,
+            "InNetworkMap": true,
+            "InMagicSock": false,
+            "InEngine": false,
+            "Capabilities": ["https", "funnel"],
+        },
+        "Health": [],
+        "MagicDNSSuffix": suffix,
+        "CurrentTailnet": {
+            "Name": "example.com",
+            "MagicDNSSuffix": suffix,
+            "MagicDNSEnabled": true,
+        },
+        "CertDomains": [fqdn],
+        "User": null,
+        "ClientVersion": null,
+    })
 }
 
 /// A realistic `apitype.WhoIsResponse` for a user-owned node. `node_name` may be a short

@@ -71,6 +71,66 @@ pub enum LocalApiError {
     Protocol(String),
 }
 
+/// The LocalAPI path of the Go client's `StatusWithoutPeers`.
+const STATUS_PATH: &str = "/localapi/v0/status?peers=false";
+
+/// The part of tailscaled's status (`ipnstate.Status`) that names this node on its tailnet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SelfStatus {
+    /// `BackendState`: `Running` once the node is logged in and connected.
+    pub backend_state: String,
+    /// `Self.DNSName` without its trailing dot (`host.tail1234.ts.net`); empty when unknown.
+    pub dns_name: String,
+    /// The tailnet's MagicDNS suffix (`tail1234.ts.net`), from `CurrentTailnet` or, for older
+    /// daemons, the top-level `MagicDNSSuffix`; empty when unknown.
+    pub magic_dns_suffix: String,
+}
+
+impl SelfStatus {
+    /// Reads a status body; unknown and missing fields are tolerated, as in WhoIs answers.
+    pub fn parse(body: &[u8]) -> Result<SelfStatus, serde_json::Error> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default, rename_all = "PascalCase")]
+        struct Raw {
+            backend_state: Option<String>,
+            #[serde(rename = "Self")]
+            self_: Option<RawSelf>,
+            #[serde(rename = "MagicDNSSuffix")]
+            magic_dns_suffix: Option<String>,
+            current_tailnet: Option<RawTailnet>,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct RawSelf {
+            #[serde(rename = "DNSName")]
+            dns_name: Option<String>,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct RawTailnet {
+            #[serde(rename = "MagicDNSSuffix")]
+            magic_dns_suffix: Option<String>,
+        }
+        let raw: Raw = serde_json::from_slice(body)?;
+        let trim = |s: Option<String>| {
+            s.unwrap_or_default()
+                .trim()
+                .trim_end_matches('.')
+                .to_ascii_lowercase()
+        };
+        let current = raw.current_tailnet.and_then(|t| t.magic_dns_suffix);
+        let suffix = match trim(current) {
+            s if s.is_empty() => trim(raw.magic_dns_suffix),
+            s => s,
+        };
+        Ok(SelfStatus {
+            backend_state: raw.backend_state.unwrap_or_default(),
+            dns_name: trim(raw.self_.and_then(|s| s.dns_name)),
+            magic_dns_suffix: suffix,
+        })
+    }
+}
+
 /// A tailscaled LocalAPI client. Cheap to share behind an `Arc`; all methods take `&self`.
 #[derive(Debug)]
 pub struct LocalApi {
@@ -162,6 +222,46 @@ impl LocalApi {
     }
 
     async fn fetch(&self, addr: SocketAddr) -> Result<Bytes, LocalApiError> {
+        let (status, body) = self.get(&whois_path(addr), "WhoIs").await?;
+        match status {
+            StatusCode::OK => Ok(body),
+            StatusCode::NOT_FOUND => Err(LocalApiError::NotAPeer),
+            StatusCode::BAD_REQUEST => Err(LocalApiError::BadAddress(format!(
+                "{addr}: {}",
+                quote(&body)
+            ))),
+            s => Err(self.status_error(s, &body, "WhoIs")),
+        }
+    }
+
+    /// What tailscaled knows about this node and its tailnet (`GET /localapi/v0/status?peers=false`,
+    /// the Go client's `StatusWithoutPeers`), under the same timeout as a WhoIs lookup and
+    /// never cached.
+    pub async fn self_status(&self) -> Result<SelfStatus, LocalApiError> {
+        let get = self.get(STATUS_PATH, "status");
+        let (status, body) = match tokio::time::timeout(self.timeout, get).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(LocalApiError::Unavailable(format!(
+                    "no answer from {} within {:?}",
+                    self.socket.display(),
+                    self.timeout
+                )));
+            }
+        };
+        if status != StatusCode::OK {
+            return Err(self.status_error(status, &body, "status"));
+        }
+        SelfStatus::parse(&body).map_err(|e| {
+            LocalApiError::Protocol(format!(
+                "status answer from {} is not readable: {e}",
+                self.socket.display()
+            ))
+        })
+    }
+
+    /// One GET on a fresh connection: the status and the (bounded) body.
+    async fn get(&self, path: &str, what: &str) -> Result<(StatusCode, Bytes), LocalApiError> {
         let stream = UnixStream::connect(&self.socket)
             .await
             .map_err(|e| self.connect_error(e))?;
@@ -176,7 +276,7 @@ impl LocalApi {
 
         let request = Request::builder()
             .method(Method::GET)
-            .uri(whois_path(addr))
+            .uri(path)
             .header(HOST, HeaderValue::from_static(LOCALAPI_HOST))
             .header("Tailscale-Cap", HeaderValue::from_static(TAILSCALE_CAP))
             .header(USER_AGENT, HeaderValue::from_static("latchkey-tsidp"))
@@ -191,7 +291,7 @@ impl LocalApi {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<LengthLimitError>() => {
                 return Err(LocalApiError::Protocol(format!(
-                    "WhoIs answer ({status}) from {} is larger than {MAX_BODY} bytes",
+                    "{what} answer ({status}) from {} is larger than {MAX_BODY} bytes",
                     self.socket.display()
                 )));
             }
@@ -205,30 +305,22 @@ impl LocalApi {
                 }
             },
         };
+        Ok((status, body))
+    }
 
+    /// The error for a status other than the ones the caller handles.
+    fn status_error(&self, status: StatusCode, body: &[u8], what: &str) -> LocalApiError {
+        let socket = self.socket.display();
         match status {
-            StatusCode::OK => Ok(body),
-            StatusCode::NOT_FOUND => Err(LocalApiError::NotAPeer),
-            StatusCode::BAD_REQUEST => Err(LocalApiError::BadAddress(format!(
-                "{addr}: {}",
-                quote(&body)
-            ))),
-            StatusCode::FORBIDDEN => Err(LocalApiError::Forbidden(format!(
-                "tailscaled at {} refused the WhoIs request ({}); run Latchkey as root or as \
+            StatusCode::FORBIDDEN => LocalApiError::Forbidden(format!(
+                "tailscaled at {socket} refused the {what} request ({}); run Latchkey as root or as \
                  tailscaled's operator user (`tailscale set --operator=<user>`)",
-                self.socket.display(),
-                quote(&body)
-            ))),
-            s if s.is_server_error() => Err(LocalApiError::Unavailable(format!(
-                "{} answered {s}: {}",
-                self.socket.display(),
-                quote(&body)
-            ))),
-            s => Err(LocalApiError::Protocol(format!(
-                "{} answered {s}: {}",
-                self.socket.display(),
-                quote(&body)
-            ))),
+                quote(body)
+            )),
+            s if s.is_server_error() => {
+                LocalApiError::Unavailable(format!("{socket} answered {s}: {}", quote(body)))
+            }
+            s => LocalApiError::Protocol(format!("{socket} answered {s}: {}", quote(body))),
         }
     }
 
@@ -324,6 +416,33 @@ mod tests {
         assert_eq!(quote(b""), "empty body");
         assert_eq!(quote(b"a\nb"), "a b");
         assert_eq!(quote(&[b'x'; 500]).chars().count(), MAX_QUOTED + 1);
+    }
+
+    #[test]
+    fn status_names_this_node_and_its_tailnet() {
+        let body = br#"{"Version":"1.88.0","BackendState":"Running","TailscaleIPs":["100.64.0.9"],
+            "Self":{"ID":"n1","HostName":"box","DNSName":"Box.Tail1234.ts.net.","TailscaleIPs":["100.64.0.9"]},
+            "MagicDNSSuffix":"tail1234.ts.net",
+            "CurrentTailnet":{"Name":"example.com","MagicDNSSuffix":"tail1234.ts.net","MagicDNSEnabled":true},
+            "Peer":null,"Unknown":{"x":1}}"#;
+        assert_eq!(
+            SelfStatus::parse(body).unwrap(),
+            SelfStatus {
+                backend_state: "Running".into(),
+                dns_name: "box.tail1234.ts.net".into(),
+                magic_dns_suffix: "tail1234.ts.net".into(),
+            }
+        );
+        // Older daemons: no CurrentTailnet. Logged out: no Self, no suffix.
+        let old = br#"{"BackendState":"Running","Self":{"DNSName":"a.b.ts.net."},"MagicDNSSuffix":"b.ts.net"}"#;
+        assert_eq!(SelfStatus::parse(old).unwrap().magic_dns_suffix, "b.ts.net");
+        let out = br#"{"BackendState":"NeedsLogin","Self":null,"CurrentTailnet":null}"#;
+        let out = SelfStatus::parse(out).unwrap();
+        assert_eq!(
+            (out.dns_name.as_str(), out.magic_dns_suffix.as_str()),
+            ("", "")
+        );
+        assert!(SelfStatus::parse(b"not json").is_err());
     }
 
     #[test]

@@ -307,3 +307,45 @@ fn body_builders_are_realistic() {
     assert_eq!(tagged["UserProfile"]["LoginName"], "tagged-devices");
     assert_eq!(tagged["Node"]["User"], tagged["UserProfile"]["ID"]);
 }
+
+#[tokio::test]
+async fn self_status_names_the_node_and_its_tailnet() {
+    let ts = FakeTailscaled::start().await;
+    let api = LocalApi::new(ts.socket_path()).with_timeout(Duration::from_millis(500));
+
+    let status = api.self_status().await.unwrap();
+    assert_eq!(status.backend_state, "Running");
+    assert_eq!(status.dns_name, latchkey_testkit::DEFAULT_SELF);
+    assert_eq!(status.magic_dns_suffix, "tail1234.ts.net");
+    assert_eq!(
+        ts.requests()[0],
+        (
+            "/localapi/v0/status?peers=false".to_owned(),
+            "local-tailscaled.sock".to_owned()
+        )
+    );
+
+    ts.set_self(latchkey_testkit::status_body(
+        "idp-box.tailfe12.ts.net.",
+        &["100.64.0.9"],
+    ));
+    let status = api.self_status().await.unwrap();
+    assert_eq!(status.dns_name, "idp-box.tailfe12.ts.net");
+    assert_eq!(status.magic_dns_suffix, "tailfe12.ts.net");
+
+    ts.set_self_status(403, "access denied");
+    assert!(matches!(
+        api.self_status().await.unwrap_err(),
+        LocalApiError::Forbidden(m) if m.contains("status request")
+    ));
+    ts.set_self_status(200, "{not json");
+    assert!(matches!(
+        api.self_status().await.unwrap_err(),
+        LocalApiError::Protocol(_)
+    ));
+    ts.set_delay(Duration::from_secs(5));
+    assert!(matches!(
+        api.self_status().await.unwrap_err(),
+        LocalApiError::Unavailable(_)
+    ));
+}

@@ -11,6 +11,9 @@
 //! result is validated key by key (so errors name the key and the layer that set it) before
 //! being deserialized into [`Config`].
 //!
+//! Names other software gives a setting (Pocket ID's `APP_URL`, tsidp's `TS_STATE_DIR` and
+//! `-dir`, …) are [`ALIASES`]: read in the environment and flag layers below our own names.
+//!
 //! Adding a role (e.g. a proxy) takes: a [`ROLES`] entry, a [`Config`] field and a
 //! [`Config::role`] arm, plus its own keys (as `"proxy.upstream"`) in [`GLOBAL_KEYS`].
 
@@ -82,6 +85,10 @@ enum Check {
     MinLen(usize),
     OneOf(&'static [&'static str]),
     Positive,
+    /// A TCP port, 1 to 65535.
+    Port,
+    /// One DNS label: letters, digits and inner hyphens, at most 63.
+    DnsLabel,
 }
 
 struct Spec {
@@ -161,7 +168,7 @@ const GLOBAL_KEYS: &[Spec] = &[
         secret: false,
         default: Fallback::None,
         check: Check::Any,
-        doc: "IP addresses of local proxies (e.g. `127.0.0.1,::1` behind `tailscale serve`) whose last `X-Forwarded-For` hop names the caller. Callers connecting from anywhere else are taken at their TCP address.",
+        doc: "IP addresses of local proxies (e.g. `127.0.0.1,::1` behind `tailscale serve`) whose last `X-Forwarded-For` hop names the caller. Callers connecting from anywhere else are taken at their TCP address. When unset, `tsidp.listen` is a loopback address and `tsidp.hostname`, `tsidp.https_port` or tsidp's `-local-port` is set (so `tailscale serve` is in front, as for tsidp), `127.0.0.1` and `::1`.",
     },
     Spec {
         name: "tsidp.allow_tagged",
@@ -170,6 +177,30 @@ const GLOBAL_KEYS: &[Spec] = &[
         default: Fallback::Value("false"),
         check: Check::Any,
         doc: "Sign in tagged nodes (machines, not people). tsidp refuses them; so does Latchkey unless this is set.",
+    },
+    Spec {
+        name: "tsidp.enable_sts",
+        kind: Kind::Bool,
+        secret: false,
+        default: Fallback::Value("false"),
+        check: Check::Any,
+        doc: "RFC 8693 token exchange at `/token`, governed by the caller's grant `users`/`resources`.",
+    },
+    Spec {
+        name: "tsidp.hostname",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::None,
+        check: Check::DnsLabel,
+        doc: "Tailnet name of the tsidp role. With `tsidp.public_url` unset, the issuer is `https://HOSTNAME.<MagicDNS suffix>`, the suffix asked from tailscaled at startup; expose it with `tailscale serve` (`--service=svc:HOSTNAME` unless HOSTNAME is this machine's name).",
+    },
+    Spec {
+        name: "tsidp.https_port",
+        kind: Kind::Int,
+        secret: false,
+        default: Fallback::None,
+        check: Check::Port,
+        doc: "Port of the HTTPS endpoint `tailscale serve` offers on the tailnet in front of `tsidp.listen` (443 when unset). A derived issuer ends in `:PORT` unless it is 443.",
     },
 ];
 
@@ -279,12 +310,148 @@ const ROLES: &[RoleDef] = &[
 /// for the primary role; the role's own key in the same layer wins.
 const SHORTHANDS: &[&str] = &["listen", "public_url"];
 
-/// Environment variables of other software (Pocket ID) accepted for a key, below the
-/// `LATCHKEY_*` variables. Secret keys also accept the alias with `_FILE`.
-const ENV_ALIASES: &[(&str, &str)] = &[
-    ("APP_URL", "idp.public_url"),
-    ("ENCRYPTION_KEY", "encryption_key"),
+/// Whose name an [`Alias`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    PocketId,
+    /// Tailscale's tsidp: read only where the tsidp role runs ([`tsidp_in_scope`]).
+    Tsidp,
+}
+
+impl Origin {
+    fn describe(self) -> &'static str {
+        match self {
+            Origin::PocketId => "Pocket ID",
+            Origin::Tsidp => "tsidp",
+        }
+    }
+}
+
+/// How an alias's text becomes the key's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Convert {
+    /// Parsed like the key's own variable.
+    Same,
+    /// A boolean as Go's `strconv.ParseBool` reads it (`1`, `t`, `true`, `0`, `f`, `FALSE`, …).
+    GoBool,
+    /// A port: `127.0.0.1:PORT`, where tsidp listens with `-local-port` (`localhost:PORT`)
+    /// and where `tailscale serve` reaches it. `-1`, tsidp's "off", leaves the key unset.
+    LoopbackPort,
+    /// tsidp's log levels (`debug`, `info`, `warn`, `error`) as a `tracing` filter.
+    TsidpLog,
+}
+
+/// A name of other software accepted for one of our settings, below our own names in the
+/// same layer: `LATCHKEY_*` variables beat alias variables, our flags beat alias flags.
+struct Alias {
+    /// Environment variable. Secret keys also accept it with `_FILE`.
+    env: &'static str,
+    /// Go-style flag of `latchkey tsidp` (without its dash), see [`crate::cli::TSIDP_FLAGS`].
+    flag: Option<&'static str>,
+    sets: Sets,
+    convert: Convert,
+    origin: Origin,
+}
+
+/// What an [`Alias`] sets.
+#[derive(Clone, Copy, Debug)]
+enum Sets {
+    /// This key.
+    Key(&'static str),
+    /// Nothing: Latchkey has no such setting. The value is checked, and when it is `when`,
+    /// `notice` is logged at startup ([`tsidp_notices`]).
+    Nothing { when: bool, notice: &'static str },
+}
+
+const ALIASES: &[Alias] = &[
+    Alias {
+        env: "APP_URL",
+        flag: None,
+        sets: Sets::Key("idp.public_url"),
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "ENCRYPTION_KEY",
+        flag: None,
+        sets: Sets::Key("encryption_key"),
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "TS_STATE_DIR",
+        flag: Some("dir"),
+        sets: Sets::Key("data_dir"),
+        convert: Convert::Same,
+        origin: Origin::Tsidp,
+    },
+    Alias {
+        env: "TS_HOSTNAME",
+        flag: Some("hostname"),
+        sets: Sets::Key("tsidp.hostname"),
+        convert: Convert::Same,
+        origin: Origin::Tsidp,
+    },
+    Alias {
+        env: "TSIDP_PORT",
+        flag: Some("port"),
+        sets: Sets::Key("tsidp.https_port"),
+        convert: Convert::Same,
+        origin: Origin::Tsidp,
+    },
+    Alias {
+        env: "TSIDP_LOCAL_PORT",
+        flag: Some("local-port"),
+        sets: Sets::Key("tsidp.listen"),
+        convert: Convert::LoopbackPort,
+        origin: Origin::Tsidp,
+    },
+    Alias {
+        env: "TSIDP_ENABLE_STS",
+        flag: Some("enable-sts"),
+        sets: Sets::Key("tsidp.enable_sts"),
+        convert: Convert::GoBool,
+        origin: Origin::Tsidp,
+    },
+    Alias {
+        env: "TSIDP_LOG",
+        flag: Some("log"),
+        sets: Sets::Key("log_level"),
+        convert: Convert::TsidpLog,
+        origin: Origin::Tsidp,
+    },
+    Alias {
+        env: "TSIDP_USE_FUNNEL",
+        flag: Some("funnel"),
+        sets: Sets::Nothing {
+            when: true,
+            notice: "Latchkey does not set up Funnel itself: run `tailscale funnel` in front of \
+                     the tsidp listener. Funnel rules always apply: sign-in and client \
+                     registration are refused over Funnel, tokens and discovery are not.",
+        },
+        convert: Convert::GoBool,
+        origin: Origin::Tsidp,
+    },
+    Alias {
+        env: "TSIDP_USE_LOCAL_TAILSCALED",
+        flag: Some("use-local-tailscaled"),
+        sets: Sets::Nothing {
+            when: false,
+            notice: "Latchkey always uses the local tailscaled (`tsidp.tailscaled_socket`); it \
+                     has no tailnet node of its own.",
+        },
+        convert: Convert::GoBool,
+        origin: Origin::Tsidp,
+    },
 ];
+
+/// tsidp's variables for joining the tailnet as its own node (tsnet), which Latchkey does not
+/// do: a warning says so when the tsidp role runs. Not an error: Tailscale's own container
+/// reads the same names, so they may well be meant for a tailscaled beside us.
+const TSNET_ONLY_ENV: &[&str] = &["TS_AUTHKEY", "TS_ADVERTISE_TAGS"];
+
+/// The loopback proxies trusted by default behind `tailscale serve` (see [`resolve`]).
+const LOOPBACK_PROXIES: [&str; 2] = ["127.0.0.1", "::1"];
 
 /// One known key with its full path.
 struct Key {
@@ -388,6 +555,17 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     pub idp: RoleConfig,
     pub tsidp: RoleConfig,
+    /// Things to tell the operator at startup (and in `check-config`), e.g. that a tsidp
+    /// setting Latchkey has no use for was ignored.
+    #[serde(skip)]
+    pub notices: Vec<Notice>,
+}
+
+/// A line for the log at startup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub warning: bool,
+    pub text: String,
 }
 
 /// Settings of one role. Lifetimes are in seconds.
@@ -411,6 +589,41 @@ pub struct RoleConfig {
     pub trusted_proxies: Vec<String>,
     #[serde(default)]
     pub allow_tagged: bool,
+    #[serde(default)]
+    pub enable_sts: bool,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub https_port: Option<u16>,
+    /// The issuer is not configured: it is asked from tailscaled at startup (see
+    /// [`crate::tailnet_issuer`]) and `public_url` is empty until then.
+    #[serde(skip)]
+    pub issuer_from_tailnet: bool,
+}
+
+impl RoleConfig {
+    /// The issuer, or how it will be derived at startup.
+    pub fn issuer_description(&self) -> String {
+        if !self.issuer_from_tailnet {
+            return self.public_url.clone();
+        }
+        let host = match &self.hostname {
+            Some(name) => format!("{name}.<MagicDNS suffix>"),
+            None => "<this machine's MagicDNS name>".into(),
+        };
+        format!(
+            "https://{host}{} (asked from tailscaled at startup)",
+            port_suffix(self.https_port)
+        )
+    }
+}
+
+/// `:PORT` for an HTTPS URL, nothing for 443 (as tsidp writes its issuer).
+pub fn port_suffix(port: Option<u16>) -> String {
+    match port {
+        Some(port) if port != 443 => format!(":{port}"),
+        _ => String::new(),
+    }
 }
 
 impl Config {
@@ -463,11 +676,16 @@ impl Config {
             lines.push(if role.enabled {
                 format!(
                     "{name:<15} enabled, listening on {}, issuer {}",
-                    role.listen, role.public_url
+                    role.listen,
+                    role.issuer_description()
                 )
             } else {
                 format!("{name:<15} disabled")
             });
+        }
+        for notice in &self.notices {
+            let tag = if notice.warning { "warning" } else { "note" };
+            lines.push(format!("{tag}: {}", notice.text));
         }
         lines.join("\n")
     }
@@ -545,6 +763,7 @@ impl fmt::Debug for Config {
             .field("metrics_listen", &self.metrics_listen)
             .field("idp", &self.idp)
             .field("tsidp", &self.tsidp)
+            .field("notices", &self.notices)
             .finish()
     }
 }
@@ -573,7 +792,7 @@ pub fn load(cli: &Cli) -> Result<Config> {
         };
         match value.into_string() {
             Ok(value) => env.push((name, value)),
-            Err(_) if name.starts_with(ENV_PREFIX) || env_target(&name).is_some() => {
+            Err(_) if name.starts_with(ENV_PREFIX) || env_alias(&name).is_some() => {
                 bail!("environment variable {name} is not valid UTF-8")
             }
             Err(_) => {}
@@ -592,14 +811,99 @@ pub fn load_from(cli: &Cli, env: &[(String, String)]) -> Result<Config> {
             .find(|(name, value)| name == CONFIG_ENV && !value.is_empty())
             .map(|(_, value)| PathBuf::from(value))
     });
-    let env_layer = env_layer(env, primary)?;
-    let mut merged = defaults_layer();
-    if let Some(file) = &config_file {
-        merged.extend(file_layer(file, primary)?);
+    let mut env_layer = env_layer(env, primary)?;
+    let file_layer = match &config_file {
+        Some(file) => file_layer(file, primary)?,
+        None => Layer::new(),
+    };
+    let flag_layer = flag_layer(cli, primary)?;
+    if !tsidp_in_scope(command, [&file_layer, &env_layer, &flag_layer]) {
+        env_layer.retain(|path, entry| {
+            path.starts_with("tsidp.")
+                || entry.via.is_none_or(|alias| alias.origin != Origin::Tsidp)
+        });
     }
+    let mut merged = defaults_layer();
+    merged.extend(file_layer);
     merged.extend(env_layer);
-    merged.extend(flag_layer(cli, primary)?);
-    resolve(merged, command, config_file)
+    merged.extend(flag_layer);
+    let mut config = resolve(merged, command, config_file)?;
+    if config.tsidp.enabled {
+        config.notices = tsidp_notices(cli, env, &config.tsidp)?;
+    }
+    Ok(config)
+}
+
+/// Whether tsidp's names for process-wide settings (`TS_STATE_DIR`, `TSIDP_LOG`) count. Not
+/// where only the idp runs (`latchkey idp`, or `serve` with the tsidp role off): there they are
+/// more likely meant for something else, such as a tailscaled in the same container. The
+/// one-shot commands (`clients`, `keys`, …) read them, to find the data of `latchkey tsidp`.
+/// Names of `tsidp.*` keys only ever affect the tsidp role, so they always count.
+fn tsidp_in_scope(command: &Command, layers: [&Layer; 3]) -> bool {
+    match command.only_role() {
+        Some(role) => role == Role::Tsidp,
+        None if matches!(command, Command::Serve | Command::CheckConfig) => layers
+            .iter()
+            .rev()
+            .find_map(|layer| layer.get("tsidp.enabled"))
+            .and_then(|entry| entry.value.as_bool())
+            .unwrap_or(false),
+        None => true,
+    }
+}
+
+/// What to tell the operator about tsidp settings that have nothing to set in Latchkey. Only
+/// called when the tsidp role runs; a flag wins over the environment.
+fn tsidp_notices(cli: &Cli, env: &[(String, String)], tsidp: &RoleConfig) -> Result<Vec<Notice>> {
+    let mut notices = Vec::new();
+    for alias in ALIASES {
+        let Sets::Nothing { when, notice } = alias.sets else {
+            continue;
+        };
+        let from_flag = cli
+            .tsidp_flags
+            .iter()
+            .rev()
+            .find(|flag| Some(flag.name) == alias.flag)
+            .map(|flag| (format!("-{}", flag.name), flag.value.as_str()));
+        let from_env = env
+            .iter()
+            .rev()
+            .find(|(name, value)| name == alias.env && !value.is_empty())
+            .map(|(name, value)| (format!("environment variable {name}"), value.as_str()));
+        let Some((source, text)) = from_flag.or(from_env) else {
+            continue;
+        };
+        if go_bool(text).map_err(|err| anyhow!("{source}: {err}"))? == when {
+            notices.push(Notice {
+                warning: false,
+                text: format!("{source}: {notice}"),
+            });
+        }
+    }
+    for name in TSNET_ONLY_ENV {
+        if env.iter().any(|(n, value)| n == name && !value.is_empty()) {
+            notices.push(Notice {
+                warning: true,
+                text: format!(
+                    "{name} is ignored: it is for tsidp joining the tailnet as a node of its own; \
+                     Latchkey asks the local tailscaled instead, through its LocalAPI socket \
+                     (`tsidp.tailscaled_socket`)"
+                ),
+            });
+        }
+    }
+    if let Some(hostname) = &tsidp.hostname
+        && !tsidp.issuer_from_tailnet
+    {
+        notices.push(Notice {
+            warning: false,
+            text: format!(
+                "`tsidp.hostname` ({hostname}) is not used for the issuer: `tsidp.public_url` is set"
+            ),
+        });
+    }
+    Ok(notices)
 }
 
 /// Where a value came from, for messages.
@@ -631,6 +935,8 @@ struct Entry {
     source: Source,
     /// `value` names a file holding the secret; read once the layers are merged.
     secret_file: bool,
+    /// Set through this alias rather than one of our own names.
+    via: Option<&'static Alias>,
 }
 
 /// Values by dotted path.
@@ -681,7 +987,7 @@ fn file_target(path: &str) -> Option<Target> {
         .map(|name| Target::Shorthand(name))
 }
 
-/// Resolves an environment variable name; `None` for variables that are not Latchkey's.
+/// Resolves a `LATCHKEY_*` variable name; `None` for variables that are not ours.
 fn env_target(name: &str) -> Option<(Target, Rank)> {
     if let Some(rest) = name.strip_prefix(ENV_PREFIX)
         && let Some(shorthand) = SHORTHANDS
@@ -699,16 +1005,62 @@ fn env_target(name: &str) -> Option<(Target, Rank)> {
             return Some((Target::SecretFile(key), Rank::Specific));
         }
     }
-    for &(alias, path) in ENV_ALIASES {
-        let key = find_key(path)?;
-        if name == alias {
-            return Some((Target::Key(key), Rank::Alias));
+    None
+}
+
+/// The alias a variable name is, and whether it is the `_FILE` form of a secret's alias.
+fn env_alias(name: &str) -> Option<(&'static Alias, bool)> {
+    let file_form = name.strip_suffix("_FILE");
+    ALIASES.iter().find_map(|alias| {
+        if alias.env == name {
+            return Some((alias, false));
         }
-        if key.secret && file_form == Some(alias) {
-            return Some((Target::SecretFile(key), Rank::Alias));
+        let secret = alias.key().is_some_and(|key| key.secret);
+        (secret && file_form == Some(alias.env)).then_some((alias, true))
+    })
+}
+
+impl Alias {
+    fn key(&self) -> Option<&'static Key> {
+        match self.sets {
+            Sets::Key(path) => Some(find_key(path).expect("aliases name known keys")),
+            Sets::Nothing { .. } => None,
         }
     }
-    None
+
+    /// The value `text` gives the key; `Ok(None)` leaves it unset.
+    fn convert(&self, kind: Kind, text: &str) -> Result<Option<Value>, String> {
+        match self.convert {
+            Convert::Same => parse_text(kind, text).map(Some),
+            Convert::GoBool => go_bool(text).map(|on| Some(Value::Boolean(on))),
+            Convert::LoopbackPort => match text.trim() {
+                "-1" => Ok(None),
+                port => port
+                    .parse::<u16>()
+                    .map(|port| Some(Value::String(format!("127.0.0.1:{port}"))))
+                    .map_err(|_| format!("expected a port number (0 to 65535), got {text:?}")),
+            },
+            Convert::TsidpLog => match text.trim() {
+                // tsidp's debug level is its own messages, not every library's.
+                "debug" => Ok(Some(Value::String("info,latchkey=debug".into()))),
+                level @ ("info" | "warn" | "error") => Ok(Some(Value::String(level.into()))),
+                _ => Err(format!(
+                    "expected one of debug, info, warn, error, got {text:?}"
+                )),
+            },
+        }
+    }
+}
+
+/// A boolean as Go's `strconv.ParseBool` reads it.
+fn go_bool(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(format!(
+            "expected a boolean (true, false, 1 or 0), got {text:?}"
+        )),
+    }
 }
 
 /// Collects one layer's values, then settles shorthands, aliases and `_file` forms.
@@ -725,7 +1077,14 @@ impl LayerBuilder {
         }
     }
 
-    fn add(&mut self, target: Target, rank: Rank, value: Value, source: Source) {
+    fn add(
+        &mut self,
+        target: Target,
+        rank: Rank,
+        value: Value,
+        source: Source,
+        via: Option<&'static Alias>,
+    ) {
         let (path, secret_file, rank) = match target {
             Target::Key(key) => (key.path.clone(), false, rank),
             Target::SecretFile(key) => (key.path.clone(), true, rank),
@@ -735,6 +1094,7 @@ impl LayerBuilder {
             value,
             source,
             secret_file,
+            via,
         };
         self.raw.entry(path).or_default().push((rank, entry));
     }
@@ -770,6 +1130,7 @@ fn defaults_layer() -> Layer {
                     value: parse_text(key.kind, text).expect("built-in defaults parse"),
                     source: Source::Default,
                     secret_file: false,
+                    via: None,
                 },
             )),
             Fallback::None | Fallback::Derived(_) => None,
@@ -795,7 +1156,7 @@ fn file_layer(file: &Path, primary: Role) -> Result<Layer> {
             file: file.to_owned(),
             key: path,
         };
-        builder.add(target, Rank::Specific, value, source);
+        builder.add(target, Rank::Specific, value, source, None);
     }
     builder.finish()
 }
@@ -835,6 +1196,29 @@ fn env_layer(env: &[(String, String)], primary: Role) -> Result<Layer> {
     let mut builder = LayerBuilder::new(primary);
     let mut problems = Vec::new();
     for (name, value) in env {
+        if let Some((alias, file_form)) = env_alias(name) {
+            let Some(key) = alias.key() else { continue };
+            if value.is_empty() {
+                continue;
+            }
+            let (target, value) = if file_form {
+                (
+                    Target::SecretFile(key),
+                    Ok(Some(Value::String(value.clone()))),
+                )
+            } else {
+                (Target::Key(key), alias.convert(key.kind, value))
+            };
+            match value {
+                Ok(Some(value)) => {
+                    let source = Source::Env(name.clone());
+                    builder.add(target, Rank::Alias, value, source, Some(alias));
+                }
+                Ok(None) => {}
+                Err(err) => problems.push(format!("environment variable {name}: {err}")),
+            }
+            continue;
+        }
         let Some((target, rank)) = env_target(name) else {
             if name.starts_with(ENV_PREFIX) && name != CONFIG_ENV {
                 problems.push(unknown(
@@ -849,7 +1233,7 @@ fn env_layer(env: &[(String, String)], primary: Role) -> Result<Layer> {
             continue;
         }
         match parse_text(target.kind(), value) {
-            Ok(value) => builder.add(target, rank, value, Source::Env(name.clone())),
+            Ok(value) => builder.add(target, rank, value, Source::Env(name.clone()), None),
             Err(err) => problems.push(format!("environment variable {name}: {err}")),
         }
     }
@@ -866,7 +1250,23 @@ fn flag_layer(cli: &Cli, primary: Role) -> Result<Layer> {
         let target = file_target(name).expect("every configuration flag names a known key");
         let flag = flag_name(name);
         let value = parse_text(target.kind(), value).map_err(|err| anyhow!("{flag}: {err}"))?;
-        builder.add(target, Rank::Specific, value, Source::Flag(flag));
+        builder.add(target, Rank::Specific, value, Source::Flag(flag), None);
+    }
+    for flag in &cli.tsidp_flags {
+        let alias = ALIASES
+            .iter()
+            .find(|alias| alias.flag == Some(flag.name))
+            .expect("every tsidp flag has an alias");
+        let Some(key) = alias.key() else { continue };
+        let spelled = format!("-{}", flag.name);
+        match alias.convert(key.kind, &flag.value) {
+            Ok(Some(value)) => {
+                let source = Source::Flag(spelled);
+                builder.add(Target::Key(key), Rank::Alias, value, source, Some(alias));
+            }
+            Ok(None) => {}
+            Err(err) => bail!("{spelled}: {err}"),
+        }
     }
     builder.finish()
 }
@@ -980,6 +1380,7 @@ fn resolve(mut merged: Layer, command: &Command, config_file: Option<PathBuf>) -
             value: Value::Boolean(enabled),
             source,
             secret_file: false,
+            via: None,
         };
         merged.insert(path, entry);
     }
@@ -996,9 +1397,11 @@ fn resolve(mut merged: Layer, command: &Command, config_file: Option<PathBuf>) -
             value: Value::String(url),
             source: Source::Derived,
             secret_file: false,
+            via: None,
         };
         merged.insert("database_url".into(), entry);
     }
+    let issuer_from_tailnet = behind_tailscale_serve(&mut merged);
     for key in KEYS.iter() {
         if let Some(entry) = merged.get_mut(&key.path) {
             if entry.secret_file {
@@ -1028,8 +1431,46 @@ fn resolve(mut merged: Layer, command: &Command, config_file: Option<PathBuf>) -
         .try_into()
         .context("internal error: the validated configuration does not deserialize")?;
     config.config_file = config_file;
+    if issuer_from_tailnet {
+        config.tsidp.public_url.clear();
+        config.tsidp.issuer_from_tailnet = true;
+    }
     config.check_consistency(command)?;
     Ok(config)
+}
+
+/// tsidp with the local tailscaled sits behind tailscaled's `serve`, believes the
+/// `X-Forwarded-For` it gets from there, and takes its issuer from the tailnet. Latchkey does
+/// the same once one of tsidp's settings for it is used: `tsidp.hostname`, `tsidp.https_port`
+/// or `-local-port`. Then, unless configured, loopback is a trusted proxy (when `tsidp.listen`
+/// is a loopback address), and the issuer is derived at startup. Returns the latter.
+fn behind_tailscale_serve(merged: &mut Layer) -> bool {
+    let listen = merged.get("tsidp.listen");
+    let from_local_port =
+        listen.is_some_and(|e| e.via.is_some_and(|a| a.convert == Convert::LoopbackPort));
+    if !(from_local_port
+        || merged.contains_key("tsidp.hostname")
+        || merged.contains_key("tsidp.https_port"))
+    {
+        return false;
+    }
+    let on_loopback = listen
+        .and_then(|entry| entry.value.as_str())
+        .and_then(|text| text.parse::<SocketAddr>().ok())
+        .is_some_and(|addr| addr.ip().is_loopback());
+    if on_loopback && !merged.contains_key("tsidp.trusted_proxies") {
+        let proxies = LOOPBACK_PROXIES.iter().map(|ip| Value::from(*ip)).collect();
+        let entry = Entry {
+            value: Value::Array(proxies),
+            source: Source::Derived,
+            secret_file: false,
+            via: None,
+        };
+        merged.insert("tsidp.trusted_proxies".into(), entry);
+    }
+    merged
+        .get("tsidp.public_url")
+        .is_some_and(|entry| matches!(entry.source, Source::Default))
 }
 
 fn read_secret_file(key: &Key, entry: &mut Entry) -> Result<()> {
@@ -1051,6 +1492,8 @@ fn validate(key: &Key, entry: &mut Entry) -> Result<()> {
         (_, Check::Any) => Ok(None),
         (Value::Integer(n), Check::Positive) if *n > 0 => Ok(None),
         (Value::Integer(_), Check::Positive) => Err("must be greater than 0".to_owned()),
+        (Value::Integer(n), Check::Port) if (1..=65535).contains(n) => Ok(None),
+        (Value::Integer(_), Check::Port) => Err("expected a port number, 1 to 65535".to_owned()),
         (Value::String(text), check) => check_str(check, text),
         (_, _) => Err(format!("expected {}", key.kind.describe())),
     };
@@ -1098,7 +1541,21 @@ fn check_str(check: Check, text: &str) -> Result<Option<String>, String> {
         Check::MinLen(_) => Ok(None),
         Check::OneOf(options) if options.contains(&text) => Ok(None),
         Check::OneOf(options) => Err(format!("expected one of: {}", options.join(", "))),
-        Check::Positive => Err("expected an integer".into()),
+        Check::Positive | Check::Port => Err("expected an integer".into()),
+        Check::DnsLabel => {
+            let label = text.trim();
+            let ok = (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-');
+            if ok {
+                Ok(Some(label.to_ascii_lowercase()))
+            } else {
+                Err("expected one DNS label (letters, digits and inner hyphens, at most 63), such as `idp`".into())
+            }
+        }
     }
 }
 
@@ -1137,7 +1594,8 @@ pub fn reference_markdown() -> String {
         "Settings are read from, lowest precedence first: built-in defaults, the TOML file named by \
          `--config` or `LATCHKEY_CONFIG` (optional), environment variables, command-line flags. \
          Keys inside a role section are written `[idp]` / `listen = \"…\"` in the file. \
-         Unknown keys and unknown `LATCHKEY_*` variables are errors; empty variables are ignored. \
+         Unknown keys and unknown `LATCHKEY_*` variables are errors; empty variables are ignored, \
+         and so are other programs' variables (`TS_*`, `TSIDP_*`, …) unless listed below as read. \
          In the environment, booleans are `true`/`false`/`1`/`0`.\n\n\
          | Key | Environment | Default | Meaning |\n\
          |---|---|---|---|\n",
@@ -1170,14 +1628,40 @@ pub fn reference_markdown() -> String {
                 key.path, key.env
             ));
         }
-        for (alias, _) in ENV_ALIASES.iter().filter(|(_, path)| *path == key.path) {
-            let names = if key.secret {
-                format!("`{alias}` / `{alias}_FILE`")
+        if key.path == "tsidp.public_url" {
+            meaning.push_str(
+                " When unset and `tsidp.hostname`, `tsidp.https_port` or tsidp's `-local-port` \
+                 is set, it is `https://<hostname, or this machine's name>.<MagicDNS \
+                 suffix>[:https_port]`, asked from tailscaled at startup, as tsidp names itself.",
+            );
+        }
+        for alias in ALIASES
+            .iter()
+            .filter(|alias| alias.key().is_some_and(|k| k.path == key.path))
+        {
+            let mut names = vec![format!("`{}`", alias.env)];
+            if key.secret {
+                names.push(format!("`{}_FILE`", alias.env));
+            }
+            if let Some(flag) = alias.flag {
+                names.push(format!("`-{flag}`"));
+            }
+            let how = match alias.convert {
+                Convert::LoopbackPort => " (PORT means `127.0.0.1:PORT`)",
+                Convert::TsidpLog => {
+                    " (`debug`, `info`, `warn` or `error`; `debug` means `info,latchkey=debug`)"
+                }
+                Convert::Same | Convert::GoBool => "",
+            };
+            let scope = if alias.origin == Origin::Tsidp && !key.path.starts_with("tsidp.") {
+                " Not read where only the idp role runs."
             } else {
-                format!("`{alias}`")
+                ""
             };
             meaning.push_str(&format!(
-                " Also read from {names} (Pocket ID), below `LATCHKEY_*` variables."
+                " Also set by {}'s {}{how}, below Latchkey's own names.{scope}",
+                alias.origin.describe(),
+                names.join(" / ")
             ));
         }
         (
@@ -1207,6 +1691,25 @@ pub fn reference_markdown() -> String {
         let (path, env, default, meaning) = key_row(key);
         row(&path, &env, default, meaning);
     }
+    let accepted: Vec<String> = ALIASES
+        .iter()
+        .filter(|alias| alias.key().is_none())
+        .map(|alias| match alias.flag {
+            Some(flag) => format!("`{}` / `-{flag}`", alias.env),
+            None => format!("`{}`", alias.env),
+        })
+        .collect();
+    let ignored: Vec<String> = TSNET_ONLY_ENV
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect();
+    out.push_str(&format!(
+        "\n`latchkey tsidp` also accepts tsidp's {}, which have nothing to set (Funnel is \
+         `tailscale funnel` in front of Latchkey; the local tailscaled is always used), and warns \
+         that {} are ignored. See docs/tsidp.md.\n",
+        accepted.join(" and "),
+        ignored.join(" and ")
+    ));
     out
 }
 
@@ -1217,11 +1720,10 @@ pub fn reference_markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn cli(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("latchkey").chain(args.iter().copied())).unwrap()
+        Cli::try_parse_args(std::iter::once("latchkey").chain(args.iter().copied())).unwrap()
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -1538,6 +2040,415 @@ mod tests {
         );
     }
 
+    fn loopback() -> Vec<String> {
+        vec!["127.0.0.1".to_owned(), "::1".to_owned()]
+    }
+
+    #[test]
+    fn enable_sts_is_off_unless_set() {
+        let config = load_ok(&["tsidp"], &[]);
+        assert!(!config.tsidp.enable_sts);
+        let settings = crate::server::provider_settings(Role::Tsidp, &config.tsidp);
+        assert!(!settings.token_exchange);
+
+        for (args, vars) in [
+            (&["tsidp", "--enable-sts"][..], &[][..]),
+            (&["--enable-sts=true", "tsidp"][..], &[][..]),
+            (&["tsidp"][..], &[("LATCHKEY_TSIDP_ENABLE_STS", "1")][..]),
+            (&["serve"][..], &[("LATCHKEY_TSIDP_ENABLE_STS", "true")][..]),
+        ] {
+            let config = load_ok(args, vars);
+            assert!(config.tsidp.enable_sts, "{args:?} {vars:?}");
+            let settings = crate::server::provider_settings(Role::Tsidp, &config.tsidp);
+            assert!(settings.token_exchange, "{args:?} {vars:?}");
+        }
+        let file = TempFile::new("[tsidp]\nenable_sts = true\n");
+        assert!(
+            load_ok(&["--config", file.path(), "tsidp"], &[])
+                .tsidp
+                .enable_sts
+        );
+        let config = load_ok(
+            &["tsidp", "--enable-sts=false"],
+            &[("LATCHKEY_TSIDP_ENABLE_STS", "1")],
+        );
+        assert!(!config.tsidp.enable_sts);
+        // A tsidp key, not an idp one.
+        let file = TempFile::new("[idp]\nenable_sts = true\n");
+        let err = load_err(&["--config", file.path()], &[]);
+        assert!(err.contains("idp.enable_sts"), "{err}");
+        let err = load_err(&["tsidp", "--enable-sts=maybe"], &[]);
+        assert!(err.contains("--enable-sts"), "{err}");
+    }
+
+    #[test]
+    fn tsidp_env_names_map_onto_ours() {
+        let config = load_ok(
+            &["tsidp"],
+            &[
+                ("TS_STATE_DIR", "/srv/tsidp"),
+                ("TS_HOSTNAME", "IDP"),
+                ("TSIDP_PORT", "8443"),
+                ("TSIDP_LOCAL_PORT", "9999"),
+                ("TSIDP_ENABLE_STS", "T"),
+                ("TSIDP_LOG", "warn"),
+                ("TSIDP_USE_LOCAL_TAILSCALED", "1"),
+            ],
+        );
+        assert_eq!(config.data_dir, PathBuf::from("/srv/tsidp"));
+        assert_eq!(config.database_url, "sqlite:///srv/tsidp/latchkey.db");
+        assert_eq!(config.log_level, "warn");
+        let tsidp = &config.tsidp;
+        assert_eq!(tsidp.hostname.as_deref(), Some("idp"));
+        assert_eq!(tsidp.https_port, Some(8443));
+        assert_eq!(tsidp.listen, "127.0.0.1:9999".parse().unwrap());
+        assert_eq!(tsidp.trusted_proxies, loopback());
+        assert!(tsidp.enable_sts);
+        assert!(tsidp.issuer_from_tailnet);
+        assert_eq!(tsidp.public_url, "");
+        assert!(config.notices.is_empty(), "{:?}", config.notices);
+        assert!(
+            config
+                .summary()
+                .contains("issuer https://idp.<MagicDNS suffix>:8443 (asked from tailscaled"),
+            "{}",
+            config.summary()
+        );
+        // The idp keeps its own settings.
+        assert_eq!(config.idp.listen, "127.0.0.1:1411".parse().unwrap());
+
+        let config = load_ok(&["tsidp"], &[("TSIDP_LOG", "debug")]);
+        assert_eq!(config.log_level, "info,latchkey=debug");
+        for (value, on) in [("true", true), ("1", true), ("False", false), ("0", false)] {
+            let config = load_ok(&["tsidp"], &[("TSIDP_ENABLE_STS", value)]);
+            assert_eq!(config.tsidp.enable_sts, on, "{value}");
+        }
+        // tsidp's "off" for the local port; empty variables are ignored.
+        let config = load_ok(
+            &["tsidp"],
+            &[("TSIDP_LOCAL_PORT", "-1"), ("TSIDP_PORT", "")],
+        );
+        assert_eq!(config.tsidp.listen, "127.0.0.1:1412".parse().unwrap());
+        assert!(!config.tsidp.issuer_from_tailnet);
+        assert_eq!(config.tsidp.public_url, "http://localhost:1412");
+    }
+
+    #[test]
+    fn tsidp_flags_map_onto_ours() {
+        let config = load_ok(
+            &[
+                "tsidp",
+                "-dir",
+                "/srv/d",
+                "--hostname=login",
+                "-port=10443",
+                "-local-port",
+                "8080",
+                "-enable-sts",
+                "-log",
+                "error",
+                "-use-local-tailscaled",
+            ],
+            &[],
+        );
+        assert_eq!(config.data_dir, PathBuf::from("/srv/d"));
+        assert_eq!(config.log_level, "error");
+        let tsidp = &config.tsidp;
+        assert_eq!(tsidp.hostname.as_deref(), Some("login"));
+        assert_eq!(tsidp.https_port, Some(10443));
+        assert_eq!(tsidp.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(tsidp.trusted_proxies, loopback());
+        assert!(tsidp.enable_sts && tsidp.issuer_from_tailnet);
+
+        let config = load_ok(&["tsidp", "-enable-sts=false"], &[]);
+        assert!(!config.tsidp.enable_sts);
+        // Go's flag package: the last occurrence wins.
+        let config = load_ok(&["tsidp", "-port", "1000", "-port", "2000"], &[]);
+        assert_eq!(config.tsidp.https_port, Some(2000));
+    }
+
+    #[test]
+    fn our_names_beat_tsidps_and_flags_beat_the_environment() {
+        // LATCHKEY_* over TS_*/TSIDP_* in the environment.
+        let config = load_ok(
+            &["tsidp"],
+            &[
+                ("TS_STATE_DIR", "/tsidp"),
+                ("LATCHKEY_DATA_DIR", "/latchkey"),
+                ("TSIDP_LOG", "error"),
+                ("LATCHKEY_LOG_LEVEL", "debug"),
+                ("TSIDP_ENABLE_STS", "1"),
+                ("LATCHKEY_TSIDP_ENABLE_STS", "false"),
+                ("TSIDP_PORT", "8443"),
+                ("LATCHKEY_TSIDP_HTTPS_PORT", "9443"),
+                ("TS_HOSTNAME", "tsidp"),
+                ("LATCHKEY_TSIDP_HOSTNAME", "latchkey"),
+            ],
+        );
+        assert_eq!(config.data_dir, PathBuf::from("/latchkey"));
+        assert_eq!(config.log_level, "debug");
+        assert!(!config.tsidp.enable_sts);
+        assert_eq!(config.tsidp.https_port, Some(9443));
+        assert_eq!(config.tsidp.hostname.as_deref(), Some("latchkey"));
+        for vars in [
+            [
+                ("TSIDP_LOCAL_PORT", "7000"),
+                ("LATCHKEY_TSIDP_LISTEN", "127.0.0.1:7001"),
+            ],
+            [
+                ("TSIDP_LOCAL_PORT", "7000"),
+                ("LATCHKEY_LISTEN", "127.0.0.1:7001"),
+            ],
+        ] {
+            let config = load_ok(&["tsidp"], &vars);
+            assert_eq!(config.tsidp.listen, "127.0.0.1:7001".parse().unwrap());
+            // The listener is ours, not tsidp's: nothing else changes.
+            assert!(config.tsidp.trusted_proxies.is_empty());
+            assert!(!config.tsidp.issuer_from_tailnet);
+        }
+
+        // Our flags over tsidp's flags; any flag over the environment; the environment over
+        // the file.
+        let config = load_ok(&["tsidp", "-dir", "/a", "--data-dir", "/b"], &[]);
+        assert_eq!(config.data_dir, PathBuf::from("/b"));
+        let config = load_ok(&["tsidp", "-dir", "/a"], &[("LATCHKEY_DATA_DIR", "/c")]);
+        assert_eq!(config.data_dir, PathBuf::from("/a"));
+        let config = load_ok(
+            &["tsidp", "-local-port", "7000", "--listen", "127.0.0.1:7002"],
+            &[],
+        );
+        assert_eq!(config.tsidp.listen, "127.0.0.1:7002".parse().unwrap());
+        let config = load_ok(
+            &["tsidp", "-local-port", "7000"],
+            &[("LATCHKEY_TSIDP_LISTEN", "127.0.0.1:7001")],
+        );
+        assert_eq!(config.tsidp.listen, "127.0.0.1:7000".parse().unwrap());
+        let config = load_ok(
+            &["tsidp", "-enable-sts=false"],
+            &[("LATCHKEY_TSIDP_ENABLE_STS", "true")],
+        );
+        assert!(!config.tsidp.enable_sts);
+        let config = load_ok(&["tsidp", "-log", "warn"], &[("TSIDP_LOG", "error")]);
+        assert_eq!(config.log_level, "warn");
+        let file = TempFile::new("data_dir = \"/file\"\n[tsidp]\nhostname = \"fromfile\"\n");
+        let config = load_ok(
+            &["--config", file.path(), "tsidp"],
+            &[("TS_STATE_DIR", "/env"), ("TS_HOSTNAME", "fromenv")],
+        );
+        assert_eq!(config.data_dir, PathBuf::from("/env"));
+        assert_eq!(config.tsidp.hostname.as_deref(), Some("fromenv"));
+    }
+
+    #[test]
+    fn tsidp_names_stay_out_of_the_idp() {
+        let vars = [
+            ("TS_STATE_DIR", "/tsidp"),
+            ("TSIDP_LOG", "error"),
+            ("TSIDP_PORT", "8443"),
+            ("TSIDP_LOCAL_PORT", "7000"),
+            ("TS_HOSTNAME", "idp"),
+            ("TSIDP_USE_FUNNEL", "1"),
+            ("TS_AUTHKEY", "tskey-auth-x"),
+        ];
+        for args in [&["idp"][..], &["serve"][..], &[][..]] {
+            let config = load_ok(args, &vars);
+            assert_eq!(config.data_dir, PathBuf::from("./data"), "{args:?}");
+            assert_eq!(config.log_level, "info", "{args:?}");
+            assert_eq!(config.idp.listen, "127.0.0.1:1411".parse().unwrap());
+            assert_eq!(config.idp.public_url, "http://localhost:1411");
+            assert!(!config.tsidp.enabled);
+            assert!(config.notices.is_empty(), "{args:?}");
+        }
+        // They count where the tsidp role runs, and for the one-shot commands.
+        let mut with_tsidp = vars.to_vec();
+        with_tsidp.push(("LATCHKEY_TSIDP_ENABLED", "true"));
+        with_tsidp.push(("LATCHKEY_IDP_ENABLED", "true"));
+        let config = load_ok(&["serve"], &with_tsidp);
+        assert_eq!(config.data_dir, PathBuf::from("/tsidp"));
+        assert_eq!(config.idp.listen, "127.0.0.1:1411".parse().unwrap());
+        assert_eq!(config.tsidp.listen, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(config.notices.len(), 2, "{:?}", config.notices);
+        let config = load_ok(&["clients", "list"], &vars);
+        assert_eq!(config.data_dir, PathBuf::from("/tsidp"));
+        assert!(config.notices.is_empty());
+    }
+
+    #[test]
+    fn other_tailscale_variables_are_ignored() {
+        let vars = [
+            ("TSIDP_DEBUG_TSNET", "1"),
+            ("TSIDP_DEBUG_ALL_REQUESTS", "yes"),
+            ("TSIDP_SOMETHING_NEW", "x"),
+            ("TS_EXTRA_ARGS", "--advertise-exit-node"),
+            ("TS_SOCKET", "/tmp/ts.sock"),
+            ("TAILSCALE_USE_WIP_CODE", "1"),
+        ];
+        let config = load_ok(&["tsidp"], &vars);
+        assert!(config.notices.is_empty());
+        load_ok(&[], &vars);
+    }
+
+    #[test]
+    fn bad_tsidp_values_are_errors_naming_them() {
+        for (name, value) in [
+            ("TSIDP_PORT", "https"),
+            ("TSIDP_PORT", "70000"),
+            ("TSIDP_PORT", "0"),
+            ("TSIDP_LOCAL_PORT", "eighty"),
+            ("TSIDP_LOCAL_PORT", "65536"),
+            ("TSIDP_ENABLE_STS", "yes"),
+            ("TSIDP_LOG", "trace"),
+            ("TS_HOSTNAME", "idp.example.com"),
+            ("TS_HOSTNAME", "-idp"),
+            ("TSIDP_USE_FUNNEL", "on"),
+            ("TSIDP_USE_LOCAL_TAILSCALED", "sure"),
+        ] {
+            let err = load_err(&["tsidp"], &[(name, value)]);
+            assert!(err.contains(name), "{name}={value}: {err}");
+        }
+        let err = load_err(&["tsidp"], &[("TSIDP_PORT", "70000")]);
+        assert!(
+            err.contains("tsidp.https_port") && err.contains("65535"),
+            "{err}"
+        );
+        for (args, flag) in [
+            (&["tsidp", "-port", "x"][..], "-port"),
+            (&["tsidp", "-local-port=x"][..], "-local-port"),
+            (&["tsidp", "-enable-sts=yes"][..], "-enable-sts"),
+            (&["tsidp", "-log", "verbose"][..], "-log"),
+            (&["tsidp", "-hostname", "a_b"][..], "-hostname"),
+            (&["tsidp", "-funnel=2"][..], "-funnel"),
+        ] {
+            let err = load_err(args, &[]);
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn tsidp_settings_without_a_use_are_told() {
+        let config = load_ok(&["tsidp"], &[("TSIDP_USE_FUNNEL", "1")]);
+        assert_eq!(config.notices.len(), 1);
+        let notice = &config.notices[0];
+        assert!(!notice.warning);
+        assert!(
+            notice.text.contains("TSIDP_USE_FUNNEL") && notice.text.contains("tailscale funnel"),
+            "{notice:?}"
+        );
+        assert!(
+            config
+                .summary()
+                .contains("note: environment variable TSIDP_USE_FUNNEL")
+        );
+        let config = load_ok(&["tsidp", "-funnel"], &[]);
+        assert!(config.notices[0].text.starts_with("-funnel: "));
+        // The flag wins over the variable; off says nothing.
+        let config = load_ok(&["tsidp", "-funnel=false"], &[("TSIDP_USE_FUNNEL", "1")]);
+        assert!(config.notices.is_empty());
+        let config = load_ok(&["tsidp"], &[("TSIDP_USE_FUNNEL", "false")]);
+        assert!(config.notices.is_empty());
+
+        let config = load_ok(&["tsidp", "-use-local-tailscaled=false"], &[]);
+        assert!(
+            config.notices[0]
+                .text
+                .contains("always uses the local tailscaled")
+        );
+
+        let config = load_ok(
+            &["tsidp"],
+            &[
+                ("TS_AUTHKEY", "tskey-auth-secret"),
+                ("TS_ADVERTISE_TAGS", "tag:idp"),
+            ],
+        );
+        assert_eq!(config.notices.len(), 2);
+        for notice in &config.notices {
+            assert!(
+                notice.warning && notice.text.contains("local"),
+                "{notice:?}"
+            );
+            assert!(!notice.text.contains("tskey-auth-secret"));
+        }
+        assert!(config.summary().contains("warning: TS_AUTHKEY is ignored"));
+
+        let config = load_ok(
+            &[
+                "tsidp",
+                "-hostname",
+                "idp",
+                "--public-url",
+                "https://sso.example.com",
+            ],
+            &[],
+        );
+        assert!(!config.tsidp.issuer_from_tailnet);
+        assert_eq!(config.tsidp.public_url, "https://sso.example.com");
+        assert!(
+            config.notices[0].text.contains("not used"),
+            "{:?}",
+            config.notices
+        );
+    }
+
+    #[test]
+    fn issuer_is_derived_only_when_unset_in_tailnet_mode() {
+        // No tsidp naming setting: our defaults.
+        let config = load_ok(&["tsidp"], &[]);
+        assert!(!config.tsidp.issuer_from_tailnet);
+        assert!(config.tsidp.trusted_proxies.is_empty());
+        assert_eq!(config.tsidp.issuer_description(), "http://localhost:1412");
+
+        // Any of them: derived, and loopback trusted behind `tailscale serve`.
+        for vars in [
+            &[("TS_HOSTNAME", "idp")][..],
+            &[("TSIDP_PORT", "443")][..],
+            &[("TSIDP_LOCAL_PORT", "8080")][..],
+            &[("LATCHKEY_TSIDP_HOSTNAME", "idp")][..],
+        ] {
+            let config = load_ok(&["tsidp"], vars);
+            assert!(config.tsidp.issuer_from_tailnet, "{vars:?}");
+            assert_eq!(config.tsidp.trusted_proxies, loopback(), "{vars:?}");
+        }
+        let config = load_ok(&["tsidp"], &[("TSIDP_PORT", "443")]);
+        assert_eq!(
+            config.tsidp.issuer_description(),
+            "https://<this machine's MagicDNS name> (asked from tailscaled at startup)"
+        );
+
+        // The issuer stays free to set, in every layer.
+        let file = TempFile::new("[tsidp]\npublic_url = \"https://file.example\"\n");
+        let config = load_ok(&["--config", file.path(), "tsidp", "-hostname", "idp"], &[]);
+        assert_eq!(config.tsidp.public_url, "https://file.example");
+        for vars in [
+            [
+                ("TS_HOSTNAME", "idp"),
+                ("LATCHKEY_TSIDP_PUBLIC_URL", "https://a.example/"),
+            ],
+            [
+                ("TS_HOSTNAME", "idp"),
+                ("LATCHKEY_PUBLIC_URL", "https://a.example"),
+            ],
+        ] {
+            let config = load_ok(&["tsidp"], &vars);
+            assert!(!config.tsidp.issuer_from_tailnet);
+            assert_eq!(config.tsidp.public_url, "https://a.example");
+            assert_eq!(config.tsidp.trusted_proxies, loopback());
+        }
+
+        // Trusted proxies are only defaulted, and only for a loopback listener.
+        let config = load_ok(
+            &["tsidp", "-local-port", "8080"],
+            &[("LATCHKEY_TSIDP_TRUSTED_PROXIES", "10.0.0.1")],
+        );
+        assert_eq!(config.tsidp.trusted_proxies, vec!["10.0.0.1".to_owned()]);
+        let config = load_ok(
+            &["tsidp", "-hostname", "idp", "--listen", "0.0.0.0:443"],
+            &[],
+        );
+        assert!(config.tsidp.trusted_proxies.is_empty());
+        assert!(config.tsidp.issuer_from_tailnet);
+    }
+
     #[test]
     fn shorthands_follow_the_command() {
         let config = load_ok(&["tsidp", "--listen", "127.0.0.1:0"], &[]);
@@ -1667,7 +2578,8 @@ mod tests {
     #[test]
     fn key_table_is_consistent() {
         let mut envs: Vec<String> = env_names();
-        envs.extend(ENV_ALIASES.iter().map(|(alias, _)| alias.to_string()));
+        envs.extend(ALIASES.iter().map(|alias| alias.env.to_string()));
+        envs.extend(TSNET_ONLY_ENV.iter().map(|name| name.to_string()));
         envs.push(CONFIG_ENV.into());
         let count = envs.len();
         envs.sort();
@@ -1679,8 +2591,23 @@ mod tests {
         for name in SHORTHANDS {
             assert!(ROLE_KEYS.iter().any(|spec| spec.name == *name));
         }
-        for (_, path) in ENV_ALIASES {
-            assert!(find_key(path).is_some());
+        for alias in ALIASES {
+            if let Sets::Key(path) = alias.sets {
+                assert!(find_key(path).is_some(), "{path}");
+            }
+            // Only LATCHKEY_* names are strict; an alias there would be shadowed.
+            assert!(!alias.env.starts_with(ENV_PREFIX), "{}", alias.env);
+        }
+        // Every Go-style flag of `latchkey tsidp` is an alias, and only those are.
+        let mut alias_flags: Vec<&str> = ALIASES.iter().filter_map(|alias| alias.flag).collect();
+        let mut cli_flags: Vec<&str> = crate::cli::TSIDP_FLAGS.iter().map(|(f, _)| *f).collect();
+        alias_flags.sort_unstable();
+        cli_flags.sort_unstable();
+        assert_eq!(alias_flags, cli_flags);
+        for (flag, boolean) in crate::cli::TSIDP_FLAGS {
+            let alias = ALIASES.iter().find(|a| a.flag == Some(flag)).unwrap();
+            let is_bool = alias.convert == Convert::GoBool;
+            assert_eq!(is_bool, *boolean, "{flag}");
         }
         for (name, _) in Cli::default().config_flags() {
             assert!(file_target(name).is_some(), "{name}");
@@ -1705,6 +2632,19 @@ mod tests {
         }
         assert!(markdown.contains("`encryption_key_file`"));
         assert!(markdown.contains("`APP_URL`"));
+        for alias in ALIASES {
+            assert!(
+                markdown.contains(&format!("`{}`", alias.env)),
+                "{}",
+                alias.env
+            );
+            if let Some(flag) = alias.flag {
+                assert!(markdown.contains(&format!("`-{flag}`")), "{flag}");
+            }
+        }
+        for name in TSNET_ONLY_ENV {
+            assert!(markdown.contains(&format!("`{name}`")), "{name}");
+        }
         assert!(markdown.contains("`http://localhost:1412`"));
         for line in markdown.lines().filter(|line| line.starts_with("| ")) {
             assert_eq!(line.matches(" | ").count(), 3, "{line}");

@@ -6,16 +6,15 @@ mod config;
 mod encryption_key;
 mod logging;
 mod server;
+mod tailnet_issuer;
 mod web;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     if matches!(cli.cmd(), Command::Version) {
         println!("latchkey {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
@@ -32,6 +31,15 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     logging::init(&config);
+    if matches!(cli.cmd(), Command::Serve | Command::Idp | Command::Tsidp) {
+        for notice in &config.notices {
+            if notice.warning {
+                tracing::warn!("{}", notice.text);
+            } else {
+                tracing::info!("{}", notice.text);
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

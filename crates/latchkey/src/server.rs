@@ -14,6 +14,7 @@ use crate::{encryption_key, web};
 
 pub async fn run(config: &Config) -> Result<()> {
     let started = Instant::now();
+    let config = &crate::tailnet_issuer::resolve(config).await?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let master = Arc::new(encryption_key::load_or_create(config)?);
@@ -146,6 +147,7 @@ pub fn provider_settings(role: Role, rc: &RoleConfig) -> ProviderSettings {
     s.refresh_token_lifetime = rc.refresh_token_lifetime as i64;
     s.code_lifetime = rc.code_lifetime as i64;
     s.dynamic_registration = rc.dynamic_registration;
+    s.token_exchange = rc.enable_sts;
     s
 }
 

@@ -12,7 +12,12 @@ use serde_json::Value;
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_latchkey"));
     for (k, _) in std::env::vars() {
-        if k.starts_with("LATCHKEY_") || k == "APP_URL" || k.starts_with("ENCRYPTION_KEY") {
+        if k.starts_with("LATCHKEY_")
+            || k == "APP_URL"
+            || k.starts_with("ENCRYPTION_KEY")
+            || k.starts_with("TS_")
+            || k.starts_with("TSIDP_")
+        {
             c.env_remove(k);
         }
     }
