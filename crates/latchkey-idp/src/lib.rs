@@ -6,6 +6,7 @@
 //! pages arrive with the idp issue; until then `/login` explains that sign-in is unavailable.
 
 mod claims;
+pub mod directory;
 mod login;
 mod session;
 

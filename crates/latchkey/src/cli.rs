@@ -198,6 +198,12 @@ pub enum Command {
     /// Manage OIDC clients
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage the directory's people (their groups and custom claims)
+    #[command(subcommand)]
+    Users(crate::directory::UsersCommand),
+    /// Manage the directory's groups
+    #[command(subcommand)]
+    Groups(crate::directory::GroupsCommand),
     /// Print the version
     Version,
 }

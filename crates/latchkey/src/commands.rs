@@ -69,7 +69,7 @@ fn probe(addr: SocketAddr, host: &str, path: &str) -> Result<()> {
     }
 }
 
-async fn open_store(config: &Config) -> Result<Store> {
+pub(crate) async fn open_store(config: &Config) -> Result<Store> {
     if config.database_url.starts_with("sqlite://") {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating {}", config.data_dir.display()))?;

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod config;
+mod directory;
 mod encryption_key;
 mod logging;
 mod server;
@@ -58,6 +59,8 @@ fn main() -> ExitCode {
             }
             Command::Keys(k) => commands::keys(&config, k).await,
             Command::Clients(c) => commands::clients(&config, c).await,
+            Command::Users(c) => directory::users(&config, c).await,
+            Command::Groups(c) => directory::groups(&config, c).await,
             Command::CheckConfig | Command::Version => Ok(()),
         }
     });

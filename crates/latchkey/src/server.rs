@@ -27,11 +27,12 @@ pub async fn run(config: &Config) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
     for (role, rc) in config.enabled_roles() {
-        let provider = build_provider(role, rc, &store, &master).await?;
+        let (provider, pages) = build_provider(role, rc, &store, &master).await?;
         provider.spawn_key_refresh(Duration::from_secs(60));
         let app = web::role_app(
             role,
             provider,
+            pages,
             metrics.clone(),
             config.metrics_listen.is_none(),
         );
@@ -85,26 +86,30 @@ pub async fn run(config: &Config) -> Result<()> {
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The role's issuer, and the role's own pages beside the protocol endpoints.
 async fn build_provider(
     role: Role,
     rc: &RoleConfig,
     store: &Store,
     master: &Arc<latchkey_oidc::crypto::MasterKey>,
-) -> Result<Arc<Provider>> {
+) -> Result<(Arc<Provider>, axum::Router)> {
     let settings = provider_settings(role, rc);
-    let provider = match role {
-        Role::Idp => Provider::new(
-            settings,
-            store.clone(),
-            master.clone(),
-            Arc::new(latchkey_idp::SessionAuthenticator::new(
+    match role {
+        Role::Idp => {
+            let provider = Provider::new(
+                settings,
                 store.clone(),
-                &rc.public_url,
-            )),
-            Arc::new(latchkey_idp::DirectoryClaims),
-        )
-        .await
-        .context("idp: loading signing keys")?,
+                master.clone(),
+                Arc::new(latchkey_idp::SessionAuthenticator::new(
+                    store.clone(),
+                    &rc.public_url,
+                )),
+                Arc::new(latchkey_idp::DirectoryClaims),
+            )
+            .await
+            .context("idp: loading signing keys")?;
+            Ok((Arc::new(provider), latchkey_idp::router()))
+        }
         Role::Tsidp => {
             let socket = rc
                 .tailscaled_socket
@@ -120,24 +125,27 @@ async fn build_provider(
                 })
                 .collect::<Result<Vec<_>>>()?;
             tracing::info!(socket = %socket, "tsidp: asking tailscaled who is connecting");
-            let authenticator = latchkey_tsidp::TailnetAuthenticator::new(
+            let authenticator = Arc::new(latchkey_tsidp::TailnetAuthenticator::new(
                 Arc::new(latchkey_tsidp::LocalApi::new(socket)),
                 &rc.public_url,
                 proxies,
                 rc.allow_tagged,
+            ));
+            let provider = Arc::new(
+                Provider::new(
+                    settings,
+                    store.clone(),
+                    master.clone(),
+                    authenticator.clone(),
+                    Arc::new(latchkey_tsidp::TailnetDirectoryClaims::new(store.clone())),
+                )
+                .await
+                .context("tsidp: loading signing keys")?,
             );
-            Provider::new(
-                settings,
-                store.clone(),
-                master.clone(),
-                Arc::new(authenticator),
-                Arc::new(latchkey_tsidp::TailnetClaims),
-            )
-            .await
-            .context("tsidp: loading signing keys")?
+            let pages = latchkey_tsidp::admin::router(provider.clone(), authenticator);
+            Ok((provider, pages))
         }
-    };
-    Ok(Arc::new(provider))
+    }
 }
 
 pub fn provider_settings(role: Role, rc: &RoleConfig) -> ProviderSettings {

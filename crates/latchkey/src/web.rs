@@ -52,6 +52,7 @@ struct RoleState {
 pub fn role_app(
     role: Role,
     provider: Arc<Provider>,
+    pages: Router,
     metrics: PrometheusHandle,
     metrics_on_listener: bool,
 ) -> Router {
@@ -61,14 +62,12 @@ pub fn role_app(
         metrics,
         metrics_on_listener,
     };
-    let mut app = latchkey_oidc::router(provider);
-    match role {
-        Role::Idp => app = app.merge(latchkey_idp::router()),
-        Role::Tsidp => {
-            app = app.layer(middleware::from_fn(
-                latchkey_tsidp::funnel::refuse_over_funnel,
-            ));
-        }
+    // The role's pages join before the Funnel layer, so it covers them too.
+    let mut app = latchkey_oidc::router(provider).merge(pages);
+    if role == Role::Tsidp {
+        app = app.layer(middleware::from_fn(
+            latchkey_tsidp::funnel::refuse_over_funnel,
+        ));
     }
     app.merge(
         Router::new()

@@ -14,6 +14,39 @@ use serde_json::Value;
 const REDIRECT: &str = "https://app.example/cb";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
+/// The authorization request of client `id` at `base`, with PKCE.
+fn authorize_url(base: &str, id: &str, scope: &str) -> String {
+    let mut authorize = url::Url::parse(&format!("{base}/authorize")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", scope)
+        .append_pair("code_challenge", &s256_challenge(VERIFIER))
+        .append_pair("code_challenge_method", "S256");
+    authorize.into()
+}
+
+/// Signs in silently as whoever `http` connects as; the authorization response's parameters.
+async fn silent_code(http: &reqwest::Client, authorize: &str) -> Vec<(String, String)> {
+    let r = http.get(authorize).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    location
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .expect(name)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tsidp_processes_on_postgres_and_a_restart() {
     let fake = FakeTailscaled::start().await;
@@ -69,28 +102,10 @@ async fn two_tsidp_processes_on_postgres_and_a_restart() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut authorize = url::Url::parse(&format!("{}/authorize", a.base)).unwrap();
-    authorize
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &id)
-        .append_pair("redirect_uri", REDIRECT)
-        .append_pair("scope", "openid email")
-        .append_pair("code_challenge", &s256_challenge(VERIFIER))
-        .append_pair("code_challenge_method", "S256");
-    let r = alice.get(authorize.as_str()).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("a code");
-    assert!(
-        location
-            .query_pairs()
-            .any(|(k, v)| k == "iss" && v == "http://tsidp.test")
-    );
+    let authorize = authorize_url(&a.base, &id, "openid email");
+    let response = silent_code(&alice, &authorize).await;
+    let code = param(&response, "code").to_owned();
+    assert_eq!(param(&response, "iss"), "http://tsidp.test");
 
     let http = reqwest::Client::new();
     let token = |base: String, form: Vec<(&'static str, String)>| {
@@ -135,13 +150,7 @@ async fn two_tsidp_processes_on_postgres_and_a_restart() {
         (400, Some("invalid_grant"))
     );
     // The replay revoked the grant: sign in again for the rest.
-    let r = alice.get(authorize.as_str()).send().await.unwrap();
-    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let code = param(&silent_code(&alice, &authorize).await, "code").to_owned();
     let (status, tokens) = token(
         b.base.clone(),
         vec![
@@ -183,5 +192,210 @@ async fn two_tsidp_processes_on_postgres_and_a_restart() {
     b.stop();
     tokio::time::sleep(Duration::from_millis(50)).await;
     db.cleanup().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `latchkey ARGS` to completion; its stdout as JSON lines, or its stderr on failure.
+fn run(args: &[&str]) -> Result<Vec<Value>, String> {
+    let out = bin().args(args).output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect())
+}
+
+/// What the binary adds around the engine for the tsidp role: the directory filled from the
+/// command line enriches tailnet identities, the admin UI answers at `/` to admins only, and
+/// `enable_sts` turns token exchange on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_admin_ui_and_token_exchange_in_the_binary() {
+    let fake = FakeTailscaled::start().await;
+    let admin_rule = serde_json::json!({
+        "allow_admin_ui": true, "users": ["*"], "resources": ["https://api.example"]
+    });
+    fake.set_peer(
+        "127.0.0.2".parse().unwrap(),
+        whois_body(
+            1001,
+            "alice@example.com",
+            "Alice",
+            "alice-laptop",
+            &["100.64.0.2"],
+            vec![admin_rule],
+        ),
+    );
+    fake.set_peer(
+        "127.0.0.3".parse().unwrap(),
+        whois_body(
+            1002,
+            "bob@example.com",
+            "Bob",
+            "bob-laptop",
+            &["100.64.0.3"],
+            vec![],
+        ),
+    );
+    let dir = temp_dir("tsidp-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("latchkey.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[tsidp]\npublic_url = \"http://tsidp.test\"\n\
+             tailscaled_socket = \"{}\"\nenable_sts = true\n",
+            dir.join("data").display(),
+            fake.socket_path().display()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let latchkey = |args: &[&str]| {
+        let mut all = vec!["--config", cfg];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+
+    latchkey(&[
+        "users",
+        "add",
+        "alice",
+        "--email",
+        "Alice@Example.com",
+        "--first-name",
+        "Alice",
+    ])
+    .unwrap();
+    latchkey(&["groups", "add", "eng"]).unwrap();
+    latchkey(&["groups", "add-member", "eng", "alice@example.com"]).unwrap();
+    latchkey(&["groups", "set-claim", "eng", "shell", "bash"]).unwrap();
+    latchkey(&["users", "set-claim", "alice", "teams", "[\"red\",\"blue\"]"]).unwrap();
+    let e = latchkey(&["users", "set-claim", "alice", "email", "x@example.com"]).unwrap_err();
+    assert!(e.contains("reserved"), "{e}");
+    let e = latchkey(&["users", "add", "ALICE"]).unwrap_err();
+    assert!(e.contains("already taken"), "{e}");
+    let e = latchkey(&["groups", "add-member", "eng", "nobody"]).unwrap_err();
+    assert!(e.contains("no user"), "{e}");
+    let shown = latchkey(&["users", "show", "alice"]).unwrap();
+    assert_eq!(shown[0]["groups"], serde_json::json!(["eng"]));
+    assert_eq!(
+        shown[0]["claims"],
+        serde_json::json!({"shell": "bash", "teams": ["red", "blue"]})
+    );
+    let created = latchkey(&[
+        "clients",
+        "create",
+        "--role",
+        "tsidp",
+        "--name",
+        "Grafana",
+        "--redirect-uri",
+        REDIRECT,
+    ])
+    .unwrap();
+    let id = created[0]["client_id"].as_str().unwrap().to_owned();
+    let secret = created[0]["client_secret"].as_str().unwrap().to_owned();
+
+    let srv = Server::start(&dir.join("data"), &["--config", cfg, "tsidp"]);
+    let from = |addr: &str| {
+        reqwest::Client::builder()
+            .local_address(addr.parse::<std::net::IpAddr>().unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    };
+    // The admin UI: Alice's grant allows it, Bob's does not.
+    let r = from("127.0.0.2")
+        .get(format!("{}/", srv.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("http://tsidp.test/token") && page.contains("Grafana"),
+        "{page}"
+    );
+    let r = from("127.0.0.3")
+        .get(format!("{}/", srv.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(!r.text().await.unwrap().contains("Grafana"));
+
+    let discovery: Value = reqwest::get(format!("{}/.well-known/openid-configuration", srv.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        discovery["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ))
+    );
+
+    // Alice signs in silently; the directory adds her group and custom claims.
+    let authorize = authorize_url(&srv.base, &id, "openid profile");
+    let code = param(&silent_code(&from("127.0.0.2"), &authorize).await, "code").to_owned();
+    let http = reqwest::Client::new();
+    let tokens: Value = http
+        .post(format!("{}/token", srv.base))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = tokens["id_token"].as_str().expect("an ID token");
+    let payload = id_token.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&latchkey_oidc::crypto::b64url_decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["sub"], "userid:1001");
+    assert_eq!(claims["groups"], serde_json::json!(["eng"]));
+    assert_eq!(claims["shell"], "bash");
+    assert_eq!(claims["teams"], serde_json::json!(["red", "blue"]));
+
+    // Token exchange for an audience Alice's grant lists.
+    let exchanged: Value = http
+        .post(format!("{}/token", srv.base))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", tokens["access_token"].as_str().unwrap()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("audience", "https://api.example"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        exchanged["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token",
+        "{exchanged}"
+    );
+
+    assert!(srv.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
