@@ -71,6 +71,8 @@ impl TailnetAuthenticator {
             return Ok(peer);
         };
         // The last hop is the one the trusted proxy added; earlier ones are the client's word.
+        // Without a port it is asked about as IP:0, which tailscaled's WhoIs accepts for a
+        // tailnet address (ipnlocal's LocalBackend.WhoIs: "the provided port may be 0").
         forwarded
             .parse::<SocketAddr>()
             .or_else(|_| forwarded.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
