@@ -15,6 +15,18 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 fi
 pg_isready -h 127.0.0.1 -p 5432 || { echo "test: PostgreSQL is required at 127.0.0.1:5432" >&2; exit 1; }
 
+# Browser tests: Debian's chromium (never a browser downloaded by a tool) driven by
+# playwright-core from e2e/.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test: installing chromium"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -qq --no-install-recommends chromium \
+    || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends chromium; }
+fi
+echo "test: npm ci (e2e)"
+(cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+
 echo "test: cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -38,10 +38,15 @@ pub struct Server {
 impl Server {
     /// Starts `latchkey` with JSON logs and waits for the "serving" line to learn the port.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_on(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Like [`Server::start`], on a chosen address.
+    pub fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Server {
         let mut child = bin()
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--listen", listen, "--log-format", "json"])
             .args(extra)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

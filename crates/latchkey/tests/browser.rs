@@ -1,0 +1,159 @@
+//! Real-browser checks: Debian's chromium, driven by playwright-core scripts under `e2e/`
+//! (installed by `scripts/test.sh`), against the real binary. What the browser did is then
+//! checked from outside, at the token endpoint and with the CLI.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{Server, bin, temp_dir};
+use latchkey_testkit::{FakeTailscaled, whois_body};
+use serde_json::{Value, json};
+
+fn e2e_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
+}
+
+/// Runs `node e2e/SCRIPT ARGS`; its one line of JSON.
+fn node(script: &str, args: &[&str]) -> Value {
+    let dir = e2e_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run ./scripts/test.sh (it runs `npm ci` in e2e/ and installs chromium)"
+    );
+    let out = Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
+        .current_dir(&dir)
+        .output()
+        .expect("node is needed for the browser tests");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stdout}"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tsidp admin (the browser connects from 127.0.0.1, which the stand-in tailscaled names
+/// as Alice with `allow_admin_ui`) manages clients through the pages; a forged cross-origin
+/// post is refused even with a valid form token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tsidp_admin_ui_in_chromium() {
+    let fake = FakeTailscaled::start().await;
+    let rule = json!({"allow_admin_ui": true});
+    fake.set_peer(
+        "127.0.0.1".parse().unwrap(),
+        whois_body(
+            1001,
+            "alice@example.com",
+            "Alice",
+            "alice-laptop",
+            &["100.64.0.2"],
+            vec![rule],
+        ),
+    );
+    let dir = temp_dir("browser-admin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{listen}");
+    let socket = fake.socket_path().display().to_string();
+    let srv = Server::start_on(
+        &dir,
+        &listen,
+        &[
+            "--public-url",
+            &base,
+            "--tailscaled-socket",
+            &socket,
+            "tsidp",
+        ],
+    );
+
+    let seen = tokio::task::spawn_blocking({
+        let base = base.clone();
+        move || node("tsidp_admin.mjs", &[&base])
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(seen["heading"], "Tailnet OpenID Provider", "{seen}");
+    assert_eq!(seen["issuer"], Value::from(base.as_str()));
+    assert_eq!(seen["token_endpoint"], Value::from(format!("{base}/token")));
+    assert!(
+        seen["edit_notice"].as_str().unwrap_or_default().len() > 3,
+        "{seen}"
+    );
+    assert_eq!(seen["forged_status"], 403, "{seen}");
+    assert_ne!(seen["forged_sec_fetch_site"], "same-origin");
+    assert_eq!(seen["delete_heading"], "Client deleted", "{seen}");
+    let deleted = seen["deleted_id"].as_str().unwrap();
+    let overview = seen["overview_after_delete"].as_str().unwrap();
+    assert!(
+        overview.contains("Grafana") && !overview.contains(deleted),
+        "{overview}"
+    );
+
+    // From outside: the regenerated secret is the one that works.
+    let kept = seen["kept_id"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let status = |secret: String| {
+        let (http, base, kept) = (http.clone(), base.clone(), kept.to_owned());
+        async move {
+            http.post(format!("{base}/token"))
+                .basic_auth(kept, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        status(seen["second_secret"].as_str().unwrap().into()).await,
+        200
+    );
+    assert_eq!(
+        status(seen["first_secret"].as_str().unwrap().into()).await,
+        401
+    );
+
+    // The edit reached the database; the forged client and the deleted one are not there.
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["clients", "list", "--role", "tsidp"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let clients: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(clients.len(), 1, "{clients:?}");
+    assert_eq!(clients[0]["client_id"], kept);
+    assert_eq!(
+        clients[0]["redirect_uris"],
+        json!([
+            "https://grafana.example/login/generic_oauth",
+            "https://grafana.example/alt"
+        ])
+    );
+
+    assert!(srv.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
