@@ -70,6 +70,8 @@ pub struct AccessTokenRequest<'a> {
     pub auth_time: Option<i64>,
     pub grant: Option<&'a GrantId>,
     pub act: Option<&'a Value>,
+    /// The token must not outlive this (an exchanged token, its subject token).
+    pub not_after: Option<i64>,
 }
 
 pub fn client_alg(client: &Client) -> Alg {
@@ -82,7 +84,10 @@ pub fn mint_access_token(
 ) -> Result<MintedAccessToken, String> {
     let now = unix_now();
     let jti = b64url(&random_bytes::<16>());
-    let lifetime = p.settings.access_token_lifetime;
+    let exp = match req.not_after {
+        Some(cap) => (now + p.settings.access_token_lifetime).min(cap),
+        None => now + p.settings.access_token_lifetime,
+    };
     let own_aud;
     let aud = if req.audience.is_empty() {
         own_aud = [req.client.id.0.clone()];
@@ -94,7 +99,7 @@ pub fn mint_access_token(
         iss: p.issuer(),
         sub: req.subject,
         aud,
-        exp: now + lifetime,
+        exp,
         iat: now,
         jti: &jti,
         client_id: req.client.id.as_str(),
@@ -115,7 +120,7 @@ pub fn mint_access_token(
     Ok(MintedAccessToken {
         token,
         jti,
-        expires_in: lifetime,
+        expires_in: exp - now,
     })
 }
 
@@ -224,21 +229,25 @@ pub async fn verify_access_token(
         return Err(AccessTokenError::Invalid("the token has been revoked"));
     }
     let grant_record = match (&grant, state.grant) {
-        (Some(_), Some(g)) if g.revoked_at.is_none() => Some(g),
+        (Some(_), Some(g)) if g.revoked_at.is_none() && g.expires_at > unix_now() => Some(g),
         (Some(_), _) => {
             return Err(AccessTokenError::Invalid(
-                "the token's grant has been revoked",
+                "the token's grant has been revoked or has expired",
             ));
         }
         (None, _) => None,
     };
-    // A token without a grant (client_credentials) lives as long as its client: deleting the
-    // client revokes grants, which such a token does not have.
-    if grant.is_none() {
-        let client = claims
-            .get("client_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+    let client = claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // A token lives as long as its client. Deleting a client revokes its grants; that covers
+    // the tokens issued under them, but not those a client holds under no grant of its own
+    // (client_credentials) or under another client's grant (token exchange).
+    let under_own_grant = grant_record
+        .as_ref()
+        .is_some_and(|g| g.client_id.as_str() == client);
+    if !under_own_grant {
         let found = p
             .find_client(&latchkey_store::ClientId::from(client))
             .await

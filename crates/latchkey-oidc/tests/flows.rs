@@ -1387,7 +1387,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
                 ),
                 &c,
                 400,
-                "invalid_grant",
+                "invalid_request",
             ),
             (
                 "refresh token as subject",
@@ -1397,14 +1397,14 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
                 ),
                 &c,
                 400,
-                "invalid_grant",
+                "invalid_request",
             ),
             (
                 "client_credentials token",
                 exchange(&cc, &[("audience", "https://api.example")]),
                 &c,
                 400,
-                "invalid_grant",
+                "invalid_request",
             ),
             (
                 "resource with fragment",
@@ -1457,9 +1457,24 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
         h.revoke(&c, &alice.access).await;
         let pairs = exchange(&alice.access, &[("audience", "https://api.example")]);
         let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        h.token(&c, &pairs)
-            .await
-            .assert_oauth_error(400, "invalid_grant", "revoked subject token");
+        h.token(&c, &pairs).await.assert_oauth_error(
+            400,
+            "invalid_request",
+            "revoked subject token",
+        );
         h.finish().await;
     }
+}
+
+/// An access token never outlives its grant, whatever its own `exp` says.
+#[tokio::test]
+async fn access_tokens_end_with_their_grant() {
+    let h = Harness::with(Backend::Sqlite, |s| s.refresh_token_lifetime = 1).await;
+    let c = h.confidential().await;
+    let alice = h.login(&c, "alice").await;
+    assert_eq!(h.userinfo(&alice.access).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(h.userinfo(&alice.access).await.status, 401);
+    assert!(!h.active(&c, &alice.access).await);
+    h.finish().await;
 }

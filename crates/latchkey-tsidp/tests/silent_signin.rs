@@ -775,12 +775,86 @@ async fn token_exchange_follows_the_grant() {
     let delegated = body["access_token"].as_str().unwrap().to_owned();
     let act = json!({"sub": gateway_id, "client_id": gateway_id});
     assert_eq!(claims_of(&delegated)["act"], act);
-    // Exchanged again without an actor token, the record of who acts is kept.
+    // Someone else's token cannot be the actor.
+    let (_, app_cc) = idp.token(&[("grant_type", "client_credentials")]).await;
+    let mut pairs = exchange(&alice_at, &[("audience", "mcp-server")]);
+    pairs.push((
+        "actor_token",
+        app_cc["access_token"].as_str().unwrap().to_owned(),
+    ));
+    pairs.push(("actor_token_type", AT.to_owned()));
+    let (status, body) = as_gateway(pairs).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    // Exchanged again (a second later) without an actor token, the record of who acts is
+    // kept, and the new token does not outlive the one it came from.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, body) =
         as_gateway(exchange(&delegated, &[("audience", "https://api.example")])).await;
     assert_eq!(status, 200, "{body}");
     let again = body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(claims_of(&again)["act"], act);
+    let exp = |t: &str| claims_of(t)["exp"].as_i64().unwrap();
+    assert_eq!(exp(&again), exp(&delegated));
+    // A new actor on a delegated token keeps the earlier one, nested.
+    let mut pairs = exchange(&delegated, &[("audience", "mcp-server")]);
+    pairs.push(("actor_token", actor.to_owned()));
+    pairs.push(("actor_token_type", AT.to_owned()));
+    let (status, body) = as_gateway(pairs).await;
+    assert_eq!(status, 200, "{body}");
+    let mut chain = act.clone();
+    chain["act"] = act.clone();
+    assert_eq!(
+        claims_of(body["access_token"].as_str().unwrap())["act"],
+        chain
+    );
+    // Deleting the exchanging client revokes what it was given.
+    let other = create_client(
+        &idp.provider.store,
+        Role::Tsidp,
+        NewClient {
+            name: "short-lived gateway".into(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            public: false,
+            id_token_alg: Alg::RS256,
+            metadata: json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/token", idp.issuer))
+        .basic_auth(&other.client.id.0, other.secret.as_deref())
+        .form(&exchange(&alice_at, &[("audience", "mcp-server")]))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let theirs = body["access_token"].as_str().expect("exchanged").to_owned();
+    let active = |token: String| {
+        let (issuer, id, secret) = (
+            idp.issuer.clone(),
+            gateway_id.clone(),
+            gateway_secret.clone(),
+        );
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{issuer}/introspect"))
+                .basic_auth(id, Some(secret))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap();
+            r.json::<Value>().await.unwrap()["active"] == true
+        }
+    };
+    assert!(active(theirs.clone()).await);
+    idp.provider.delete_client(&other.client.id).await.unwrap();
+    assert!(!active(theirs).await);
     // Introspection shows the actor.
     let r = reqwest::Client::new()
         .post(format!("{}/introspect", idp.issuer))
@@ -816,7 +890,7 @@ async fn token_exchange_follows_the_grant() {
     let (status, body) = as_gateway(exchange(&alice_at, &[("audience", "mcp-server")])).await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
+        (400, Some("invalid_request")),
         "{body}"
     );
     db.cleanup().await;

@@ -272,6 +272,7 @@ async fn tokens_for(
             auth_time: Some(grant.auth_time),
             grant: Some(&grant.id),
             act: None,
+            not_after: None,
         },
     )
     .map_err(OAuthError::internal)?;
@@ -444,6 +445,7 @@ fn client_credentials(p: &Provider, client: &Client, params: &Params) -> Result<
             auth_time: None,
             grant: None,
             act: None,
+            not_after: None,
         },
     )
     .map_err(OAuthError::internal)?;

@@ -5,8 +5,10 @@
 //! `users`/`resources` rules as tsidp does.
 //!
 //! The new token belongs to the same grant as the subject token: revoking the grant (sign-out,
-//! refresh-token reuse, client deletion) revokes exchanged tokens too. No refresh token and no
-//! ID token are issued.
+//! refresh-token reuse, deleting the original client) revokes exchanged tokens too, and so
+//! does deleting the exchanging client. It never outlives the subject token, so exchanging
+//! again and again cannot keep a user's token alive. An actor token must have been issued to
+//! the exchanging client itself. No refresh token and no ID token are issued.
 
 use latchkey_store::Client;
 use serde_json::{Map, Value, json};
@@ -59,7 +61,15 @@ pub(crate) async fn exchange(
     let actor = match params.get("actor_token") {
         Some(token) => {
             check_token_type(params.get("actor_token_type"), "actor_token_type")?;
-            Some(verified(p, token, "actor_token").await?)
+            let actor = verified(p, token, "actor_token").await?;
+            // The actor is the client making the request: a token some other client handed
+            // over must not let this one claim that the other acts.
+            if actor.client_id != client.id.as_str() {
+                return Err(OAuthError::invalid_request(
+                    "the actor_token was not issued to this client",
+                ));
+            }
+            Some(actor)
         }
         None if params.get("actor_token_type").is_some() => {
             return Err(OAuthError::invalid_request(
@@ -74,7 +84,7 @@ pub(crate) async fn exchange(
     let grant = subject
         .grant
         .as_ref()
-        .ok_or_else(|| OAuthError::invalid_grant("the subject_token was not issued to a user"))?;
+        .ok_or_else(|| OAuthError::invalid_request("the subject_token was not issued to a user"))?;
     let granted_scope = scope_list(&subject.scope);
     let scope = match params.get("scope") {
         Some(asked) => {
@@ -90,10 +100,12 @@ pub(crate) async fn exchange(
     };
     let snapshot = grant.claims.as_object().cloned().unwrap_or_default();
     let audience = granted_audiences(p, &grant.subject, &snapshot, &requested)?;
+    // Whoever acted before on the subject token stays on record: nested under a new actor,
+    // or as the actor when there is no new one.
+    let prior = subject.claims.get("act");
     let act = match &actor {
-        Some(a) => Some(actor_claim(a)),
-        // Exchanging a delegated token again keeps the record of who acts.
-        None => subject.claims.get("act").cloned(),
+        Some(a) => Some(actor_claim(a, prior)),
+        None => prior.cloned(),
     };
 
     let access = mint_access_token(
@@ -106,6 +118,8 @@ pub(crate) async fn exchange(
             auth_time: Some(grant.auth_time),
             grant: Some(&grant.id),
             act: act.as_ref(),
+            // Exchanging never extends how long a user's token is good for.
+            not_after: Some(subject.exp),
         },
     )
     .map_err(OAuthError::internal)?;
@@ -137,7 +151,8 @@ fn check_token_type(value: Option<&str>, name: &str) -> Result<(), OAuthError> {
     }
 }
 
-/// One of our own live access tokens, or `invalid_grant` (RFC 8693 §2.2.2).
+/// One of our own live access tokens; anything else is `invalid_request`, as RFC 8693
+/// §2.2.2 asks for tokens that are invalid or unacceptable.
 async fn verified(
     p: &Provider,
     token: &str,
@@ -145,20 +160,19 @@ async fn verified(
 ) -> Result<VerifiedAccessToken, OAuthError> {
     verify_access_token(p, token).await.map_err(|e| match e {
         AccessTokenError::Invalid(why) => {
-            OAuthError::invalid_grant(format!("the {name} is not valid: {why}"))
+            OAuthError::invalid_request(format!("the {name} is not valid: {why}"))
         }
         AccessTokenError::Internal(e) => OAuthError::internal(e),
     })
 }
 
-/// RFC 8693 §4.1: the actor, with the actor's own actor nested (a delegation chain).
-fn actor_claim(actor: &VerifiedAccessToken) -> Value {
+/// RFC 8693 §4.1: the current actor outermost, prior actors nested (a delegation chain):
+/// those of the subject token, else the actor token's own.
+fn actor_claim(actor: &VerifiedAccessToken, prior: Option<&Value>) -> Value {
     let mut act = Map::new();
     act.insert("sub".into(), Value::from(actor.subject.as_str()));
-    if !actor.client_id.is_empty() {
-        act.insert("client_id".into(), Value::from(actor.client_id.as_str()));
-    }
-    if let Some(prior) = actor.claims.get("act") {
+    act.insert("client_id".into(), Value::from(actor.client_id.as_str()));
+    if let Some(prior) = prior.or(actor.claims.get("act")) {
         act.insert("act".into(), prior.clone());
     }
     Value::Object(act)
