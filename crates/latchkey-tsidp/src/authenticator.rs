@@ -60,16 +60,17 @@ impl TailnetAuthenticator {
             return Ok(peer);
         }
         // Several headers are one list in order: the last hop is the last item of the last.
-        let Some(forwarded) = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| v.rsplit(',').map(str::trim).find(|h| !h.is_empty()))
-            .next_back()
-        else {
+        let Some(last) = headers.get_all("x-forwarded-for").iter().next_back() else {
             // The proxy's own request (no client behind it).
             return Ok(peer);
         };
+        // A header that is there but unreadable or empty never falls back to the proxy's own
+        // address: the proxy may be a person's node, and the caller would become them.
+        let forwarded = last
+            .to_str()
+            .ok()
+            .and_then(|v| v.rsplit(',').map(str::trim).find(|h| !h.is_empty()))
+            .ok_or("X-Forwarded-For names no readable address")?;
         // The last hop is the one the trusted proxy added; earlier ones are the client's word.
         // Without a port it is asked about as IP:0, which tailscaled's WhoIs accepts for a
         // tailnet address (ipnlocal's LocalBackend.WhoIs: "the provided port may be 0").

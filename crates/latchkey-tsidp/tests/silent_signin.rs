@@ -444,6 +444,41 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
             .any(|(p, _)| p.starts_with("/localapi/v0/whois?addr=127.0.0.3"))
     );
 
+    // An unreadable or empty header from the proxy never falls back to the proxy's own
+    // address, even when the proxy is a person's node.
+    fake.set_peer(
+        ip("127.0.0.1"),
+        whois_body(
+            1003,
+            "carol@example.com",
+            "Carol",
+            "carol",
+            &["100.64.0.4"],
+            vec![],
+        ),
+    );
+    fake.clear_requests();
+    for bad in [&b"\xff\xfe"[..], b" , "] {
+        let r = from("127.0.0.1")
+            .get(idp.authorize_url(&idp.client_id))
+            .header(
+                "X-Forwarded-For",
+                reqwest::header::HeaderValue::from_bytes(bad).unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert!(
+            location.is_none_or(|l| !l.contains("code=")),
+            "signed in through an unreadable X-Forwarded-For"
+        );
+    }
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+
     // From anyone else the header is ignored: alice cannot claim to be bob.
     fake.clear_requests();
     let q = idp
