@@ -816,7 +816,20 @@ pub fn load_from(cli: &Cli, env: &[(String, String)]) -> Result<Config> {
         Some(file) => file_layer(file, primary)?,
         None => Layer::new(),
     };
-    let flag_layer = flag_layer(cli, primary)?;
+    let mut flag_layer = flag_layer(cli, primary)?;
+    let local_mode = local_tailscaled_mode(cli, env);
+    let mut hostname_ignored = false;
+    if local_mode.is_some() {
+        for layer in [&mut env_layer, &mut flag_layer] {
+            let via_alias = layer
+                .get("tsidp.hostname")
+                .is_some_and(|entry| entry.via.is_some());
+            if via_alias {
+                layer.remove("tsidp.hostname");
+                hostname_ignored = true;
+            }
+        }
+    }
     if !tsidp_in_scope(command, [&file_layer, &env_layer, &flag_layer]) {
         env_layer.retain(|path, entry| {
             path.starts_with("tsidp.")
@@ -827,9 +840,19 @@ pub fn load_from(cli: &Cli, env: &[(String, String)]) -> Result<Config> {
     merged.extend(file_layer);
     merged.extend(env_layer);
     merged.extend(flag_layer);
-    let mut config = resolve(merged, command, config_file)?;
+    let mut config = resolve(merged, command, config_file, local_mode.is_some())?;
     if config.tsidp.enabled {
         config.notices = tsidp_notices(cli, env, &config.tsidp)?;
+        if let (true, Some(source)) = (hostname_ignored, local_mode) {
+            config.notices.push(Notice {
+                warning: false,
+                text: format!(
+                    "{source}: tsidp's hostname is ignored, as tsidp ignores it with \
+                     -use-local-tailscaled: the issuer is named after this machine (set \
+                     `tsidp.public_url` or `tsidp.hostname` to choose another)"
+                ),
+            });
+        }
     }
     Ok(config)
 }
@@ -837,19 +860,60 @@ pub fn load_from(cli: &Cli, env: &[(String, String)]) -> Result<Config> {
 /// Whether tsidp's names for process-wide settings (`TS_STATE_DIR`, `TSIDP_LOG`) count. Not
 /// where only the idp runs (`latchkey idp`, or `serve` with the tsidp role off): there they are
 /// more likely meant for something else, such as a tailscaled in the same container. The
-/// one-shot commands (`clients`, `keys`, …) read them, to find the data of `latchkey tsidp`.
+/// one-shot commands (`clients`, `keys`, …) read them to find the data of `latchkey tsidp`,
+/// unless the configuration says which roles run and tsidp is not among them (then they would
+/// open another database than the server's).
 /// Names of `tsidp.*` keys only ever affect the tsidp role, so they always count.
 fn tsidp_in_scope(command: &Command, layers: [&Layer; 3]) -> bool {
-    match command.only_role() {
-        Some(role) => role == Role::Tsidp,
-        None if matches!(command, Command::Serve | Command::CheckConfig) => layers
+    let enabled = |role: Role| {
+        layers
             .iter()
             .rev()
-            .find_map(|layer| layer.get("tsidp.enabled"))
+            .find_map(|layer| layer.get(&format!("{role}.enabled")))
             .and_then(|entry| entry.value.as_bool())
-            .unwrap_or(false),
-        None => true,
+    };
+    match command.only_role() {
+        Some(role) => role == Role::Tsidp,
+        None if matches!(command, Command::Serve | Command::CheckConfig) => {
+            enabled(Role::Tsidp).unwrap_or(false)
+        }
+        None => match enabled(Role::Tsidp) {
+            Some(on) => on,
+            None => ROLES.iter().all(|def| enabled(def.role).is_none()),
+        },
     }
+}
+
+/// Where and how an alias is given, if it is: a tsidp flag wins over the environment.
+fn alias_given<'a>(
+    cli: &'a Cli,
+    env: &'a [(String, String)],
+    alias: &Alias,
+) -> Option<(String, &'a str)> {
+    let from_flag = cli
+        .tsidp_flags
+        .iter()
+        .rev()
+        .find(|flag| Some(flag.name) == alias.flag)
+        .map(|flag| (format!("-{}", flag.name), flag.value.as_str()));
+    let from_env = || {
+        env.iter()
+            .rev()
+            .find(|(name, value)| name == alias.env && !value.is_empty())
+            .map(|(name, value)| (format!("environment variable {name}"), value.as_str()))
+    };
+    from_flag.or_else(from_env)
+}
+
+/// tsidp with `-use-local-tailscaled` names itself after this machine and ignores
+/// `-hostname` (which names its own tsnet node otherwise); so does Latchkey. Returns where
+/// that was said, when it was.
+fn local_tailscaled_mode(cli: &Cli, env: &[(String, String)]) -> Option<String> {
+    let alias = ALIASES
+        .iter()
+        .find(|alias| alias.env == "TSIDP_USE_LOCAL_TAILSCALED")?;
+    let (source, text) = alias_given(cli, env, alias)?;
+    go_bool(text).ok()?.then_some(source)
 }
 
 /// What to tell the operator about tsidp settings that have nothing to set in Latchkey. Only
@@ -860,18 +924,7 @@ fn tsidp_notices(cli: &Cli, env: &[(String, String)], tsidp: &RoleConfig) -> Res
         let Sets::Nothing { when, notice } = alias.sets else {
             continue;
         };
-        let from_flag = cli
-            .tsidp_flags
-            .iter()
-            .rev()
-            .find(|flag| Some(flag.name) == alias.flag)
-            .map(|flag| (format!("-{}", flag.name), flag.value.as_str()));
-        let from_env = env
-            .iter()
-            .rev()
-            .find(|(name, value)| name == alias.env && !value.is_empty())
-            .map(|(name, value)| (format!("environment variable {name}"), value.as_str()));
-        let Some((source, text)) = from_flag.or(from_env) else {
+        let Some((source, text)) = alias_given(cli, env, alias) else {
             continue;
         };
         if go_bool(text).map_err(|err| anyhow!("{source}: {err}"))? == when {
@@ -1037,8 +1090,10 @@ impl Alias {
                 "-1" => Ok(None),
                 port => port
                     .parse::<u16>()
+                    .ok()
+                    .filter(|port| *port != 0)
                     .map(|port| Some(Value::String(format!("127.0.0.1:{port}"))))
-                    .map_err(|_| format!("expected a port number (0 to 65535), got {text:?}")),
+                    .ok_or_else(|| format!("expected a port number (1 to 65535), got {text:?}")),
             },
             Convert::TsidpLog => match text.trim() {
                 // tsidp's debug level is its own messages, not every library's.
@@ -1365,7 +1420,13 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Fills in derived values, reads secret files, validates every key and builds the [`Config`].
-fn resolve(mut merged: Layer, command: &Command, config_file: Option<PathBuf>) -> Result<Config> {
+/// `local_tailscaled`: tsidp's `-use-local-tailscaled` was given (see [`behind_tailscale_serve`]).
+fn resolve(
+    mut merged: Layer,
+    command: &Command,
+    config_file: Option<PathBuf>,
+    local_tailscaled: bool,
+) -> Result<Config> {
     let any_enabled = ROLES
         .iter()
         .any(|def| merged.contains_key(&format!("{}.enabled", def.role)));
@@ -1401,7 +1462,7 @@ fn resolve(mut merged: Layer, command: &Command, config_file: Option<PathBuf>) -
         };
         merged.insert("database_url".into(), entry);
     }
-    let issuer_from_tailnet = behind_tailscale_serve(&mut merged);
+    let issuer_from_tailnet = behind_tailscale_serve(&mut merged, local_tailscaled);
     for key in KEYS.iter() {
         if let Some(entry) = merged.get_mut(&key.path) {
             if entry.secret_file {
@@ -1442,13 +1503,15 @@ fn resolve(mut merged: Layer, command: &Command, config_file: Option<PathBuf>) -
 /// tsidp with the local tailscaled sits behind tailscaled's `serve`, believes the
 /// `X-Forwarded-For` it gets from there, and takes its issuer from the tailnet. Latchkey does
 /// the same once one of tsidp's settings for it is used: `tsidp.hostname`, `tsidp.https_port`
-/// or `-local-port`. Then, unless configured, loopback is a trusted proxy (when `tsidp.listen`
-/// is a loopback address), and the issuer is derived at startup. Returns the latter.
-fn behind_tailscale_serve(merged: &mut Layer) -> bool {
+/// or `-local-port`, or `-use-local-tailscaled` itself. Then, unless configured, loopback is a
+/// trusted proxy (when `tsidp.listen` is a loopback address), and the issuer is derived at
+/// startup. Returns the latter.
+fn behind_tailscale_serve(merged: &mut Layer, local_tailscaled: bool) -> bool {
     let listen = merged.get("tsidp.listen");
     let from_local_port =
         listen.is_some_and(|e| e.via.is_some_and(|a| a.convert == Convert::LoopbackPort));
-    if !(from_local_port
+    if !(local_tailscaled
+        || from_local_port
         || merged.contains_key("tsidp.hostname")
         || merged.contains_key("tsidp.https_port"))
     {
@@ -2092,7 +2155,6 @@ mod tests {
                 ("TSIDP_LOCAL_PORT", "9999"),
                 ("TSIDP_ENABLE_STS", "T"),
                 ("TSIDP_LOG", "warn"),
-                ("TSIDP_USE_LOCAL_TAILSCALED", "1"),
             ],
         );
         assert_eq!(config.data_dir, PathBuf::from("/srv/tsidp"));
@@ -2147,7 +2209,6 @@ mod tests {
                 "-enable-sts",
                 "-log",
                 "error",
-                "-use-local-tailscaled",
             ],
             &[],
         );
@@ -2159,6 +2220,36 @@ mod tests {
         assert_eq!(tsidp.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(tsidp.trusted_proxies, loopback());
         assert!(tsidp.enable_sts && tsidp.issuer_from_tailnet);
+
+        // As in tsidp, -use-local-tailscaled names the issuer after this machine and ignores
+        // -hostname (which names tsidp's own node otherwise), and puts it behind `serve`.
+        for args in [
+            &["tsidp", "-use-local-tailscaled", "-hostname", "login"][..],
+            &["tsidp", "-hostname=login", "-use-local-tailscaled=true"],
+        ] {
+            let config = load_ok(args, &[]);
+            assert_eq!(config.tsidp.hostname, None, "{args:?}");
+            assert!(config.tsidp.issuer_from_tailnet);
+            assert_eq!(config.tsidp.trusted_proxies, loopback());
+            assert!(
+                config
+                    .notices
+                    .iter()
+                    .any(|n| n.text.contains("hostname is ignored")),
+                "{:?}",
+                config.notices
+            );
+        }
+        let config = load_ok(&["tsidp"], &[("TSIDP_USE_LOCAL_TAILSCALED", "1")]);
+        assert!(config.tsidp.issuer_from_tailnet && config.notices.is_empty());
+        // Our own name for the hostname still counts.
+        let config = load_ok(
+            &["tsidp", "-use-local-tailscaled", "--config", "/dev/null"],
+            &[("LATCHKEY_TSIDP_HOSTNAME", "login")],
+        );
+        assert_eq!(config.tsidp.hostname.as_deref(), Some("login"));
+        let err = load_err(&["tsidp", "-local-port", "0"], &[]);
+        assert!(err.contains("1 to 65535"), "{err}");
 
         let config = load_ok(&["tsidp", "-enable-sts=false"], &[]);
         assert!(!config.tsidp.enable_sts);
@@ -2271,6 +2362,17 @@ mod tests {
         let config = load_ok(&["clients", "list"], &vars);
         assert_eq!(config.data_dir, PathBuf::from("/tsidp"));
         assert!(config.notices.is_empty());
+        // ... unless the configuration runs roles without tsidp: then the one-shot commands
+        // open the database the server uses.
+        for enabled in [
+            &[("LATCHKEY_IDP_ENABLED", "true")][..],
+            &[("LATCHKEY_TSIDP_ENABLED", "false")],
+        ] {
+            let mut without_tsidp = vars.to_vec();
+            without_tsidp.extend_from_slice(enabled);
+            let config = load_ok(&["users", "list"], &without_tsidp);
+            assert_eq!(config.data_dir, PathBuf::from("./data"), "{enabled:?}");
+        }
     }
 
     #[test]
