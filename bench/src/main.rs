@@ -226,6 +226,24 @@ async fn create_pg_database(name: &str) -> Result<String, String> {
 }
 
 /// `latchkey clients create --role ROLE`: returns (client_id, client_secret).
+/// Runs a one-shot `latchkey` command against the bench's database.
+fn run_cli(bin: &Path, global: &[String], args: &[&str]) -> Result<(), String> {
+    let out = server::command(bin, global)
+        .args(args)
+        .output()
+        .map_err(|e| format!("running {}: {e}", bin.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`latchkey {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 fn create_client(
     bin: &Path,
     global: &[String],
@@ -439,6 +457,16 @@ async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), Stri
             vec![],
         ),
     );
+    // The same person in the directory, so every token and userinfo answer also reads her
+    // directory groups (the tsidp role enriches tailnet logins from it).
+    for args in [
+        &["users", "add", "alice", "--email", "alice@example.com"][..],
+        &["groups", "add", "eng"],
+        &["groups", "add-member", "eng", "alice"],
+        &["groups", "set-claim", "eng", "shell", "bash"],
+    ] {
+        run_cli(&bin, &global, args)?;
+    }
     let socket = tailscaled.socket_path().as_os_str().to_owned();
     let log = env.data_dir.join("tsidp.log");
     let envs = [(TAILSCALED_SOCKET_ENV, socket.as_os_str())];

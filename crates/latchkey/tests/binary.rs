@@ -339,7 +339,7 @@ async fn tsidp_runs_from_tsidps_own_flags() {
             .args(["tsidp", "-dir"])
             .arg(&dir)
             .args(["-local-port", &port, "-hostname", "idp", "-enable-sts"])
-            .args(["-use-local-tailscaled", "-funnel"])
+            .args(["-funnel"])
             .arg("--tailscaled-socket")
             .arg(fake.socket_path()),
     );
@@ -435,7 +435,7 @@ fn tsidp_environment_names_and_failures() {
     let out = bin()
         .args(["tsidp", "-dir"])
         .arg(&dir)
-        .args(["-hostname", "idp", "-local-port", "0"])
+        .args(["-hostname", "idp", "-local-port", &free_port().to_string()])
         .args(["--tailscaled-socket", "/nonexistent/tailscaled.sock"])
         .output()
         .unwrap();
