@@ -59,7 +59,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO users (",
             user_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ", username_key, email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         on_pool!(self, write, pool => {
             sqlx::query(sql)
@@ -74,6 +74,8 @@ impl Store {
                 .bind(u.disabled)
                 .bind(u.created_at)
                 .bind(u.updated_at)
+                .bind(fold(&u.username))
+                .bind(u.email.as_deref().map(fold))
                 .execute(pool)
                 .await
                 .map_err(conflict)?;
@@ -99,27 +101,27 @@ impl Store {
         let (sql, value) = match key {
             UserKey::Id(id) => (
                 concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"),
-                id.as_str(),
+                id.as_str().to_owned(),
             ),
             UserKey::Email(e) => (
                 concat!(
                     "SELECT ",
                     user_columns!(),
-                    " FROM users WHERE lower(email) = lower($1)"
+                    " FROM users WHERE email_key = $1"
                 ),
-                e,
+                fold(e),
             ),
             UserKey::Username(n) => (
                 concat!(
                     "SELECT ",
                     user_columns!(),
-                    " FROM users WHERE lower(username) = lower($1)"
+                    " FROM users WHERE username_key = $1"
                 ),
-                n,
+                fold(n),
             ),
         };
         on_pool!(self, read, pool => {
-            let row = sqlx::query(sql).bind(value).fetch_optional(pool).await?;
+            let row = sqlx::query(sql).bind(&value).fetch_optional(pool).await?;
             Ok(match row {
                 Some(row) => Some(user_from_row!(row)),
                 None => None,
@@ -132,7 +134,7 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             user_columns!(),
-            " FROM users ORDER BY lower(username)"
+            " FROM users ORDER BY username_key"
         );
         on_pool!(self, read, pool => {
             let rows = sqlx::query(sql).fetch_all(pool).await?;
@@ -145,8 +147,8 @@ impl Store {
         on_pool!(self, write, pool => {
             let n = sqlx::query(
                 "UPDATE users SET username = $2, email = $3, email_verified = $4, first_name = $5, \
-                 last_name = $6, display_name = $7, is_admin = $8, disabled = $9, updated_at = $10 \
-                 WHERE id = $1",
+                 last_name = $6, display_name = $7, is_admin = $8, disabled = $9, updated_at = $10, \
+                 username_key = $11, email_key = $12 WHERE id = $1",
             )
             .bind(u.id.as_str())
             .bind(&u.username)
@@ -158,6 +160,8 @@ impl Store {
             .bind(u.is_admin)
             .bind(u.disabled)
             .bind(u.updated_at)
+            .bind(fold(&u.username))
+            .bind(u.email.as_deref().map(fold))
             .execute(pool)
             .await
             .map_err(conflict)?
@@ -182,14 +186,15 @@ impl Store {
     pub async fn create_group(&self, g: &Group) -> Result<()> {
         on_pool!(self, write, pool => {
             sqlx::query(
-                "INSERT INTO groups (id, name, friendly_name, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO groups (id, name, friendly_name, created_at, updated_at, name_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(g.id.as_str())
             .bind(&g.name)
             .bind(&g.friendly_name)
             .bind(g.created_at)
             .bind(g.updated_at)
+            .bind(fold(&g.name))
             .execute(pool)
             .await
             .map_err(conflict)?;
@@ -202,9 +207,9 @@ impl Store {
         on_pool!(self, read, pool => {
             let row = sqlx::query(
                 "SELECT id, name, friendly_name, created_at, updated_at FROM groups \
-                 WHERE lower(name) = lower($1)",
+                 WHERE name_key = $1",
             )
-            .bind(name)
+            .bind(fold(name))
             .fetch_optional(pool)
             .await?;
             Ok(match row {
@@ -218,7 +223,7 @@ impl Store {
     pub async fn list_groups(&self) -> Result<Vec<Group>> {
         on_pool!(self, read, pool => {
             let rows = sqlx::query(
-                "SELECT id, name, friendly_name, created_at, updated_at FROM groups ORDER BY lower(name)",
+                "SELECT id, name, friendly_name, created_at, updated_at FROM groups ORDER BY name_key",
             )
             .fetch_all(pool)
             .await?;
@@ -364,7 +369,7 @@ impl Store {
             match (kind, name, key, value) {
                 (0, Some(name), _, _) => out.groups.push(name),
                 (1, Some(name), Some(key), Some(value)) => {
-                    group_claims.push((name.to_lowercase(), key, parse_json(&value)?));
+                    group_claims.push((fold(&name), key, parse_json(&value)?));
                 }
                 (2, _, Some(key), Some(value)) => {
                     own.insert(key, parse_json(&value)?);
@@ -372,7 +377,7 @@ impl Store {
                 _ => return Err(StoreError::Malformed("directory claim row".into())),
             }
         }
-        out.groups.sort_by_key(|g| g.to_lowercase());
+        out.groups.sort_by_key(|g| fold(g));
         group_claims.sort_by(|a, b| a.0.cmp(&b.0));
         for (_, key, value) in group_claims {
             out.claims.entry(key).or_insert(value);
@@ -380,6 +385,11 @@ impl Store {
         out.claims.extend(own);
         Ok(out)
     }
+}
+
+/// How names are compared: without regard to case, the same on every backend.
+pub fn fold(name: &str) -> String {
+    name.to_lowercase()
 }
 
 /// kind, group name, claim name, claim value (JSON).

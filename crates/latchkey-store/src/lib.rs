@@ -12,6 +12,7 @@ mod sessions;
 mod tokens;
 
 pub use audit::NewAuditEvent;
+pub use directory::fold;
 pub use model::*;
 pub use tokens::AccessTokenState;
 

@@ -492,6 +492,24 @@ async fn directory_users_groups_and_claims() {
             store.find_user_by_email("ALICE@example.com").await.unwrap(),
             Some(alice.clone())
         );
+        // Beyond ASCII too, and the same on both backends.
+        store
+            .create_user(&user("u-unal", "Ünal", Some("Ünal@example.com")))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.create_user(&user("u-unal2", "ünal", None)).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(
+            store
+                .find_user_by_email("ÜNAL@EXAMPLE.COM")
+                .await
+                .unwrap()
+                .map(|u| u.username),
+            Some("Ünal".to_owned())
+        );
+        assert!(store.delete_user(&UserId::from("u-unal")).await.unwrap());
         assert_eq!(
             store.find_user_by_username("Alice").await.unwrap(),
             Some(alice.clone())

@@ -36,7 +36,7 @@ impl TailnetDirectoryClaims {
     }
 
     async fn lookup(&self, login: &str) -> Result<Option<Arc<DirectoryClaims>>, StoreError> {
-        let key = login.to_lowercase();
+        let key = latchkey_store::fold(login);
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit);
         }

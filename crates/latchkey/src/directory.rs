@@ -94,15 +94,21 @@ fn group_json(g: &Group) -> Value {
     json!({"id": g.id.as_str(), "name": g.name, "friendly_name": g.friendly_name})
 }
 
-/// By username, then e-mail address, then id.
+/// By username or e-mail address (refusing a key that names two people), then by id.
 async fn find_user(store: &Store, key: &str) -> Result<User> {
-    if let Some(u) = store.find_user_by_username(key).await? {
-        return Ok(u);
-    }
-    if key.contains('@')
-        && let Some(u) = store.find_user_by_email(key).await?
-    {
-        return Ok(u);
+    let by_name = store.find_user_by_username(key).await?;
+    let by_email = match key.contains('@') {
+        true => store.find_user_by_email(key).await?,
+        false => None,
+    };
+    match (by_name, by_email) {
+        (Some(a), Some(b)) if a.id != b.id => bail!(
+            "{key:?} is the username of {} and the e-mail address of {}: give the id",
+            a.id.as_str(),
+            b.id.as_str()
+        ),
+        (Some(u), _) | (None, Some(u)) => return Ok(u),
+        (None, None) => {}
     }
     store
         .find_user(&UserId::from(key))

@@ -1,9 +1,14 @@
 -- The directory: people, groups and the custom claims an administrator attaches to either.
 -- The idp role owns it; the tsidp role reads it to enrich tailnet identities by e-mail.
+-- Usernames, e-mail addresses and group names are unique without regard to case: the store
+-- keeps a lower-cased copy (`*_key`, lowered by the application, the same on both backends,
+-- since SQLite's lower() folds only ASCII).
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL,
+    username_key TEXT NOT NULL,
     email TEXT,
+    email_key TEXT,
     email_verified BOOLEAN NOT NULL,
     first_name TEXT NOT NULL,
     last_name TEXT NOT NULL,
@@ -13,17 +18,18 @@ CREATE TABLE users (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
-CREATE UNIQUE INDEX users_username ON users (lower(username));
-CREATE UNIQUE INDEX users_email ON users (lower(email));
+CREATE UNIQUE INDEX users_username ON users (username_key);
+CREATE UNIQUE INDEX users_email ON users (email_key);
 
 CREATE TABLE groups (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
     friendly_name TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
-CREATE UNIQUE INDEX groups_name ON groups (lower(name));
+CREATE UNIQUE INDEX groups_name ON groups (name_key);
 
 CREATE TABLE group_members (
     group_id TEXT NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
