@@ -1064,3 +1064,98 @@ async fn directory_enriches_tailnet_identities() {
         db.cleanup().await;
     }
 }
+
+/// The `openidconnect` crate as an independent relying party: discovery, a code + PKCE flow
+/// for two tailnet users from two addresses, ID tokens verified by it (signature, issuer,
+/// audience, nonce), userinfo through it. Two people, two identities.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_client_signs_in_two_tailnet_users() {
+    use openidconnect::core::{
+        CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+    };
+    use openidconnect::{
+        AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+        OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    };
+
+    let fake = FakeTailscaled::start().await;
+    for (addr, id, login, name) in [
+        ("127.0.0.2", 1001, "alice@example.com", "Alice"),
+        ("127.0.0.3", 1002, "bob@example.com", "Bob"),
+    ] {
+        let node = login.split('@').next().unwrap();
+        fake.set_peer(
+            ip(addr),
+            whois_body(id, login, name, node, &["100.64.0.9"], vec![]),
+        );
+    }
+    let db = TestDb::new(Backend::Sqlite).await;
+    let idp = start(&db, &fake, vec![]).await;
+    // openidconnect insists on a client that does not follow redirects.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(idp.issuer.clone()).unwrap(), &http)
+            .await
+            .expect("discovery through openidconnect");
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(idp.client_id.clone()),
+        Some(ClientSecret::new(idp.secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+
+    let mut subjects = Vec::new();
+    for (addr, login, name) in [
+        ("127.0.0.2", "alice@example.com", "Alice"),
+        ("127.0.0.3", "bob@example.com", "Bob"),
+    ] {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, csrf, nonce) = rp
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        // The browser of this tailnet user: its connection comes from its own address.
+        let r = from(addr).get(url.as_str()).send().await.unwrap();
+        let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+        let q: std::collections::HashMap<String, String> = location
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(q.get("state"), Some(csrf.secret()));
+        let token = rp
+            .exchange_code(AuthorizationCode::new(q["code"].clone()))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .expect("token request through openidconnect");
+        let id_token = token.id_token().expect("an ID token");
+        let claims = id_token
+            .claims(&rp.id_token_verifier(), &nonce)
+            .expect("openidconnect verifies the ID token");
+        assert_eq!(claims.email().map(|e| e.as_str()), Some(login));
+        assert_eq!(
+            claims.name().and_then(|n| n.get(None)).map(|n| n.as_str()),
+            Some(name)
+        );
+        let info: CoreUserInfoClaims = rp
+            .user_info(token.access_token().clone(), Some(claims.subject().clone()))
+            .unwrap()
+            .request_async(&http)
+            .await
+            .expect("userinfo through openidconnect");
+        assert_eq!(info.subject(), claims.subject());
+        subjects.push(claims.subject().as_str().to_owned());
+    }
+    assert_eq!(subjects, ["userid:1001", "userid:1002"]);
+    db.cleanup().await;
+}
