@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::net::TcpListener;
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Server, bin, temp_dir};
@@ -395,6 +397,167 @@ async fn directory_admin_ui_and_token_exchange_in_the_binary() {
         exchanged["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token",
         "{exchanged}"
     );
+
+    assert!(srv.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A test host on a tailnet-shaped network: a network namespace joined to this one by a veth
+/// pair, with a 100.64.0.0/10 address on each side. Removed on drop.
+struct TailnetHost {
+    ns: String,
+    veth: String,
+}
+
+impl TailnetHost {
+    /// This side gets `local`, the namespace `remote` (both in 100.64.x.0/24).
+    fn create(tag: &str, local: &str, remote: &str) -> TailnetHost {
+        let ns = format!("lk{tag}{}", std::process::id());
+        let veth = format!("lkh{tag}{}", std::process::id() % 100_000);
+        let peer = format!("lkn{tag}{}", std::process::id() % 100_000);
+        let host = TailnetHost {
+            ns: ns.clone(),
+            veth: veth.clone(),
+        };
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("iproute2");
+            assert!(
+                out.status.success(),
+                "ip {}: {} (network namespaces need root)",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ip(&["netns", "add", &ns]);
+        ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer]);
+        ip(&["link", "set", &peer, "netns", &ns]);
+        ip(&["addr", "add", &format!("{local}/24"), "dev", &veth]);
+        ip(&["link", "set", &veth, "up"]);
+        for args in [
+            vec!["addr", "add", &format!("{remote}/24"), "dev", &peer],
+            vec!["link", "set", &peer, "up"],
+            vec!["link", "set", "lo", "up"],
+        ] {
+            let mut all = vec!["netns", "exec", &ns, "ip"];
+            all.extend(args.iter().copied());
+            ip(&all);
+        }
+        host
+    }
+
+    /// `curl` run on the host: the status and the `Location` of the answer.
+    fn get(&self, url: &str) -> (u16, String) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "curl", "-s", "-o", "/dev/null"])
+            .args([
+                "--max-time",
+                "10",
+                "-w",
+                "%{http_code} %{redirect_url}",
+                url,
+            ])
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (status, location) = text.split_once(' ').unwrap_or((&text, ""));
+        (status.parse().unwrap_or(0), location.to_owned())
+    }
+}
+
+impl Drop for TailnetHost {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+/// Listening on a tailnet address, as beside tailscaled without `tailscale serve`: the caller is
+/// the TCP peer, a 100.64.x address of another host, and tailscaled is asked about exactly it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_from_tailnet_addresses_in_a_network_namespace() {
+    let host = TailnetHost::create("a", "100.64.77.1", "100.64.77.7");
+    let fake = FakeTailscaled::start().await;
+    fake.set_peer(
+        "100.64.77.7".parse().unwrap(),
+        whois_body(
+            1007,
+            "dana@example.com",
+            "Dana",
+            "dana-pc",
+            &["100.64.77.7"],
+            vec![],
+        ),
+    );
+    let dir = temp_dir("tsidp-netns");
+    let port = TcpListener::bind("100.64.77.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("100.64.77.1:{port}");
+    let base = format!("http://{listen}");
+    let socket = fake.socket_path().display().to_string();
+    let srv = Server::start_on(
+        &dir,
+        &listen,
+        &[
+            "--public-url",
+            &base,
+            "--tailscaled-socket",
+            &socket,
+            "tsidp",
+        ],
+    );
+    let created = run(&[
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "clients",
+        "create",
+        "--role",
+        "tsidp",
+        "--name",
+        "app",
+        "--redirect-uri",
+        REDIRECT,
+    ])
+    .unwrap();
+    let id = created[0]["client_id"].as_str().unwrap().to_owned();
+    let authorize = authorize_url(&srv.base, &id, "openid email");
+
+    let host = std::sync::Arc::new(host);
+    let remote = host.clone();
+    let (status, location) = tokio::task::spawn_blocking(move || remote.get(&authorize))
+        .await
+        .unwrap();
+    assert_eq!(status, 303, "{location}");
+    let location = url::Url::parse(&location).unwrap();
+    assert!(
+        location.query_pairs().any(|(k, _)| k == "code"),
+        "{location}"
+    );
+    let asked: Vec<String> = fake.requests().into_iter().map(|(p, _)| p).collect();
+    assert!(
+        asked
+            .iter()
+            .any(|p| p.starts_with("/localapi/v0/whois?addr=100.64.77.7%3A")
+                || p.starts_with("/localapi/v0/whois?addr=100.64.77.7:")),
+        "{asked:?}"
+    );
+
+    // This machine's own address on that network is not a tailnet user.
+    let r = reqwest::Client::builder()
+        .local_address("100.64.77.1".parse::<std::net::IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(authorize_url(&srv.base, &id, "openid"))
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap();
+    assert!(location.contains("error=access_denied"), "{location}");
 
     assert!(srv.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
