@@ -564,11 +564,9 @@ impl Idp {
     }
 }
 
-/// RFC 8707 at /token, governed by the grant's `users` and `resources` as in tsidp.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resource_indicators_follow_the_grant() {
-    let fake = FakeTailscaled::start().await;
-    let rule = json!({"users": ["alice@example.com"], "resources": ["https://api.example"]});
+/// Alice (userid:1001) at 127.0.0.2 with these grant rules, Bob (userid:1002) at 127.0.0.3
+/// with none.
+fn alice_and_bob(fake: &FakeTailscaled, alice_rules: Vec<Value>) {
     fake.set_peer(
         ip("127.0.0.2"),
         whois_body(
@@ -577,7 +575,7 @@ async fn resource_indicators_follow_the_grant() {
             "Alice",
             "alice",
             &["100.64.0.2"],
-            vec![rule],
+            alice_rules,
         ),
     );
     fake.set_peer(
@@ -591,6 +589,32 @@ async fn resource_indicators_follow_the_grant() {
             vec![],
         ),
     );
+}
+
+/// A confidential client with no redirect URI (a gateway that only exchanges tokens).
+async fn gateway_client(idp: &Idp, name: &str) -> latchkey_oidc::clients::CreatedClient {
+    create_client(
+        &idp.provider.store,
+        Role::Tsidp,
+        NewClient {
+            name: name.into(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            public: false,
+            id_token_alg: Alg::RS256,
+            metadata: json!({}),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// RFC 8707 at /token, governed by the grant's `users` and `resources` as in tsidp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_indicators_follow_the_grant() {
+    let fake = FakeTailscaled::start().await;
+    let rule = json!({"users": ["alice@example.com"], "resources": ["https://api.example"]});
+    alice_and_bob(&fake, vec![rule]);
     let db = TestDb::new(Backend::Sqlite).await;
     let idp = start(&db, &fake, vec![]).await;
 
@@ -665,44 +689,10 @@ async fn token_exchange_follows_the_grant() {
     let fake = FakeTailscaled::start().await;
     let rule =
         json!({"users": ["alice@example.com"], "resources": ["https://api.example", "mcp-server"]});
-    fake.set_peer(
-        ip("127.0.0.2"),
-        whois_body(
-            1001,
-            "alice@example.com",
-            "Alice",
-            "alice",
-            &["100.64.0.2"],
-            vec![rule],
-        ),
-    );
-    fake.set_peer(
-        ip("127.0.0.3"),
-        whois_body(
-            1002,
-            "bob@example.com",
-            "Bob",
-            "bob",
-            &["100.64.0.3"],
-            vec![],
-        ),
-    );
+    alice_and_bob(&fake, vec![rule]);
     let db = TestDb::new(Backend::Sqlite).await;
     let idp = start(&db, &fake, vec![]).await;
-    let gateway = create_client(
-        &idp.provider.store,
-        Role::Tsidp,
-        NewClient {
-            name: "gateway".into(),
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            public: false,
-            id_token_alg: Alg::RS256,
-            metadata: json!({}),
-        },
-    )
-    .await
-    .unwrap();
+    let gateway = gateway_client(&idp, "gateway").await;
     let gateway_id = gateway.client.id.0.clone();
     let gateway_secret = gateway.secret.unwrap();
     let as_gateway = |pairs: Vec<(&'static str, String)>| {
@@ -847,20 +837,7 @@ async fn token_exchange_follows_the_grant() {
         chain
     );
     // Deleting the exchanging client revokes what it was given.
-    let other = create_client(
-        &idp.provider.store,
-        Role::Tsidp,
-        NewClient {
-            name: "short-lived gateway".into(),
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            public: false,
-            id_token_alg: Alg::RS256,
-            metadata: json!({}),
-        },
-    )
-    .await
-    .unwrap();
+    let other = gateway_client(&idp, "short-lived gateway").await;
     let r = reqwest::Client::new()
         .post(format!("{}/token", idp.issuer))
         .basic_auth(&other.client.id.0, other.secret.as_deref())
