@@ -68,7 +68,7 @@ pub async fn create_client(
 
 /// Gives a confidential client a new secret; the old one stops working at once.
 pub async fn rotate_secret(store: &Store, role: Role, id: &ClientId) -> Result<String, String> {
-    let Some(mut client) = store
+    let Some(client) = store
         .find_client(role, id)
         .await
         .map_err(|e| e.to_string())?
@@ -79,12 +79,13 @@ pub async fn rotate_secret(store: &Store, role: Role, id: &ClientId) -> Result<S
         return Err("public clients have no secret".into());
     }
     let secret = random_token();
-    client.secret_hash = Some(secret_hash(&secret));
-    client.updated_at = unix_now();
-    store
-        .update_client(&client)
+    let updated = store
+        .update_client_secret(role, id, &secret_hash(&secret), unix_now())
         .await
         .map_err(|e| e.to_string())?;
+    if !updated {
+        return Err(format!("no confidential client {id}"));
+    }
     Ok(secret)
 }
 

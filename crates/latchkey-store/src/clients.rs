@@ -95,24 +95,49 @@ impl Store {
         })
     }
 
-    /// Replaces everything but the id, role and creation time. Returns false when absent.
+    /// Replaces the client's settings: everything but the id, role, creation time, type
+    /// (public or confidential) and secret, which [`Store::update_client_secret`] changes, so
+    /// that an edit and a secret rotation racing each other cannot undo one another. Returns
+    /// false when absent.
     pub async fn update_client(&self, client: &Client) -> Result<bool> {
         on_pool!(self, write, pool => {
             let n = sqlx::query(
-                "UPDATE clients SET name = $3, secret_hash = $4, public = $5, redirect_uris = $6, \
-                 post_logout_redirect_uris = $7, id_token_alg = $8, metadata = $9, updated_at = $10 \
-                 WHERE role = $1 AND id = $2",
+                "UPDATE clients SET name = $3, redirect_uris = $4, post_logout_redirect_uris = $5, \
+                 id_token_alg = $6, metadata = $7, updated_at = $8 WHERE role = $1 AND id = $2",
             )
             .bind(client.role.as_str())
             .bind(client.id.as_str())
             .bind(&client.name)
-            .bind(&client.secret_hash)
-            .bind(client.public)
             .bind(list_json(&client.redirect_uris))
             .bind(list_json(&client.post_logout_redirect_uris))
             .bind(&client.id_token_alg)
             .bind(client.metadata.to_string())
             .bind(client.updated_at)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(n == 1)
+        })
+    }
+
+    /// Sets a confidential client's secret digest. Returns false when there is no such
+    /// confidential client.
+    pub async fn update_client_secret(
+        &self,
+        role: Role,
+        id: &ClientId,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<bool> {
+        on_pool!(self, write, pool => {
+            let n = sqlx::query(
+                "UPDATE clients SET secret_hash = $3, updated_at = $4 \
+                 WHERE role = $1 AND id = $2 AND secret_hash IS NOT NULL",
+            )
+            .bind(role.as_str())
+            .bind(id.as_str())
+            .bind(secret_hash)
+            .bind(now)
             .execute(pool)
             .await?
             .rows_affected();

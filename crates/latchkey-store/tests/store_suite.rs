@@ -85,17 +85,34 @@ async fn clients_round_trip_per_role() {
         );
         assert_eq!(store.list_clients(Role::Idp).await.unwrap().len(), 1);
 
+        // A secret rotation and an edit made from a copy read before it do not undo each
+        // other: the edit leaves the secret (and the client type) alone.
         let mut changed = c.clone();
         changed
             .redirect_uris
             .push("https://app.example/other".into());
+        changed.name = "renamed".into();
         changed.public = true;
         changed.secret_hash = None;
         changed.updated_at = 200;
+        assert!(
+            store
+                .update_client_secret(Role::Idp, &c.id, "new-digest", 150)
+                .await
+                .unwrap()
+        );
         assert!(store.update_client(&changed).await.unwrap());
-        assert_eq!(
-            store.find_client(Role::Idp, &c.id).await.unwrap(),
-            Some(changed)
+        let stored = store.find_client(Role::Idp, &c.id).await.unwrap().unwrap();
+        assert_eq!(stored.redirect_uris, changed.redirect_uris);
+        assert_eq!(stored.name, "renamed");
+        assert_eq!(stored.updated_at, 200);
+        assert_eq!(stored.secret_hash.as_deref(), Some("new-digest"));
+        assert_eq!(stored.public, c.public);
+        assert!(
+            !store
+                .update_client_secret(Role::Tsidp, &ClientId::from("nope"), "x", 1)
+                .await
+                .unwrap()
         );
 
         assert!(store.delete_client(Role::Idp, &c.id, 300).await.unwrap());
