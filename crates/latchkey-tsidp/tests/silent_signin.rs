@@ -401,28 +401,7 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let fake = FakeTailscaled::start().await;
-    fake.set_peer(
-        ip("127.0.0.2"),
-        whois_body(
-            1001,
-            "alice@example.com",
-            "Alice",
-            "alice",
-            &["100.64.0.2"],
-            vec![],
-        ),
-    );
-    fake.set_peer(
-        ip("127.0.0.3"),
-        whois_body(
-            1002,
-            "bob@example.com",
-            "Bob",
-            "bob",
-            &["100.64.0.3"],
-            vec![],
-        ),
-    );
+    alice_and_bob(&fake, vec![]);
     let db = TestDb::new(Backend::Sqlite).await;
     // 127.0.0.1 plays `tailscale serve`.
     let idp = start(&db, &fake, vec![ip("127.0.0.1")]).await;
@@ -591,6 +570,18 @@ fn alice_and_bob(fake: &FakeTailscaled, alice_rules: Vec<Value>) {
     );
 }
 
+/// POSTs a form to `url` as client `id`: the status and the JSON answer.
+async fn post_as(url: &str, id: &str, secret: &str, pairs: &[(&str, String)]) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .basic_auth(id, Some(secret))
+        .form(pairs)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
 /// A confidential client with no redirect URI (a gateway that only exchanges tokens).
 async fn gateway_client(idp: &Idp, name: &str) -> latchkey_oidc::clients::CreatedClient {
     create_client(
@@ -695,22 +686,16 @@ async fn token_exchange_follows_the_grant() {
     let gateway = gateway_client(&idp, "gateway").await;
     let gateway_id = gateway.client.id.0.clone();
     let gateway_secret = gateway.secret.unwrap();
-    let as_gateway = |pairs: Vec<(&'static str, String)>| {
-        let (issuer, id, secret) = (
-            idp.issuer.clone(),
-            gateway_id.clone(),
-            gateway_secret.clone(),
-        );
-        async move {
-            let r = reqwest::Client::new()
-                .post(format!("{issuer}/token"))
-                .basic_auth(id, Some(secret))
-                .form(&pairs)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }
+    let token_url = format!("{}/token", idp.issuer);
+    let introspect_url = format!("{}/introspect", idp.issuer);
+    let as_gateway = async |pairs: Vec<(&'static str, String)>| {
+        post_as(&token_url, &gateway_id, &gateway_secret, &pairs).await
+    };
+    let introspect = async |token: &str| {
+        let pairs = [("token", token.to_owned())];
+        post_as(&introspect_url, &gateway_id, &gateway_secret, &pairs)
+            .await
+            .1
     };
     let exchange = |subject: &str, targets: &[(&'static str, &str)]| {
         let mut pairs = vec![
@@ -838,44 +823,19 @@ async fn token_exchange_follows_the_grant() {
     );
     // Deleting the exchanging client revokes what it was given.
     let other = gateway_client(&idp, "short-lived gateway").await;
-    let r = reqwest::Client::new()
-        .post(format!("{}/token", idp.issuer))
-        .basic_auth(&other.client.id.0, other.secret.as_deref())
-        .form(&exchange(&alice_at, &[("audience", "mcp-server")]))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = r.json().await.unwrap();
+    let (_, body) = post_as(
+        &token_url,
+        &other.client.id.0,
+        other.secret.as_deref().unwrap(),
+        &exchange(&alice_at, &[("audience", "mcp-server")]),
+    )
+    .await;
     let theirs = body["access_token"].as_str().expect("exchanged").to_owned();
-    let active = |token: String| {
-        let (issuer, id, secret) = (
-            idp.issuer.clone(),
-            gateway_id.clone(),
-            gateway_secret.clone(),
-        );
-        async move {
-            let r = reqwest::Client::new()
-                .post(format!("{issuer}/introspect"))
-                .basic_auth(id, Some(secret))
-                .form(&[("token", token)])
-                .send()
-                .await
-                .unwrap();
-            r.json::<Value>().await.unwrap()["active"] == true
-        }
-    };
-    assert!(active(theirs.clone()).await);
+    assert_eq!(introspect(&theirs).await["active"], true);
     idp.provider.delete_client(&other.client.id).await.unwrap();
-    assert!(!active(theirs).await);
+    assert_eq!(introspect(&theirs).await["active"], false);
     // Introspection shows the actor.
-    let r = reqwest::Client::new()
-        .post(format!("{}/introspect", idp.issuer))
-        .basic_auth(&gateway_id, Some(&gateway_secret))
-        .form(&[("token", again.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let body: Value = r.json().await.unwrap();
+    let body = introspect(&again).await;
     assert_eq!(body["active"], true, "{body}");
     assert_eq!(body["act"], act);
 
@@ -889,14 +849,7 @@ async fn token_exchange_follows_the_grant() {
         .unwrap();
     assert_eq!(r.status(), 200);
     for t in [&exchanged, &delegated, &again] {
-        let r = reqwest::Client::new()
-            .post(format!("{}/introspect", idp.issuer))
-            .basic_auth(&gateway_id, Some(&gateway_secret))
-            .form(&[("token", t.as_str())])
-            .send()
-            .await
-            .unwrap();
-        let body: Value = r.json().await.unwrap();
+        let body = introspect(t).await;
         assert_eq!(body["active"], false, "{body}");
     }
     let (status, body) = as_gateway(exchange(&alice_at, &[("audience", "mcp-server")])).await;

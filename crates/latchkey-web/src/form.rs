@@ -20,13 +20,15 @@ pub struct Form {
 impl Form {
     pub fn parse(body: &[u8]) -> Result<Form, FormError> {
         let mut fields: Vec<(String, String)> = Vec::new();
+        // Names seen so far: a set keeps a large body of tiny fields linear.
+        let mut seen = std::collections::HashSet::new();
         for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match pair.iter().position(|b| *b == b'=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &[][..]),
             };
             let name = decode(name)?;
-            if fields.iter().any(|(n, _)| *n == name) {
+            if !seen.insert(name.clone()) {
                 return Err(FormError::Repeated(name));
             }
             fields.push((name, decode(value)?));

@@ -343,26 +343,30 @@ async fn refresh_token(
         .get("scope")
         .map(|s| scope_list(s).into_iter().map(String::from).collect());
     let hash = sha256_hex(token.as_bytes());
-    if let Some(req) = &requested {
-        // Narrowing is checked before the token is consumed, so a bad request costs nothing.
-        if let Some(old) = p.store.find_refresh_token(p.role(), &hash).await? {
-            let granted = scope_list(&old.scope);
-            if !req.iter().all(|s| granted.contains(&s.as_str())) {
-                return Err(OAuthError::invalid_scope("scope exceeds what was granted"));
-            }
+    let resources = !params.get_all("resource").is_empty();
+    // Narrowing and resources are checked before the token is consumed, so a bad request
+    // costs nothing; one read serves both.
+    let current = if requested.is_some() || resources {
+        p.store.find_refresh_token(p.role(), &hash).await?
+    } else {
+        None
+    };
+    if let (Some(req), Some(old)) = (&requested, &current) {
+        let granted = scope_list(&old.scope);
+        if !req.iter().all(|s| granted.contains(&s.as_str())) {
+            return Err(OAuthError::invalid_scope("scope exceeds what was granted"));
         }
     }
-    // Resources are checked against the grant before the token is consumed, too.
-    let audience = if params.get_all("resource").is_empty() {
-        Vec::new()
-    } else {
-        let grant = match p.store.find_refresh_token(p.role(), &hash).await? {
+    let audience = if resources {
+        let grant = match &current {
             Some(old) if old.client_id == client.id => p.store.find_grant(&old.grant_id).await?,
             _ => None,
         }
         .ok_or_else(|| OAuthError::invalid_grant("the refresh token is not valid"))?;
         let snapshot = grant.claims.as_object().cloned().unwrap_or_default();
         resource_audience(p, client, &grant.subject, &snapshot, params)?
+    } else {
+        Vec::new()
     };
     let mut new_token = String::new();
     let outcome = p

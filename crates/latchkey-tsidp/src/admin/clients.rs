@@ -110,14 +110,7 @@ pub(crate) async fn post_client_create(
     )
     .await;
     tracing::info!(client = %client.id, by = %user.login, "admin UI: client created");
-    let page = ClientShown {
-        chrome: s.chrome(&user),
-        heading: "Client created",
-        client: ClientRow::from(client),
-        secret: created.secret,
-        issuer: s.provider.issuer().to_owned(),
-    };
-    render(&s.site, StatusCode::OK, "Client created", &page)
+    s.shown(&user, "Client created", client, created.secret)
 }
 
 pub(crate) async fn get_client(
@@ -212,14 +205,7 @@ pub(crate) async fn post_client_secret(
     s.audit(&user, "CLIENT_SECRET_ROTATED", &client.id, json!({}))
         .await;
     tracing::info!(client = %client.id, by = %user.login, "admin UI: client secret regenerated");
-    let page = ClientShown {
-        chrome: s.chrome(&user),
-        heading: "New secret",
-        client: ClientRow::from(&client),
-        secret: Some(secret),
-        issuer: s.provider.issuer().to_owned(),
-    };
-    render(&s.site, StatusCode::OK, "New secret", &page)
+    s.shown(&user, "New secret", &client, Some(secret))
 }
 
 /// Asks before deleting.
@@ -281,6 +267,24 @@ pub(crate) async fn post_client_delete(
 }
 
 impl AdminState {
+    /// A client with its secret, shown once (after creation or regeneration).
+    fn shown(
+        &self,
+        user: &AdminUser,
+        heading: &'static str,
+        client: &Client,
+        secret: Option<String>,
+    ) -> Response {
+        let page = ClientShown {
+            chrome: self.chrome(user),
+            heading,
+            client: ClientRow::from(client),
+            secret,
+            issuer: self.provider.issuer().to_owned(),
+        };
+        render(&self.site, StatusCode::OK, heading, &page)
+    }
+
     fn chrome(&self, user: &AdminUser) -> Chrome {
         Chrome {
             base: self.site.base.clone(),
