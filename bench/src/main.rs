@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use hyper::header::HeaderValue;
-use latchkey_store::{Role, Session, Store, Subject, unix_now};
+use latchkey_store::{IssuerId, Session, Store, Subject, unix_now};
 use latchkey_testkit::{FakeTailscaled, whois_body};
 use sqlx::Connection as _;
 
@@ -296,7 +296,7 @@ async fn create_session(database_url: &str) -> Result<String, String> {
     let result = store
         .create_session(&Session {
             id_hash: latchkey_oidc::crypto::sha256_hex(token.as_bytes()),
-            role: Role::Idp,
+            issuer: IssuerId::from("idp"),
             subject: Subject::from(SUBJECT),
             auth_time: now,
             amr: vec!["phr".into()],

@@ -1,8 +1,8 @@
-//! Claims from the directory. The directory (users, groups, custom claims) is not built yet,
-//! so only what the sign-in recorded is released, filtered by scope.
+//! Claims from the directory. The idp's sign-in does not exist yet, so only what the sign-in
+//! recorded (the snapshot's standard claims) is released, filtered by scope.
 
-use latchkey_oidc::provider::scope_claims;
-use latchkey_oidc::{BoxFuture, ClaimsSource};
+use latchkey_oidc::role::scope_claims;
+use latchkey_oidc::{BoxFuture, ClaimsFor, ClaimsSource, RoleError, Snapshot};
 use latchkey_store::Subject;
 use serde_json::{Map, Value};
 
@@ -13,15 +13,16 @@ impl ClaimsSource for DirectoryClaims {
         &'a self,
         _subject: &'a Subject,
         scopes: &'a [&'a str],
-        snapshot: &'a Map<String, Value>,
-        _purpose: latchkey_oidc::ClaimsFor,
-    ) -> BoxFuture<'a, Result<Map<String, Value>, String>> {
+        snapshot: &'a Snapshot,
+        _purpose: ClaimsFor,
+    ) -> BoxFuture<'a, Result<Map<String, Value>, RoleError>> {
         Box::pin(async move {
+            let mut standard = snapshot.standard.to_map();
             let mut out = Map::new();
             for scope in scopes {
                 for name in scope_claims(scope) {
-                    if let Some(v) = snapshot.get(*name) {
-                        out.insert((*name).to_owned(), v.clone());
+                    if let Some(v) = standard.remove(*name) {
+                        out.insert((*name).to_owned(), v);
                     }
                 }
             }

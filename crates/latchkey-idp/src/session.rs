@@ -2,8 +2,10 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use latchkey_oidc::crypto::sha256_hex;
-use latchkey_oidc::{Authentication, Authenticator, AuthnRequest, BoxFuture, Principal};
-use latchkey_store::{Role, Store, unix_now};
+use latchkey_oidc::{
+    Authentication, Authenticator, AuthnRequest, BoxFuture, Principal, RoleError, Snapshot,
+};
+use latchkey_store::{IssuerId, Store, unix_now};
 
 /// Cookie name over plain http (development, `http://localhost`).
 pub const SESSION_COOKIE: &str = "latchkey_session";
@@ -20,14 +22,16 @@ pub fn session_cookie_name(issuer: &str) -> &'static str {
 
 pub struct SessionAuthenticator {
     store: Store,
+    issuer_id: IssuerId,
     cookie: &'static str,
     login_url: String,
 }
 
 impl SessionAuthenticator {
-    pub fn new(store: Store, issuer: &str) -> SessionAuthenticator {
+    pub fn new(store: Store, issuer_id: IssuerId, issuer: &str) -> SessionAuthenticator {
         SessionAuthenticator {
             store,
+            issuer_id,
             cookie: session_cookie_name(issuer),
             login_url: format!("{}/login", issuer.trim_end_matches('/')),
         }
@@ -55,23 +59,22 @@ impl Authenticator for SessionAuthenticator {
     fn authenticate<'a>(
         &'a self,
         req: AuthnRequest<'a>,
-    ) -> BoxFuture<'a, Result<Authentication, String>> {
+    ) -> BoxFuture<'a, Result<Authentication, RoleError>> {
         Box::pin(async move {
             let Some(token) = self.session_token(req.headers) else {
                 return Ok(self.interaction(req.resume_url));
             };
             let session = self
                 .store
-                .find_session(Role::Idp, &sha256_hex(token.as_bytes()), unix_now())
-                .await
-                .map_err(|e| e.to_string())?;
+                .find_session(&self.issuer_id, &sha256_hex(token.as_bytes()), unix_now())
+                .await?;
             match session {
                 Some(s) if req.fresh_after.is_none_or(|t| s.auth_time >= t) => {
                     Ok(Authentication::Authenticated(Principal {
                         subject: s.subject,
                         auth_time: s.auth_time,
                         amr: s.amr,
-                        claims: Default::default(),
+                        snapshot: Snapshot::default(),
                     }))
                 }
                 _ => Ok(self.interaction(req.resume_url)),

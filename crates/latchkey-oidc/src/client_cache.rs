@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey_store::{Client, ClientId, Role, Store, StoreError};
+use latchkey_store::{Client, ClientId, IssuerId, Store, StoreError};
 
 use crate::ttl_cache::TtlCache;
 
@@ -29,13 +29,13 @@ impl ClientCache {
     pub async fn get(
         &self,
         store: &Store,
-        role: Role,
+        issuer: &IssuerId,
         id: &ClientId,
     ) -> Result<Option<Arc<Client>>, StoreError> {
         if let Some(client) = self.entries.get(id) {
             return Ok(Some(client));
         }
-        let Some(client) = store.find_client(role, id).await? else {
+        let Some(client) = store.find_client(issuer, id).await? else {
             self.evict(id);
             return Ok(None);
         };

@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderMap, header};
 use base64::Engine;
-use latchkey_store::{Client, ClientId, Role, Store, unix_now};
+use latchkey_store::{Client, ClientId, IssuerId, Store, StoreError, unix_now};
 
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::error::OAuthError;
@@ -31,23 +31,37 @@ pub fn secret_hash(secret: &str) -> String {
     sha256_hex(secret.as_bytes())
 }
 
+/// Why a client could not be created or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A redirect URI that may not be registered; the text says why, fit for the caller.
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    #[error("no client {0}")]
+    NotFound(ClientId),
+    #[error("public clients have no secret")]
+    Public,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Validates and stores a new client. Ids are 128 random bits; secrets 256.
 pub async fn create_client(
     store: &Store,
-    role: Role,
+    issuer: &IssuerId,
     new: NewClient,
-) -> Result<CreatedClient, String> {
+) -> Result<CreatedClient, ClientError> {
     for uri in new
         .redirect_uris
         .iter()
         .chain(&new.post_logout_redirect_uris)
     {
-        validate_registration(uri)?;
+        validate_registration(uri).map_err(ClientError::InvalidRedirectUri)?;
     }
     let secret = (!new.public).then(random_token);
     let now = unix_now();
     let client = Client {
-        role,
+        issuer: issuer.clone(),
         id: ClientId(crate::crypto::b64url(&crate::crypto::random_bytes::<16>())),
         name: new.name,
         secret_hash: secret.as_deref().map(secret_hash),
@@ -59,32 +73,29 @@ pub async fn create_client(
         created_at: now,
         updated_at: now,
     };
-    store
-        .create_client(&client)
-        .await
-        .map_err(|e| e.to_string())?;
+    store.create_client(&client).await?;
     Ok(CreatedClient { client, secret })
 }
 
 /// Gives a confidential client a new secret; the old one stops working at once.
-pub async fn rotate_secret(store: &Store, role: Role, id: &ClientId) -> Result<String, String> {
-    let Some(client) = store
-        .find_client(role, id)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Err(format!("no client {id}"));
+pub async fn rotate_secret(
+    store: &Store,
+    issuer: &IssuerId,
+    id: &ClientId,
+) -> Result<String, ClientError> {
+    let Some(client) = store.find_client(issuer, id).await? else {
+        return Err(ClientError::NotFound(id.clone()));
     };
     if client.public {
-        return Err("public clients have no secret".into());
+        return Err(ClientError::Public);
     }
     let secret = random_token();
     let updated = store
-        .update_client_secret(role, id, &secret_hash(&secret), unix_now())
-        .await
-        .map_err(|e| e.to_string())?;
+        .update_client_secret(issuer, id, &secret_hash(&secret), unix_now())
+        .await?;
     if !updated {
-        return Err(format!("no confidential client {id}"));
+        // Deleted (or made public) between the read and the write.
+        return Err(ClientError::NotFound(id.clone()));
     }
     Ok(secret)
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use latchkey_store::{Role, SigningKeyRecord, Store, StoreError, unix_now};
+use latchkey_store::{IssuerId, SigningKeyRecord, Store, StoreError, unix_now};
 
 use crate::crypto::MasterKey;
 use crate::jose::{Alg, SigningKey, VerifyingKey};
@@ -48,7 +48,7 @@ impl KeySet {
 }
 
 pub struct KeyRing {
-    role: Role,
+    issuer: IssuerId,
     store: Store,
     master: Arc<MasterKey>,
     current: RwLock<Arc<KeySet>>,
@@ -60,13 +60,13 @@ pub struct KeyRing {
 /// cannot turn into database load.
 const MISS_RELOAD_INTERVAL: i64 = 5;
 
-fn aad(role: Role, alg: &str, kid: &str) -> Vec<u8> {
-    format!("latchkey-signing-key|{role}|{alg}|{kid}").into_bytes()
+fn aad(issuer: &IssuerId, alg: &str, kid: &str) -> Vec<u8> {
+    format!("latchkey-signing-key|{issuer}|{alg}|{kid}").into_bytes()
 }
 
 /// Seals a new key of `alg` into a record ready for the store.
 pub fn new_key_record(
-    role: Role,
+    issuer: &IssuerId,
     alg: Alg,
     master: &MasterKey,
 ) -> Result<(SigningKeyRecord, SigningKey), KeyError> {
@@ -80,9 +80,9 @@ pub fn new_key_record(
     })?;
     let record = SigningKeyRecord {
         kid: key.kid().to_owned(),
-        role,
+        issuer: issuer.clone(),
         alg: alg.as_str().to_owned(),
-        sealed_key: master.seal(&der, &aad(role, alg.as_str(), key.kid())),
+        sealed_key: master.seal(&der, &aad(issuer, alg.as_str(), key.kid())),
         created_at: unix_now(),
         retired_at: None,
         publish_until: None,
@@ -94,22 +94,22 @@ impl KeyRing {
     /// Loads the issuer's keys, first creating a current key for every algorithm that has none.
     pub async fn load(
         store: Store,
-        role: Role,
+        issuer: IssuerId,
         master: Arc<MasterKey>,
     ) -> Result<KeyRing, KeyError> {
-        let records = store.list_signing_keys(role, unix_now()).await?;
+        let records = store.list_signing_keys(&issuer, unix_now()).await?;
         for alg in Alg::ALL {
             let has_current = records
                 .iter()
                 .any(|r| r.alg == alg.as_str() && r.retired_at.is_none());
             if !has_current {
-                let (record, _) = new_key_record(role, alg, &master)?;
+                let (record, _) = new_key_record(&issuer, alg, &master)?;
                 store.create_signing_key(&record).await?;
-                tracing::info!(%role, alg = alg.as_str(), kid = %record.kid, "created signing key");
+                tracing::info!(%issuer, alg = alg.as_str(), kid = %record.kid, "created signing key");
             }
         }
         let ring = KeyRing {
-            role,
+            issuer,
             store,
             master,
             current: RwLock::new(Arc::new(KeySet {
@@ -163,7 +163,10 @@ impl KeyRing {
 
     /// Re-reads the keys from the store.
     pub async fn reload(&self) -> Result<(), KeyError> {
-        let records = self.store.list_signing_keys(self.role, unix_now()).await?;
+        let records = self
+            .store
+            .list_signing_keys(&self.issuer, unix_now())
+            .await?;
         let mut signing = HashMap::new();
         let mut verifying = HashMap::new();
         let mut jwks = Vec::new();
@@ -177,7 +180,7 @@ impl KeyRing {
             // not fatal: the others keep signing.
             let Ok(der) = self
                 .master
-                .open(&r.sealed_key, &aad(self.role, &r.alg, &r.kid))
+                .open(&r.sealed_key, &aad(&self.issuer, &r.alg, &r.kid))
             else {
                 tracing::error!(kid = %r.kid, alg = %r.alg, "signing key cannot be opened with this encryption key; skipped");
                 continue;
@@ -215,12 +218,12 @@ impl KeyRing {
 /// `publish_for` seconds so that tokens it signed still verify.
 pub async fn rotate(
     store: &Store,
-    role: Role,
+    issuer: &IssuerId,
     alg: Alg,
     master: &MasterKey,
     publish_for: i64,
 ) -> Result<String, KeyError> {
-    let (record, _) = new_key_record(role, alg, master)?;
+    let (record, _) = new_key_record(issuer, alg, master)?;
     let now = unix_now();
     store
         .rotate_signing_key(&record, now, now + publish_for)

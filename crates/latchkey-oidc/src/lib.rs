@@ -11,16 +11,21 @@ pub mod error;
 pub mod jose;
 pub mod keyring;
 pub mod limits;
+pub mod metadata;
 pub mod params;
 pub mod pkce;
 pub mod provider;
 pub mod redirect;
+pub mod role;
 pub mod routes;
+pub mod snapshot;
 pub mod tokens;
 pub mod ttl_cache;
 
-pub use provider::{
+pub use provider::{Provider, ProviderSettings};
+pub use role::{
     Authentication, Authenticator, AuthnRequest, BoxFuture, ClaimsFor, ClaimsSource, Principal,
-    Provider, ProviderSettings,
+    RoleError, TargetError,
 };
 pub use routes::router;
+pub use snapshot::{Snapshot, SnapshotError, SnapshotExtension, StandardClaims};

@@ -1,156 +1,18 @@
-//! The OpenID Provider of one issuer, and the two questions it asks its role: who is this
-//! request ([`Authenticator`]) and what do we say about them ([`ClaimsSource`]).
+//! The OpenID Provider of one issuer: its settings, store, keys and the role it asks
+//! (see [`crate::role`]).
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::http::HeaderMap;
-use latchkey_store::{Client, Role, Store, Subject};
-use serde_json::{Map, Value};
+use latchkey_store::{Client, IssuerId, Store};
 
 use crate::crypto::MasterKey;
 use crate::keyring::KeyRing;
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// What the engine knows about an authorization request when it asks who the user is.
-pub struct AuthnRequest<'a> {
-    pub headers: &'a HeaderMap,
-    pub peer: Option<SocketAddr>,
-    pub client: &'a Client,
-    pub scope: &'a str,
-    /// The user must have authenticated at or after this time (prompt=login, max_age);
-    /// an older session must lead to interaction.
-    pub fresh_after: Option<i64>,
-    /// prompt=consent was asked for.
-    pub consent_prompt: bool,
-    /// prompt=none: any interaction will be turned into an error by the engine.
-    pub prompt_none: bool,
-    /// Where to send the browser once interaction is done, to continue this request.
-    pub resume_url: &'a str,
-}
-
-/// The authenticated user, as the role vouches for them.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub subject: Subject,
-    pub auth_time: i64,
-    pub amr: Vec<String>,
-    /// Claims known at sign-in time (kept with the grant, served again at userinfo).
-    pub claims: Map<String, Value>,
-}
-
-pub enum Authentication {
-    Authenticated(Principal),
-    /// The user must do something first: send the browser to this URL.
-    Interaction(String),
-    /// This user may not use this client (`access_denied`), with a reason for the log.
-    Denied(String),
-    /// The role cannot tell who this is right now (e.g. its identity source is down). The
-    /// person gets a 503 page with this message, which must be fit to show them.
-    Unavailable(String),
-}
-
-pub trait Authenticator: Send + Sync + 'static {
-    fn authenticate<'a>(
-        &'a self,
-        req: AuthnRequest<'a>,
-    ) -> BoxFuture<'a, Result<Authentication, String>>;
-
-    /// The address rate limits count against: the TCP peer, unless the role knows the real
-    /// caller behind a proxy it trusts.
-    fn client_ip(
-        &self,
-        _headers: &HeaderMap,
-        peer: Option<SocketAddr>,
-    ) -> Option<std::net::IpAddr> {
-        peer.map(|p| p.ip().to_canonical())
-    }
-
-    /// Whether this caller may register a client when the issuer does not allow open
-    /// registration. Default: no.
-    fn may_register<'a>(
-        &'a self,
-        _headers: &'a HeaderMap,
-        _peer: Option<SocketAddr>,
-    ) -> BoxFuture<'a, Result<bool, String>> {
-        Box::pin(async { Ok(false) })
-    }
-
-    /// Ends the user's session at RP-initiated logout; returns headers to add (e.g. a cookie
-    /// that clears the session).
-    fn end_session<'a>(&'a self, _headers: &'a HeaderMap) -> BoxFuture<'a, HeaderMap> {
-        Box::pin(async { HeaderMap::new() })
-    }
-}
-
-/// Where the claims are going.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClaimsFor {
-    IdToken,
-    Userinfo,
-}
-
-pub trait ClaimsSource: Send + Sync + 'static {
-    /// Claims about `subject` for the granted `scopes`, on top of the sign-in `snapshot`.
-    /// Never `sub`, `iss`, `aud` or other registered JWT claims: the engine sets those.
-    fn claims<'a>(
-        &'a self,
-        subject: &'a Subject,
-        scopes: &'a [&'a str],
-        snapshot: &'a Map<String, Value>,
-        purpose: ClaimsFor,
-    ) -> BoxFuture<'a, Result<Map<String, Value>, String>>;
-
-    /// Which of the requested resource indicators (RFC 8707) this grant may have as access
-    /// token audiences. `Err` explains a refusal; by default no resource is allowed.
-    fn audiences(
-        &self,
-        _subject: &Subject,
-        _snapshot: &Map<String, Value>,
-        requested: &[&str],
-    ) -> Result<Vec<String>, String> {
-        if requested.is_empty() {
-            Ok(Vec::new())
-        } else {
-            Err("this issuer does not issue tokens for other resources".into())
-        }
-    }
-}
-
-/// Which claims a scope releases (OIDC Core §5.4), used by claim sources that hold a
-/// full profile.
-pub fn scope_claims(scope: &str) -> &'static [&'static str] {
-    match scope {
-        "profile" => &[
-            "name",
-            "family_name",
-            "given_name",
-            "middle_name",
-            "nickname",
-            "preferred_username",
-            "profile",
-            "picture",
-            "website",
-            "gender",
-            "birthdate",
-            "zoneinfo",
-            "locale",
-            "updated_at",
-        ],
-        "email" => &["email", "email_verified"],
-        "address" => &["address"],
-        "phone" => &["phone_number", "phone_number_verified"],
-        "groups" => &["groups"],
-        _ => &[],
-    }
-}
+use crate::role::{Authenticator, ClaimsSource};
 
 #[derive(Clone, Debug)]
 pub struct ProviderSettings {
-    pub role: Role,
+    /// The issuer's stable id in the database (see [`IssuerId`]).
+    pub issuer_id: IssuerId,
     /// The issuer URL, without a trailing slash.
     pub issuer: String,
     pub access_token_lifetime: i64,
@@ -165,9 +27,9 @@ pub struct ProviderSettings {
 }
 
 impl ProviderSettings {
-    pub fn new(role: Role, issuer: &str) -> ProviderSettings {
+    pub fn new(issuer_id: IssuerId, issuer: &str) -> ProviderSettings {
         ProviderSettings {
-            role,
+            issuer_id,
             issuer: issuer.trim_end_matches('/').to_owned(),
             access_token_lifetime: 3600,
             id_token_lifetime: 3600,
@@ -226,8 +88,8 @@ impl Provider {
         authenticator: Arc<dyn Authenticator>,
         claims: Arc<dyn ClaimsSource>,
     ) -> Result<Provider, crate::keyring::KeyError> {
-        let keys = KeyRing::load(store.clone(), settings.role, master.clone()).await?;
-        let discovery = crate::routes::discovery::document(&settings).to_string();
+        let keys = KeyRing::load(store.clone(), settings.issuer_id.clone(), master.clone()).await?;
+        let discovery = crate::metadata::document(&settings).to_string();
         Ok(Provider {
             settings,
             store,
@@ -241,8 +103,8 @@ impl Provider {
         })
     }
 
-    pub fn role(&self) -> Role {
-        self.settings.role
+    pub fn issuer_id(&self) -> &IssuerId {
+        &self.settings.issuer_id
     }
 
     pub fn issuer(&self) -> &str {
@@ -254,7 +116,9 @@ impl Provider {
         &self,
         id: &latchkey_store::ClientId,
     ) -> Result<Option<Arc<Client>>, latchkey_store::StoreError> {
-        self.clients.get(&self.store, self.settings.role, id).await
+        self.clients
+            .get(&self.store, &self.settings.issuer_id, id)
+            .await
     }
 
     /// Deletes a client (revoking its grants) and forgets it at once in this process; other
@@ -265,7 +129,7 @@ impl Provider {
     ) -> Result<bool, latchkey_store::StoreError> {
         let deleted = self
             .store
-            .delete_client(self.settings.role, id, latchkey_store::unix_now())
+            .delete_client(&self.settings.issuer_id, id, latchkey_store::unix_now())
             .await?;
         self.clients.evict(id);
         Ok(deleted)
@@ -285,7 +149,7 @@ impl Provider {
                 tick.tick().await;
                 let Some(p) = weak.upgrade() else { break };
                 if let Err(e) = p.keys.reload().await {
-                    tracing::warn!(error = %e, role = %p.role(), "reloading signing keys failed");
+                    tracing::warn!(error = %e, issuer = %p.issuer_id(), "reloading signing keys failed");
                 }
             }
         });

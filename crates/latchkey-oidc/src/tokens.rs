@@ -1,12 +1,13 @@
 //! Minting and checking the JWTs we issue: access tokens (RFC 9068) and ID tokens.
 
-use latchkey_store::{Client, GrantId, Subject, unix_now};
+use latchkey_store::{Client, ClientId, GrantId, Subject, unix_now};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::crypto::{b64url, random_bytes};
-use crate::jose::{Alg, at_hash, verify_jwt};
-use crate::provider::Provider;
+use crate::jose::{Alg, JoseError, at_hash, verify_jwt};
+use crate::keyring::{KeyError, KeySet};
+use crate::provider::{Provider, ProviderSettings};
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
@@ -74,19 +75,40 @@ pub struct AccessTokenRequest<'a> {
     pub not_after: Option<i64>,
 }
 
-pub fn client_alg(client: &Client) -> Alg {
-    client.id_token_alg.parse().unwrap_or(Alg::RS256)
+/// Why a token could not be signed (a server fault: the client gets `server_error`).
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    /// A stored client names an algorithm we do not sign with: refuse rather than quietly
+    /// sign with another one the client does not expect.
+    #[error("client {client} has an unknown signing algorithm {alg:?}")]
+    UnknownAlg { client: ClientId, alg: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("signing failed: {0}")]
+    Sign(#[from] JoseError),
+}
+
+/// The algorithm the client's tokens are signed with.
+pub fn client_alg(client: &Client) -> Result<Alg, MintError> {
+    client
+        .id_token_alg
+        .parse()
+        .map_err(|_| MintError::UnknownAlg {
+            client: client.id.clone(),
+            alg: client.id_token_alg.clone(),
+        })
 }
 
 pub fn mint_access_token(
-    p: &Provider,
+    settings: &ProviderSettings,
+    keys: &KeySet,
     req: &AccessTokenRequest<'_>,
-) -> Result<MintedAccessToken, String> {
+) -> Result<MintedAccessToken, MintError> {
     let now = unix_now();
     let jti = b64url(&random_bytes::<16>());
     let exp = match req.not_after {
-        Some(cap) => (now + p.settings.access_token_lifetime).min(cap),
-        None => now + p.settings.access_token_lifetime,
+        Some(cap) => (now + settings.access_token_lifetime).min(cap),
+        None => now + settings.access_token_lifetime,
     };
     let own_aud;
     let aud = if req.audience.is_empty() {
@@ -96,7 +118,7 @@ pub fn mint_access_token(
         req.audience
     };
     let claims = AccessClaims {
-        iss: p.issuer(),
+        iss: &settings.issuer,
         sub: req.subject,
         aud,
         exp,
@@ -108,13 +130,8 @@ pub fn mint_access_token(
         gid: req.grant.map(GrantId::as_str),
         act: req.act,
     };
-    let keys = p.keys.keys();
-    let key = keys
-        .signer(client_alg(req.client))
-        .map_err(|e| e.to_string())?;
-    let token = key
-        .sign_jwt(ACCESS_TOKEN_TYP, &claims)
-        .map_err(|e| e.to_string())?;
+    let key = keys.signer(client_alg(req.client)?)?;
+    let token = key.sign_jwt(ACCESS_TOKEN_TYP, &claims)?;
     metrics::counter!("latchkey_access_tokens_signed_total", "alg" => key.alg().as_str())
         .increment(1);
     Ok(MintedAccessToken {
@@ -134,17 +151,21 @@ pub struct IdTokenRequest<'a> {
     pub claims: Map<String, Value>,
 }
 
-pub fn mint_id_token(p: &Provider, req: IdTokenRequest<'_>) -> Result<String, String> {
+pub fn mint_id_token(
+    settings: &ProviderSettings,
+    keys: &KeySet,
+    req: IdTokenRequest<'_>,
+) -> Result<String, MintError> {
     let now = unix_now();
-    let alg = client_alg(req.client);
+    let alg = client_alg(req.client)?;
     let mut claims = req.claims;
     // Registered claims always come from us, never from a claim source.
     for (k, v) in [
-        ("iss", Value::from(p.issuer())),
+        ("iss", Value::from(settings.issuer.as_str())),
         ("sub", Value::from(req.subject.as_str())),
         ("aud", Value::from(req.client.id.as_str())),
         ("azp", Value::from(req.client.id.as_str())),
-        ("exp", Value::from(now + p.settings.id_token_lifetime)),
+        ("exp", Value::from(now + settings.id_token_lifetime)),
         ("iat", Value::from(now)),
         ("auth_time", Value::from(req.auth_time)),
     ] {
@@ -160,9 +181,7 @@ pub fn mint_id_token(p: &Provider, req: IdTokenRequest<'_>) -> Result<String, St
     if let Some(at) = req.access_token {
         claims.insert("at_hash".into(), Value::from(at_hash(alg, at)));
     }
-    let keys = p.keys.keys();
-    let key = keys.signer(alg).map_err(|e| e.to_string())?;
-    key.sign_jwt("JWT", &claims).map_err(|e| e.to_string())
+    Ok(keys.signer(alg)?.sign_jwt("JWT", &claims)?)
 }
 
 /// A valid, unrevoked access token of this issuer.
@@ -177,10 +196,13 @@ pub struct VerifiedAccessToken {
     pub grant: Option<latchkey_store::Grant>,
 }
 
+#[derive(Debug, thiserror::Error)]
 pub enum AccessTokenError {
     /// Not ours, malformed, expired or revoked.
+    #[error("{0}")]
     Invalid(&'static str),
-    Internal(String),
+    #[error(transparent)]
+    Store(#[from] latchkey_store::StoreError),
 }
 
 /// Checks signature, type, issuer and expiry, then the deny-list.
@@ -220,11 +242,7 @@ pub async fn verify_access_token(
         return Err(AccessTokenError::Invalid("the token lacks sub or jti"));
     };
     let grant = claims.get("gid").and_then(Value::as_str).map(GrantId::from);
-    let state = p
-        .store
-        .access_token_state(jti, grant.as_ref())
-        .await
-        .map_err(|e| AccessTokenError::Internal(e.to_string()))?;
+    let state = p.store.access_token_state(jti, grant.as_ref()).await?;
     if state.denied {
         return Err(AccessTokenError::Invalid("the token has been revoked"));
     }
@@ -250,8 +268,7 @@ pub async fn verify_access_token(
     if !under_own_grant {
         let found = p
             .find_client(&latchkey_store::ClientId::from(client))
-            .await
-            .map_err(|e| AccessTokenError::Internal(e.to_string()))?;
+            .await?;
         if found.is_none() {
             return Err(AccessTokenError::Invalid("the client no longer exists"));
         }

@@ -1201,7 +1201,7 @@ async fn deleted_client_tokens_die() {
         .provider
         .store
         .delete_client(
-            latchkey_store::Role::Idp,
+            h.provider.issuer_id(),
             &latchkey_store::ClientId::from(d.id.as_str()),
             unix_now(),
         )

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use latchkey_oidc::jose::Alg;
-use latchkey_store::Role;
+use latchkey_store::IssuerId;
 use latchkey_testkit::{Backend, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -36,7 +36,7 @@ async fn two_replicas_on_postgres_share_one_issuer() {
     let events = a
         .provider
         .store
-        .list_audit_events(Role::Idp, 10)
+        .list_audit_events(&IssuerId::from("idp"), 10)
         .await
         .unwrap();
     assert!(
@@ -59,7 +59,7 @@ async fn two_replicas_on_postgres_share_one_issuer() {
     let events = b
         .provider
         .store
-        .list_audit_events(Role::Idp, 10)
+        .list_audit_events(&IssuerId::from("idp"), 10)
         .await
         .unwrap();
     assert!(events.iter().any(|e| e.kind == "REFRESH_TOKEN_REUSED"));
@@ -71,9 +71,15 @@ async fn two_replicas_on_postgres_share_one_issuer() {
             ..ClientSpec::default()
         })
         .await;
-    latchkey_oidc::keyring::rotate(&a.provider.store, Role::Idp, Alg::ES256, &master_key(), 600)
-        .await
-        .unwrap();
+    latchkey_oidc::keyring::rotate(
+        &a.provider.store,
+        &IssuerId::from("idp"),
+        Alg::ES256,
+        &master_key(),
+        600,
+    )
+    .await
+    .unwrap();
     a.provider.keys.reload().await.unwrap();
     let t = a.login(&es, "carol").await;
     assert_eq!(

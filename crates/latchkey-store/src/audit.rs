@@ -2,13 +2,13 @@
 
 use sqlx::Row;
 
-use crate::model::{parse_json, parse_role};
-use crate::{AuditEvent, ClientId, Result, Role, Store, Subject, on_pool};
+use crate::model::parse_json;
+use crate::{AuditEvent, ClientId, IssuerId, Result, Store, Subject, on_pool};
 
 /// What to record; the store assigns the id.
 #[derive(Clone, Debug)]
 pub struct NewAuditEvent<'a> {
-    pub role: Role,
+    pub issuer: &'a IssuerId,
     pub kind: &'a str,
     pub subject: Option<&'a Subject>,
     pub client_id: Option<&'a ClientId>,
@@ -21,9 +21,9 @@ impl Store {
     pub async fn create_audit_event(&self, e: &NewAuditEvent<'_>) -> Result<()> {
         on_pool!(self, write, pool => {
             sqlx::query(
-                "INSERT INTO audit_events (role, kind, subject, client_id, ip, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO audit_events (issuer, kind, subject, client_id, ip, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
-            .bind(e.role.as_str())
+            .bind(e.issuer.as_str())
             .bind(e.kind)
             .bind(e.subject.map(|s| s.as_str()))
             .bind(e.client_id.map(|c| c.as_str()))
@@ -37,13 +37,17 @@ impl Store {
     }
 
     /// The newest events first.
-    pub async fn list_audit_events(&self, role: Role, limit: i64) -> Result<Vec<AuditEvent>> {
+    pub async fn list_audit_events(
+        &self,
+        issuer: &IssuerId,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
         on_pool!(self, read, pool => {
             let rows = sqlx::query(
-                "SELECT id, role, kind, subject, client_id, ip, detail, created_at FROM audit_events \
-                 WHERE role = $1 ORDER BY id DESC LIMIT $2",
+                "SELECT id, issuer, kind, subject, client_id, ip, detail, created_at FROM audit_events \
+                 WHERE issuer = $1 ORDER BY id DESC LIMIT $2",
             )
-            .bind(role.as_str())
+            .bind(issuer.as_str())
             .bind(limit)
             .fetch_all(pool)
             .await?;
@@ -51,7 +55,7 @@ impl Store {
             for row in &rows {
                 out.push(AuditEvent {
                     id: row.try_get("id")?,
-                    role: parse_role(row.try_get::<&str, _>("role")?)?,
+                    issuer: IssuerId(row.try_get("issuer")?),
                     kind: row.try_get("kind")?,
                     subject: row.try_get::<Option<String>, _>("subject")?.map(Subject),
                     client_id: row.try_get::<Option<String>, _>("client_id")?.map(ClientId),

@@ -1,13 +1,13 @@
-//! OAuth clients, one registry per role.
+//! OAuth clients, one registry per issuer.
 
 use sqlx::Row;
 
-use crate::model::{list_json, parse_json, parse_list, parse_role};
-use crate::{Client, ClientId, Result, Role, Store, conflict, on_pool};
+use crate::model::{list_json, parse_json, parse_list};
+use crate::{Client, ClientId, IssuerId, Result, Store, conflict, on_pool};
 
 macro_rules! client_columns {
     () => {
-        "role, id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, id_token_alg, metadata, created_at, updated_at"
+        "issuer, id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, id_token_alg, metadata, created_at, updated_at"
     };
 }
 
@@ -15,7 +15,7 @@ macro_rules! client_from_row {
     ($row:expr) => {{
         let row = $row;
         Client {
-            role: parse_role(row.try_get::<&str, _>("role")?)?,
+            issuer: IssuerId(row.try_get("issuer")?),
             id: ClientId(row.try_get("id")?),
             name: row.try_get("name")?,
             secret_hash: row.try_get("secret_hash")?,
@@ -33,7 +33,7 @@ macro_rules! client_from_row {
 }
 
 impl Store {
-    /// Fails with [`crate::StoreError::Conflict`] when the id is taken in that role.
+    /// Fails with [`crate::StoreError::Conflict`] when the id is taken at that issuer.
     pub async fn create_client(&self, client: &Client) -> Result<()> {
         let sql = concat!(
             "INSERT INTO clients (",
@@ -42,7 +42,7 @@ impl Store {
         );
         on_pool!(self, write, pool => {
             sqlx::query(sql)
-                .bind(client.role.as_str())
+                .bind(client.issuer.as_str())
                 .bind(client.id.as_str())
                 .bind(&client.name)
                 .bind(&client.secret_hash)
@@ -60,15 +60,15 @@ impl Store {
         Ok(())
     }
 
-    pub async fn find_client(&self, role: Role, id: &ClientId) -> Result<Option<Client>> {
+    pub async fn find_client(&self, issuer: &IssuerId, id: &ClientId) -> Result<Option<Client>> {
         let sql = concat!(
             "SELECT ",
             client_columns!(),
-            " FROM clients WHERE role = $1 AND id = $2"
+            " FROM clients WHERE issuer = $1 AND id = $2"
         );
         on_pool!(self, read, pool => {
             let row = sqlx::query(sql)
-                .bind(role.as_str())
+                .bind(issuer.as_str())
                 .bind(id.as_str())
                 .fetch_optional(pool)
                 .await?;
@@ -79,14 +79,14 @@ impl Store {
         })
     }
 
-    pub async fn list_clients(&self, role: Role) -> Result<Vec<Client>> {
+    pub async fn list_clients(&self, issuer: &IssuerId) -> Result<Vec<Client>> {
         let sql = concat!(
             "SELECT ",
             client_columns!(),
-            " FROM clients WHERE role = $1 ORDER BY created_at, id"
+            " FROM clients WHERE issuer = $1 ORDER BY created_at, id"
         );
         on_pool!(self, read, pool => {
-            let rows = sqlx::query(sql).bind(role.as_str()).fetch_all(pool).await?;
+            let rows = sqlx::query(sql).bind(issuer.as_str()).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 out.push(client_from_row!(row));
@@ -95,7 +95,7 @@ impl Store {
         })
     }
 
-    /// Replaces the client's settings: everything but the id, role, creation time, type
+    /// Replaces the client's settings: everything but the id, issuer, creation time, type
     /// (public or confidential) and secret, which [`Store::update_client_secret`] changes, so
     /// that an edit and a secret rotation racing each other cannot undo one another. Returns
     /// false when absent.
@@ -103,9 +103,9 @@ impl Store {
         on_pool!(self, write, pool => {
             let n = sqlx::query(
                 "UPDATE clients SET name = $3, redirect_uris = $4, post_logout_redirect_uris = $5, \
-                 id_token_alg = $6, metadata = $7, updated_at = $8 WHERE role = $1 AND id = $2",
+                 id_token_alg = $6, metadata = $7, updated_at = $8 WHERE issuer = $1 AND id = $2",
             )
-            .bind(client.role.as_str())
+            .bind(client.issuer.as_str())
             .bind(client.id.as_str())
             .bind(&client.name)
             .bind(list_json(&client.redirect_uris))
@@ -124,7 +124,7 @@ impl Store {
     /// confidential client.
     pub async fn update_client_secret(
         &self,
-        role: Role,
+        issuer: &IssuerId,
         id: &ClientId,
         secret_hash: &str,
         now: i64,
@@ -132,9 +132,9 @@ impl Store {
         on_pool!(self, write, pool => {
             let n = sqlx::query(
                 "UPDATE clients SET secret_hash = $3, updated_at = $4 \
-                 WHERE role = $1 AND id = $2 AND secret_hash IS NOT NULL",
+                 WHERE issuer = $1 AND id = $2 AND secret_hash IS NOT NULL",
             )
-            .bind(role.as_str())
+            .bind(issuer.as_str())
             .bind(id.as_str())
             .bind(secret_hash)
             .bind(now)
@@ -146,23 +146,23 @@ impl Store {
     }
 
     /// Deletes the client and revokes every grant it holds. Returns false when absent.
-    pub async fn delete_client(&self, role: Role, id: &ClientId, now: i64) -> Result<bool> {
+    pub async fn delete_client(&self, issuer: &IssuerId, id: &ClientId, now: i64) -> Result<bool> {
         on_pool!(self, write, pool => {
             let mut tx = pool.begin().await?;
-            let n = sqlx::query("DELETE FROM clients WHERE role = $1 AND id = $2")
-                .bind(role.as_str())
+            let n = sqlx::query("DELETE FROM clients WHERE issuer = $1 AND id = $2")
+                .bind(issuer.as_str())
                 .bind(id.as_str())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            sqlx::query("UPDATE grants SET revoked_at = $3 WHERE role = $1 AND client_id = $2 AND revoked_at IS NULL")
-                .bind(role.as_str())
+            sqlx::query("UPDATE grants SET revoked_at = $3 WHERE issuer = $1 AND client_id = $2 AND revoked_at IS NULL")
+                .bind(issuer.as_str())
                 .bind(id.as_str())
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM consents WHERE role = $1 AND client_id = $2")
-                .bind(role.as_str())
+            sqlx::query("DELETE FROM consents WHERE issuer = $1 AND client_id = $2")
+                .bind(issuer.as_str())
                 .bind(id.as_str())
                 .execute(&mut *tx)
                 .await?;

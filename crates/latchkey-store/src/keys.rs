@@ -2,18 +2,17 @@
 
 use sqlx::Row;
 
-use crate::model::parse_role;
-use crate::{Result, Role, SigningKeyRecord, Store, conflict, on_pool};
+use crate::{IssuerId, Result, SigningKeyRecord, Store, conflict, on_pool};
 
 impl Store {
     pub async fn create_signing_key(&self, key: &SigningKeyRecord) -> Result<()> {
         on_pool!(self, write, pool => {
             sqlx::query(
-                "INSERT INTO signing_keys (kid, role, alg, sealed_key, created_at, retired_at, publish_until) \
+                "INSERT INTO signing_keys (kid, issuer, alg, sealed_key, created_at, retired_at, publish_until) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&key.kid)
-            .bind(key.role.as_str())
+            .bind(key.issuer.as_str())
             .bind(&key.alg)
             .bind(&key.sealed_key)
             .bind(key.created_at)
@@ -26,14 +25,18 @@ impl Store {
         Ok(())
     }
 
-    /// Every key of the role still published, newest first.
-    pub async fn list_signing_keys(&self, role: Role, now: i64) -> Result<Vec<SigningKeyRecord>> {
+    /// Every key of the issuer still published, newest first.
+    pub async fn list_signing_keys(
+        &self,
+        issuer: &IssuerId,
+        now: i64,
+    ) -> Result<Vec<SigningKeyRecord>> {
         on_pool!(self, read, pool => {
             let rows = sqlx::query(
-                "SELECT kid, role, alg, sealed_key, created_at, retired_at, publish_until FROM signing_keys \
-                 WHERE role = $1 AND (publish_until IS NULL OR publish_until > $2) ORDER BY created_at DESC, kid",
+                "SELECT kid, issuer, alg, sealed_key, created_at, retired_at, publish_until FROM signing_keys \
+                 WHERE issuer = $1 AND (publish_until IS NULL OR publish_until > $2) ORDER BY created_at DESC, kid",
             )
-            .bind(role.as_str())
+            .bind(issuer.as_str())
             .bind(now)
             .fetch_all(pool)
             .await?;
@@ -41,7 +44,7 @@ impl Store {
             for row in &rows {
                 out.push(SigningKeyRecord {
                     kid: row.try_get("kid")?,
-                    role: parse_role(row.try_get::<&str, _>("role")?)?,
+                    issuer: IssuerId(row.try_get("issuer")?),
                     alg: row.try_get("alg")?,
                     sealed_key: row.try_get("sealed_key")?,
                     created_at: row.try_get("created_at")?,
@@ -65,20 +68,20 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "UPDATE signing_keys SET retired_at = $3, publish_until = $4 \
-                 WHERE role = $1 AND alg = $2 AND retired_at IS NULL",
+                 WHERE issuer = $1 AND alg = $2 AND retired_at IS NULL",
             )
-            .bind(key.role.as_str())
+            .bind(key.issuer.as_str())
             .bind(&key.alg)
             .bind(now)
             .bind(publish_until)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "INSERT INTO signing_keys (kid, role, alg, sealed_key, created_at, retired_at, publish_until) \
+                "INSERT INTO signing_keys (kid, issuer, alg, sealed_key, created_at, retired_at, publish_until) \
                  VALUES ($1, $2, $3, $4, $5, NULL, NULL)",
             )
             .bind(&key.kid)
-            .bind(key.role.as_str())
+            .bind(key.issuer.as_str())
             .bind(&key.alg)
             .bind(&key.sealed_key)
             .bind(key.created_at)

@@ -9,10 +9,15 @@ use crate::{Backend, Result, Store};
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_initial.sql")),
     (2, include_str!("../migrations/sqlite/0002_directory.sql")),
+    (3, include_str!("../migrations/sqlite/0003_issuer_ids.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_initial.sql")),
     (2, include_str!("../migrations/postgres/0002_directory.sql")),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_issuer_ids.sql"),
+    ),
 ];
 
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS latchkey_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

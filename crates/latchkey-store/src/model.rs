@@ -9,41 +9,6 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Which OpenID Provider a record belongs to: each role is its own issuer with its own
-/// clients and keys, in one database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Idp,
-    Tsidp,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Idp => "idp",
-            Role::Tsidp => "tsidp",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "idp" => Ok(Role::Idp),
-            "tsidp" => Ok(Role::Tsidp),
-            other => Err(format!("unknown role {other:?} (expected idp or tsidp)")),
-        }
-    }
-}
-
 macro_rules! string_id {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
         $(#[$doc])*
@@ -78,6 +43,10 @@ macro_rules! string_id {
 }
 
 string_id! {
+    /// Which OpenID Provider a record belongs to: a stable name from configuration (today
+    /// `idp` and `tsidp`, one per role section), not the issuer URL, so that an issuer can
+    /// change its URL, and a second issuer or a new role needs no change here.
+    IssuerId,
     /// An OAuth client's `client_id`.
     ClientId,
     /// One authorization: what a code and every token issued from it belong to.
@@ -92,7 +61,7 @@ string_id! {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Client {
-    pub role: Role,
+    pub issuer: IssuerId,
     pub id: ClientId,
     pub name: String,
     /// SHA-256 (hex) of the secret; `None` for public clients.
@@ -111,14 +80,14 @@ pub struct Client {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
     pub id: GrantId,
-    pub role: Role,
+    pub issuer: IssuerId,
     pub client_id: ClientId,
     pub subject: Subject,
     pub scope: String,
     pub auth_time: i64,
-    /// What the authenticator said about the subject when the grant was made (JSON object),
-    /// served again at userinfo and in refreshed ID tokens.
-    pub claims: serde_json::Value,
+    /// What the role vouched for at sign-in: the engine's sign-in snapshot, a JSON document
+    /// the store keeps as given. Served again at userinfo and in refreshed ID tokens.
+    pub snapshot: String,
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
@@ -127,7 +96,7 @@ pub struct Grant {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefreshToken {
     pub token_hash: String,
-    pub role: Role,
+    pub issuer: IssuerId,
     pub grant_id: GrantId,
     pub client_id: ClientId,
     pub subject: Subject,
@@ -152,7 +121,7 @@ pub enum Redemption<T> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     pub kid: String,
-    pub role: Role,
+    pub issuer: IssuerId,
     pub alg: String,
     /// The private key, sealed with the instance encryption key.
     pub sealed_key: Vec<u8>,
@@ -165,7 +134,7 @@ pub struct SigningKeyRecord {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Consent {
-    pub role: Role,
+    pub issuer: IssuerId,
     pub subject: Subject,
     pub client_id: ClientId,
     pub scope: String,
@@ -176,7 +145,7 @@ pub struct Consent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
     pub id_hash: String,
-    pub role: Role,
+    pub issuer: IssuerId,
     pub subject: Subject,
     pub auth_time: i64,
     pub amr: Vec<String>,
@@ -223,17 +192,13 @@ pub struct DirectoryClaims {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEvent {
     pub id: i64,
-    pub role: Role,
+    pub issuer: IssuerId,
     pub kind: String,
     pub subject: Option<Subject>,
     pub client_id: Option<ClientId>,
     pub ip: Option<String>,
     pub detail: serde_json::Value,
     pub created_at: i64,
-}
-
-pub(crate) fn parse_role(s: &str) -> crate::Result<Role> {
-    s.parse().map_err(crate::StoreError::Malformed)
 }
 
 pub(crate) fn parse_json(s: &str) -> crate::Result<serde_json::Value> {

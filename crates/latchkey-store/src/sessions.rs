@@ -2,18 +2,18 @@
 
 use sqlx::Row;
 
-use crate::model::{list_json, parse_list, parse_role};
-use crate::{ClientId, Consent, Result, Role, Session, Store, Subject, on_pool};
+use crate::model::{list_json, parse_list};
+use crate::{ClientId, Consent, IssuerId, Result, Session, Store, Subject, on_pool};
 
 impl Store {
     pub async fn create_session(&self, s: &Session) -> Result<()> {
         on_pool!(self, write, pool => {
             sqlx::query(
-                "INSERT INTO sessions (id_hash, role, subject, auth_time, amr, created_at, expires_at) \
+                "INSERT INTO sessions (id_hash, issuer, subject, auth_time, amr, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&s.id_hash)
-            .bind(s.role.as_str())
+            .bind(s.issuer.as_str())
             .bind(s.subject.as_str())
             .bind(s.auth_time)
             .bind(list_json(&s.amr))
@@ -29,24 +29,24 @@ impl Store {
     /// A live session by the digest of its cookie value.
     pub async fn find_session(
         &self,
-        role: Role,
+        issuer: &IssuerId,
         id_hash: &str,
         now: i64,
     ) -> Result<Option<Session>> {
         on_pool!(self, read, pool => {
             let row = sqlx::query(
-                "SELECT id_hash, role, subject, auth_time, amr, created_at, expires_at FROM sessions \
-                 WHERE id_hash = $1 AND role = $2 AND expires_at > $3",
+                "SELECT id_hash, issuer, subject, auth_time, amr, created_at, expires_at FROM sessions \
+                 WHERE id_hash = $1 AND issuer = $2 AND expires_at > $3",
             )
             .bind(id_hash)
-            .bind(role.as_str())
+            .bind(issuer.as_str())
             .bind(now)
             .fetch_optional(pool)
             .await?;
             let Some(row) = row else { return Ok(None) };
             Ok(Some(Session {
                 id_hash: row.try_get("id_hash")?,
-                role: parse_role(row.try_get::<&str, _>("role")?)?,
+                issuer: IssuerId(row.try_get("issuer")?),
                 subject: Subject(row.try_get("subject")?),
                 auth_time: row.try_get("auth_time")?,
                 amr: parse_list(row.try_get::<&str, _>("amr")?)?,
@@ -71,10 +71,10 @@ impl Store {
     pub async fn upsert_consent(&self, c: &Consent) -> Result<()> {
         on_pool!(self, write, pool => {
             sqlx::query(
-                "INSERT INTO consents (role, subject, client_id, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (role, subject, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+                "INSERT INTO consents (issuer, subject, client_id, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (issuer, subject, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
             )
-            .bind(c.role.as_str())
+            .bind(c.issuer.as_str())
             .bind(c.subject.as_str())
             .bind(c.client_id.as_str())
             .bind(&c.scope)
@@ -88,23 +88,23 @@ impl Store {
 
     pub async fn find_consent(
         &self,
-        role: Role,
+        issuer: &IssuerId,
         subject: &Subject,
         client_id: &ClientId,
     ) -> Result<Option<Consent>> {
         on_pool!(self, read, pool => {
             let row = sqlx::query(
-                "SELECT role, subject, client_id, scope, created_at, updated_at FROM consents \
-                 WHERE role = $1 AND subject = $2 AND client_id = $3",
+                "SELECT issuer, subject, client_id, scope, created_at, updated_at FROM consents \
+                 WHERE issuer = $1 AND subject = $2 AND client_id = $3",
             )
-            .bind(role.as_str())
+            .bind(issuer.as_str())
             .bind(subject.as_str())
             .bind(client_id.as_str())
             .fetch_optional(pool)
             .await?;
             let Some(row) = row else { return Ok(None) };
             Ok(Some(Consent {
-                role: parse_role(row.try_get::<&str, _>("role")?)?,
+                issuer: IssuerId(row.try_get("issuer")?),
                 subject: Subject(row.try_get("subject")?),
                 client_id: ClientId(row.try_get("client_id")?),
                 scope: row.try_get("scope")?,
@@ -116,13 +116,13 @@ impl Store {
 
     pub async fn delete_consent(
         &self,
-        role: Role,
+        issuer: &IssuerId,
         subject: &Subject,
         client_id: &ClientId,
     ) -> Result<bool> {
         on_pool!(self, write, pool => {
-            let n = sqlx::query("DELETE FROM consents WHERE role = $1 AND subject = $2 AND client_id = $3")
-                .bind(role.as_str())
+            let n = sqlx::query("DELETE FROM consents WHERE issuer = $1 AND subject = $2 AND client_id = $3")
+                .bind(issuer.as_str())
                 .bind(subject.as_str())
                 .bind(client_id.as_str())
                 .execute(pool)

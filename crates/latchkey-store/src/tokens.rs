@@ -8,20 +8,19 @@
 
 use sqlx::Row;
 
-use crate::model::parse_role;
 use crate::{
-    ClientId, Grant, GrantId, Redemption, RefreshToken, Result, Role, Store, Subject, conflict,
+    ClientId, Grant, GrantId, IssuerId, Redemption, RefreshToken, Result, Store, Subject, conflict,
     on_pool,
 };
 
 macro_rules! refresh_columns {
     () => {
-        "token_hash, role, grant_id, client_id, subject, scope, auth_time, extra, created_at, expires_at, used_at"
+        "token_hash, issuer, grant_id, client_id, subject, scope, auth_time, extra, created_at, expires_at, used_at"
     };
 }
 macro_rules! grant_columns {
     () => {
-        "id, role, client_id, subject, scope, auth_time, claims, created_at, expires_at, revoked_at"
+        "id, issuer, client_id, subject, scope, auth_time, snapshot, created_at, expires_at, revoked_at"
     };
 }
 
@@ -30,7 +29,7 @@ macro_rules! refresh_from_row {
         let row = $row;
         RefreshToken {
             token_hash: row.try_get("token_hash")?,
-            role: parse_role(row.try_get::<&str, _>("role")?)?,
+            issuer: IssuerId(row.try_get("issuer")?),
             grant_id: GrantId(row.try_get("grant_id")?),
             client_id: ClientId(row.try_get("client_id")?),
             subject: Subject(row.try_get("subject")?),
@@ -49,12 +48,12 @@ macro_rules! grant_from_row {
         let row = $row;
         Grant {
             id: GrantId(row.try_get("id")?),
-            role: parse_role(row.try_get::<&str, _>("role")?)?,
+            issuer: IssuerId(row.try_get("issuer")?),
             client_id: ClientId(row.try_get("client_id")?),
             subject: Subject(row.try_get("subject")?),
             scope: row.try_get("scope")?,
             auth_time: row.try_get("auth_time")?,
-            claims: crate::model::parse_json(row.try_get::<&str, _>("claims")?)?,
+            snapshot: row.try_get("snapshot")?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
             revoked_at: row.try_get("revoked_at")?,
@@ -65,7 +64,7 @@ macro_rules! grant_from_row {
 /// `INSERT INTO grants … VALUES ($1 … $9, ` — the caller ends it with the `revoked_at` value.
 macro_rules! insert_grant {
     () => {
-        "INSERT INTO grants (id, role, client_id, subject, scope, auth_time, claims, created_at, expires_at, revoked_at) \
+        "INSERT INTO grants (id, issuer, client_id, subject, scope, auth_time, snapshot, created_at, expires_at, revoked_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
     };
 }
@@ -75,12 +74,12 @@ macro_rules! bind_grant {
         let g = $g;
         $query
             .bind(g.id.as_str())
-            .bind(g.role.as_str())
+            .bind(g.issuer.as_str())
             .bind(g.client_id.as_str())
             .bind(g.subject.as_str())
             .bind(&g.scope)
             .bind(g.auth_time)
-            .bind(g.claims.to_string())
+            .bind(&g.snapshot)
             .bind(g.created_at)
             .bind(g.expires_at)
     }};
@@ -88,7 +87,7 @@ macro_rules! bind_grant {
 
 macro_rules! refresh_insert_columns {
     () => {
-        "INSERT INTO refresh_tokens (token_hash, role, grant_id, client_id, subject, scope, auth_time, extra, created_at, expires_at, used_at) "
+        "INSERT INTO refresh_tokens (token_hash, issuer, grant_id, client_id, subject, scope, auth_time, extra, created_at, expires_at, used_at) "
     };
 }
 
@@ -97,7 +96,7 @@ macro_rules! bind_refresh {
         let t = $t;
         $query
             .bind(&t.token_hash)
-            .bind(t.role.as_str())
+            .bind(t.issuer.as_str())
             .bind(t.grant_id.as_str())
             .bind(t.client_id.as_str())
             .bind(t.subject.as_str())
@@ -125,7 +124,7 @@ macro_rules! insert_refresh {
 }
 
 impl Store {
-    /// Records a grant and, when given, its first refresh token, in one round trip. A grant
+    /// Records a grant and, when given, its first refresh token, atomically. A grant
     /// id that exists already gives [`crate::StoreError::Conflict`] and nothing is written.
     pub async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>) -> Result<()> {
         let Some(t) = refresh else {
@@ -137,21 +136,19 @@ impl Store {
             });
             return Ok(());
         };
-        // The refresh insert runs only if the grant insert succeeded: SQLite stops a
-        // multi-statement query at the first error; PostgreSQL fails the whole statement.
         match &self.backend {
             crate::Backend::Sqlite { write, .. } => {
-                let sql = concat!(
-                    insert_grant!(),
-                    "NULL); ",
-                    refresh_insert_columns!(),
-                    "VALUES ($10, $11, $12, $13, $14, $15, $16, $17, $18, $19, NULL)"
-                );
-                bind_refresh!(bind_grant!(sqlx::query(sql), grant), t)
-                    .execute(write)
+                // Both rows or neither: a refresh token that cannot be stored must not leave
+                // a grant behind that a replayed code would then find taken.
+                let mut tx = write.begin().await?;
+                bind_grant!(sqlx::query(concat!(insert_grant!(), "NULL)")), grant)
+                    .execute(&mut *tx)
                     .await
                     .map_err(conflict)?;
+                insert_refresh!(&mut *tx, t);
+                tx.commit().await?;
             }
+            // One statement: PostgreSQL applies all of it or none.
             crate::Backend::Postgres(pool) => {
                 let sql = concat!(
                     "WITH g AS (",
@@ -199,14 +196,14 @@ impl Store {
     /// a token used before answers `Replayed` (reuse: the caller revokes the family).
     pub async fn rotate_refresh_token(
         &self,
-        role: Role,
+        issuer: &IssuerId,
         old_hash: &str,
         client_id: &ClientId,
         now: i64,
         next: impl FnOnce(&RefreshToken) -> RefreshToken,
     ) -> Result<Redemption<RefreshToken>> {
         let update = concat!(
-            "UPDATE refresh_tokens SET used_at = $4 WHERE token_hash = $1 AND role = $2 AND client_id = $3 \
+            "UPDATE refresh_tokens SET used_at = $4 WHERE token_hash = $1 AND issuer = $2 AND client_id = $3 \
              AND used_at IS NULL AND expires_at > $4 \
              AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL) RETURNING ",
             refresh_columns!()
@@ -214,13 +211,13 @@ impl Store {
         let select = concat!(
             "SELECT ",
             refresh_columns!(),
-            " FROM refresh_tokens WHERE token_hash = $1 AND role = $2 AND client_id = $3"
+            " FROM refresh_tokens WHERE token_hash = $1 AND issuer = $2 AND client_id = $3"
         );
         on_pool!(self, write, pool => {
             let mut tx = pool.begin().await?;
             let row = sqlx::query(update)
                 .bind(old_hash)
-                .bind(role.as_str())
+                .bind(issuer.as_str())
                 .bind(client_id.as_str())
                 .bind(now)
                 .fetch_optional(&mut *tx)
@@ -234,7 +231,7 @@ impl Store {
             }
             let row = sqlx::query(select)
                 .bind(old_hash)
-                .bind(role.as_str())
+                .bind(issuer.as_str())
                 .bind(client_id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -255,18 +252,18 @@ impl Store {
 
     pub async fn find_refresh_token(
         &self,
-        role: Role,
+        issuer: &IssuerId,
         token_hash: &str,
     ) -> Result<Option<RefreshToken>> {
         let sql = concat!(
             "SELECT ",
             refresh_columns!(),
-            " FROM refresh_tokens WHERE token_hash = $1 AND role = $2"
+            " FROM refresh_tokens WHERE token_hash = $1 AND issuer = $2"
         );
         on_pool!(self, read, pool => {
             let row = sqlx::query(sql)
                 .bind(token_hash)
-                .bind(role.as_str())
+                .bind(issuer.as_str())
                 .fetch_optional(pool)
                 .await?;
             match row {
@@ -277,13 +274,18 @@ impl Store {
     }
 
     /// Adds an access token's `jti` to the deny-list until `expires_at`.
-    pub async fn revoke_access_token(&self, role: Role, jti: &str, expires_at: i64) -> Result<()> {
+    pub async fn revoke_access_token(
+        &self,
+        issuer: &IssuerId,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<()> {
         on_pool!(self, write, pool => {
             sqlx::query(
-                "INSERT INTO revoked_access_tokens (jti, role, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
+                "INSERT INTO revoked_access_tokens (jti, issuer, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
             )
             .bind(jti)
-            .bind(role.as_str())
+            .bind(issuer.as_str())
             .bind(expires_at)
             .execute(pool)
             .await?;
@@ -301,7 +303,7 @@ impl Store {
         on_pool!(self, read, pool => {
             let row = sqlx::query(
                 "SELECT (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $1) AS denied, \
-                 g.id, g.role, g.client_id, g.subject, g.scope, g.auth_time, g.claims, g.created_at, g.expires_at, g.revoked_at \
+                 g.id, g.issuer, g.client_id, g.subject, g.scope, g.auth_time, g.snapshot, g.created_at, g.expires_at, g.revoked_at \
                  FROM (SELECT 1 AS one) AS one LEFT JOIN grants g ON g.id = $2",
             )
             .bind(jti)

@@ -18,9 +18,17 @@ where
     }
 }
 
-fn client(role: Role, id: &str) -> Client {
+fn idp() -> IssuerId {
+    IssuerId::from("idp")
+}
+
+fn tsidp() -> IssuerId {
+    IssuerId::from("tsidp")
+}
+
+fn client(issuer: IssuerId, id: &str) -> Client {
     Client {
-        role,
+        issuer,
         id: ClientId::from(id),
         name: format!("app {id}"),
         secret_hash: Some("ab".repeat(32)),
@@ -37,12 +45,12 @@ fn client(role: Role, id: &str) -> Client {
 fn grant(id: &str) -> Grant {
     Grant {
         id: GrantId::from(id),
-        role: Role::Idp,
+        issuer: idp(),
         client_id: ClientId::from("c1"),
         subject: Subject::from("alice"),
         scope: "openid".into(),
         auth_time: 50,
-        claims: serde_json::json!({"email": "alice@example.com"}),
+        snapshot: r#"{"standard":{"email":"alice@example.com"}}"#.into(),
         created_at: 100,
         expires_at: 10_000,
         revoked_at: None,
@@ -52,7 +60,7 @@ fn grant(id: &str) -> Grant {
 fn refresh(hash: &str, grant: &str) -> RefreshToken {
     RefreshToken {
         token_hash: hash.into(),
-        role: Role::Idp,
+        issuer: idp(),
         grant_id: GrantId::from(grant),
         client_id: ClientId::from("c1"),
         subject: Subject::from("alice"),
@@ -66,24 +74,21 @@ fn refresh(hash: &str, grant: &str) -> RefreshToken {
 }
 
 #[tokio::test]
-async fn clients_round_trip_per_role() {
+async fn clients_round_trip_per_issuer() {
     on_each_backend(|store| async move {
-        let c = client(Role::Idp, "c1");
+        let c = client(idp(), "c1");
         store.create_client(&c).await.unwrap();
         assert!(matches!(
             store.create_client(&c).await,
             Err(StoreError::Conflict)
         ));
-        // Same id in the other role's registry is a different client.
-        store
-            .create_client(&client(Role::Tsidp, "c1"))
-            .await
-            .unwrap();
+        // Same id in the other issuer's registry is a different client.
+        store.create_client(&client(tsidp(), "c1")).await.unwrap();
         assert_eq!(
-            store.find_client(Role::Idp, &c.id).await.unwrap(),
+            store.find_client(&idp(), &c.id).await.unwrap(),
             Some(c.clone())
         );
-        assert_eq!(store.list_clients(Role::Idp).await.unwrap().len(), 1);
+        assert_eq!(store.list_clients(&idp()).await.unwrap().len(), 1);
 
         // A secret rotation and an edit made from a copy read before it do not undo each
         // other: the edit leaves the secret (and the client type) alone.
@@ -97,12 +102,12 @@ async fn clients_round_trip_per_role() {
         changed.updated_at = 200;
         assert!(
             store
-                .update_client_secret(Role::Idp, &c.id, "new-digest", 150)
+                .update_client_secret(&idp(), &c.id, "new-digest", 150)
                 .await
                 .unwrap()
         );
         assert!(store.update_client(&changed).await.unwrap());
-        let stored = store.find_client(Role::Idp, &c.id).await.unwrap().unwrap();
+        let stored = store.find_client(&idp(), &c.id).await.unwrap().unwrap();
         assert_eq!(stored.redirect_uris, changed.redirect_uris);
         assert_eq!(stored.name, "renamed");
         assert_eq!(stored.updated_at, 200);
@@ -110,21 +115,15 @@ async fn clients_round_trip_per_role() {
         assert_eq!(stored.public, c.public);
         assert!(
             !store
-                .update_client_secret(Role::Tsidp, &ClientId::from("nope"), "x", 1)
+                .update_client_secret(&tsidp(), &ClientId::from("nope"), "x", 1)
                 .await
                 .unwrap()
         );
 
-        assert!(store.delete_client(Role::Idp, &c.id, 300).await.unwrap());
-        assert!(!store.delete_client(Role::Idp, &c.id, 300).await.unwrap());
-        assert_eq!(store.find_client(Role::Idp, &c.id).await.unwrap(), None);
-        assert!(
-            store
-                .find_client(Role::Tsidp, &c.id)
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(store.delete_client(&idp(), &c.id, 300).await.unwrap());
+        assert!(!store.delete_client(&idp(), &c.id, 300).await.unwrap());
+        assert_eq!(store.find_client(&idp(), &c.id).await.unwrap(), None);
+        assert!(store.find_client(&tsidp(), &c.id).await.unwrap().is_some());
     })
     .await;
 }
@@ -145,7 +144,7 @@ async fn grant_ids_are_single_use() {
         ));
         assert!(
             store
-                .find_refresh_token(Role::Idp, "r2")
+                .find_refresh_token(&idp(), "r2")
                 .await
                 .unwrap()
                 .is_none()
@@ -155,7 +154,20 @@ async fn grant_ids_are_single_use() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(g.claims["email"], "alice@example.com");
+        assert_eq!(g.snapshot, r#"{"standard":{"email":"alice@example.com"}}"#);
+
+        // Both rows or neither: a refresh token that cannot be stored (its hash is taken)
+        // leaves no grant behind.
+        assert!(matches!(
+            store
+                .create_grant(&grant("g-other"), Some(&refresh("r1", "g-other")))
+                .await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(
+            store.find_grant(&GrantId::from("g-other")).await.unwrap(),
+            None
+        );
     })
     .await;
 }
@@ -197,14 +209,14 @@ async fn refresh_rotation_and_reuse() {
         let other = ClientId::from("c2");
         assert_eq!(
             store
-                .rotate_refresh_token(Role::Idp, "r1", &other, 200, |_| refresh("x", "g1"))
+                .rotate_refresh_token(&idp(), "r1", &other, 200, |_| refresh("x", "g1"))
                 .await
                 .unwrap(),
             Redemption::NotFound
         );
 
         let r = store
-            .rotate_refresh_token(Role::Idp, "r1", &c1, 200, |old| {
+            .rotate_refresh_token(&idp(), "r1", &c1, 200, |old| {
                 let mut n = refresh("r2", old.grant_id.as_str());
                 n.created_at = 200;
                 n
@@ -214,7 +226,7 @@ async fn refresh_rotation_and_reuse() {
         assert!(matches!(r, Redemption::Redeemed(ref t) if t.token_hash == "r1"));
         assert!(
             store
-                .find_refresh_token(Role::Idp, "r2")
+                .find_refresh_token(&idp(), "r2")
                 .await
                 .unwrap()
                 .is_some()
@@ -222,13 +234,13 @@ async fn refresh_rotation_and_reuse() {
 
         // Reuse of r1 is reported, and no token is minted.
         let r = store
-            .rotate_refresh_token(Role::Idp, "r1", &c1, 201, |_| refresh("r3", "g1"))
+            .rotate_refresh_token(&idp(), "r1", &c1, 201, |_| refresh("r3", "g1"))
             .await
             .unwrap();
         assert!(matches!(r, Redemption::Replayed(_)));
         assert!(
             store
-                .find_refresh_token(Role::Idp, "r3")
+                .find_refresh_token(&idp(), "r3")
                 .await
                 .unwrap()
                 .is_none()
@@ -239,7 +251,7 @@ async fn refresh_rotation_and_reuse() {
         assert!(!store.revoke_grant(&GrantId::from("g1"), 203).await.unwrap());
         assert_eq!(
             store
-                .rotate_refresh_token(Role::Idp, "r2", &c1, 204, |_| refresh("r4", "g1"))
+                .rotate_refresh_token(&idp(), "r2", &c1, 204, |_| refresh("r4", "g1"))
                 .await
                 .unwrap(),
             Redemption::NotFound
@@ -252,7 +264,7 @@ async fn refresh_rotation_and_reuse() {
             .unwrap();
         assert_eq!(
             store
-                .rotate_refresh_token(Role::Idp, "old", &c1, 5_000, |_| refresh("r5", "g2"))
+                .rotate_refresh_token(&idp(), "old", &c1, 5_000, |_| refresh("r5", "g2"))
                 .await
                 .unwrap(),
             Redemption::NotFound
@@ -284,14 +296,8 @@ async fn access_token_deny_list() {
             .unwrap();
         assert_eq!(missing.grant, None);
 
-        store
-            .revoke_access_token(Role::Idp, "j1", 500)
-            .await
-            .unwrap();
-        store
-            .revoke_access_token(Role::Idp, "j1", 500)
-            .await
-            .unwrap();
+        store.revoke_access_token(&idp(), "j1", 500).await.unwrap();
+        store.revoke_access_token(&idp(), "j1", 500).await.unwrap();
         assert!(store.access_token_state("j1", None).await.unwrap().denied);
         assert!(
             !store
@@ -315,7 +321,7 @@ async fn signing_key_rotation_keeps_old_key_published() {
     on_each_backend(|store| async move {
         let k = |kid: &str, at: i64| SigningKeyRecord {
             kid: kid.into(),
-            role: Role::Idp,
+            issuer: idp(),
             alg: "RS256".into(),
             sealed_key: vec![0, 1, 2, 255],
             created_at: at,
@@ -327,19 +333,16 @@ async fn signing_key_rotation_keeps_old_key_published() {
             .rotate_signing_key(&k("k2", 20), 20, 100)
             .await
             .unwrap();
-        let keys = store.list_signing_keys(Role::Idp, 50).await.unwrap();
+        let keys = store.list_signing_keys(&idp(), 50).await.unwrap();
         assert_eq!(keys.len(), 2);
         assert_eq!(keys[0].kid, "k2");
         assert_eq!(keys[0].retired_at, None);
         assert_eq!(keys[1].retired_at, Some(20));
         assert_eq!(keys[1].sealed_key, vec![0, 1, 2, 255]);
-        assert_eq!(
-            store.list_signing_keys(Role::Idp, 101).await.unwrap().len(),
-            1
-        );
+        assert_eq!(store.list_signing_keys(&idp(), 101).await.unwrap().len(), 1);
         assert!(
             store
-                .list_signing_keys(Role::Tsidp, 50)
+                .list_signing_keys(&tsidp(), 50)
                 .await
                 .unwrap()
                 .is_empty()
@@ -353,7 +356,7 @@ async fn sessions_consents_and_audit() {
     on_each_backend(|store| async move {
         let s = Session {
             id_hash: "s1".into(),
-            role: Role::Idp,
+            issuer: idp(),
             subject: Subject::from("alice"),
             auth_time: 10,
             amr: vec!["phr".into()],
@@ -361,18 +364,12 @@ async fn sessions_consents_and_audit() {
             expires_at: 100,
         };
         store.create_session(&s).await.unwrap();
-        assert_eq!(
-            store.find_session(Role::Idp, "s1", 50).await.unwrap(),
-            Some(s)
-        );
-        assert_eq!(
-            store.find_session(Role::Idp, "s1", 100).await.unwrap(),
-            None
-        );
+        assert_eq!(store.find_session(&idp(), "s1", 50).await.unwrap(), Some(s));
+        assert_eq!(store.find_session(&idp(), "s1", 100).await.unwrap(), None);
         assert!(store.delete_session("s1").await.unwrap());
 
         let mut c = Consent {
-            role: Role::Idp,
+            issuer: idp(),
             subject: Subject::from("alice"),
             client_id: ClientId::from("c1"),
             scope: "openid".into(),
@@ -384,7 +381,7 @@ async fn sessions_consents_and_audit() {
         c.updated_at = 2;
         store.upsert_consent(&c).await.unwrap();
         let found = store
-            .find_consent(Role::Idp, &c.subject, &c.client_id)
+            .find_consent(&idp(), &c.subject, &c.client_id)
             .await
             .unwrap()
             .unwrap();
@@ -394,7 +391,7 @@ async fn sessions_consents_and_audit() {
         let subject = Subject::from("alice");
         store
             .create_audit_event(&NewAuditEvent {
-                role: Role::Idp,
+                issuer: &idp(),
                 kind: "TOKEN_ISSUED",
                 subject: Some(&subject),
                 client_id: None,
@@ -404,7 +401,7 @@ async fn sessions_consents_and_audit() {
             })
             .await
             .unwrap();
-        let events = store.list_audit_events(Role::Idp, 10).await.unwrap();
+        let events = store.list_audit_events(&idp(), 10).await.unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].kind, "TOKEN_ISSUED");
         assert_eq!(events[0].detail["grant"], "authorization_code");
@@ -417,15 +414,12 @@ async fn data_survives_reconnect_and_migrations_are_idempotent() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
-        store
-            .create_client(&client(Role::Idp, "keep"))
-            .await
-            .unwrap();
+        store.create_client(&client(idp(), "keep")).await.unwrap();
         store.close().await;
         let again = db.store().await;
         assert!(
             again
-                .find_client(Role::Idp, &ClientId::from("keep"))
+                .find_client(&idp(), &ClientId::from("keep"))
                 .await
                 .unwrap()
                 .is_some()

@@ -5,24 +5,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
-use latchkey_oidc::{Authentication, Authenticator, AuthnRequest, BoxFuture, Principal};
+use latchkey_oidc::{Authentication, Authenticator, AuthnRequest, BoxFuture, Principal, RoleError};
 use latchkey_store::{Subject, unix_now};
-use serde_json::{Map, Value};
 
 use crate::claims::{identity_claims, subject, user_id, userinfo_claims, with_extra_claims};
 use crate::grants::{Grants, from_cap_map};
+use crate::sign_in::TailnetSignIn;
 use crate::tailnet::{Tailnet, TailnetError};
 use crate::whois::WhoIs;
 
 /// Set by `tailscale serve` and Funnel on requests that came from the public internet.
 pub const FUNNEL_HEADER: &str = "tailscale-funnel-request";
-
-/// Keys of the sign-in snapshot: what goes to ID tokens and what to userinfo.
-pub const SNAPSHOT_ID: &str = "tsidp_id_token";
-pub const SNAPSHOT_USERINFO: &str = "tsidp_userinfo";
-/// The login and the grant's (users, resources) pairs, for RFC 8707 audience checks at /token.
-pub const SNAPSHOT_LOGIN: &str = "tsidp_login";
-pub const SNAPSHOT_RESOURCE_RULES: &str = "tsidp_resource_rules";
 
 pub struct TailnetAuthenticator {
     tailnet: Arc<dyn Tailnet>,
@@ -191,7 +184,7 @@ impl Authenticator for TailnetAuthenticator {
     fn authenticate<'a>(
         &'a self,
         req: AuthnRequest<'a>,
-    ) -> BoxFuture<'a, Result<Authentication, String>> {
+    ) -> BoxFuture<'a, Result<Authentication, RoleError>> {
         Box::pin(async move {
             let Caller {
                 whois: who,
@@ -200,7 +193,7 @@ impl Authenticator for TailnetAuthenticator {
                 ..
             } = match self.identify(req.headers, req.peer).await {
                 Ok(c) => c,
-                Err(CallerError::NoPeer) => return Err(CallerError::NoPeer.to_string()),
+                Err(CallerError::NoPeer) => return Err(RoleError::NoPeer),
                 Err(e) if e.is_unavailable() => {
                     return Ok(Authentication::Unavailable(e.to_string()));
                 }
@@ -211,24 +204,13 @@ impl Authenticator for TailnetAuthenticator {
             let mut id = identity_claims(&who, &self.issuer_host);
             let userinfo = userinfo_claims(&id, &grants);
             with_extra_claims(&mut id, &grants);
-            let mut snapshot = Map::new();
-            snapshot.insert(SNAPSHOT_ID.into(), Value::Object(id));
-            snapshot.insert(SNAPSHOT_USERINFO.into(), Value::Object(userinfo));
-            snapshot.insert(
-                SNAPSHOT_LOGIN.into(),
-                Value::from(who.user.login_name.as_str()),
-            );
-            let rules: Vec<Value> = grants
-                .rules
-                .iter()
-                .map(|r| serde_json::json!({"users": r.users, "resources": r.resources}))
-                .collect();
-            snapshot.insert(SNAPSHOT_RESOURCE_RULES.into(), Value::Array(rules));
+            let snapshot =
+                TailnetSignIn::new(id, userinfo, &who.user.login_name, &grants).into_snapshot()?;
             Ok(Authentication::Authenticated(Principal {
                 subject: Subject(sub),
                 auth_time: unix_now(),
                 amr: Vec::new(),
-                claims: snapshot,
+                snapshot,
             }))
         })
     }
@@ -245,11 +227,11 @@ impl Authenticator for TailnetAuthenticator {
         &'a self,
         headers: &'a HeaderMap,
         peer: Option<SocketAddr>,
-    ) -> BoxFuture<'a, Result<bool, String>> {
+    ) -> BoxFuture<'a, Result<bool, RoleError>> {
         Box::pin(async move {
             match self.identify(headers, peer).await {
                 Ok(caller) => Ok(caller.grants.allow_dcr),
-                Err(CallerError::Tailscaled(e)) => Err(e.to_string()),
+                Err(CallerError::Tailscaled(e)) => Err(RoleError::source("tailscaled", e)),
                 Err(_) => Ok(false),
             }
         })

@@ -2,13 +2,11 @@
 //! gates it (e-mail with `email`, name, username and picture with `profile`; the tailnet
 //! claims always), and userinfo as tsidp answers it.
 
-use latchkey_oidc::{BoxFuture, ClaimsFor, ClaimsSource};
+use latchkey_oidc::{BoxFuture, ClaimsFor, ClaimsSource, RoleError, Snapshot, TargetError};
 use latchkey_store::Subject;
 use serde_json::{Map, Value};
 
-use crate::authenticator::{
-    SNAPSHOT_ID, SNAPSHOT_LOGIN, SNAPSHOT_RESOURCE_RULES, SNAPSHOT_USERINFO,
-};
+use crate::sign_in::TailnetSignIn;
 
 pub struct TailnetClaims;
 
@@ -19,30 +17,12 @@ impl ClaimsSource for TailnetClaims {
         &'a self,
         _subject: &'a Subject,
         scopes: &'a [&'a str],
-        snapshot: &'a Map<String, Value>,
+        snapshot: &'a Snapshot,
         purpose: ClaimsFor,
-    ) -> BoxFuture<'a, Result<Map<String, Value>, String>> {
+    ) -> BoxFuture<'a, Result<Map<String, Value>, RoleError>> {
         Box::pin(async move {
-            let key = match purpose {
-                ClaimsFor::IdToken => SNAPSHOT_ID,
-                ClaimsFor::Userinfo => SNAPSHOT_USERINFO,
-            };
-            let mut out = snapshot
-                .get(key)
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            if purpose == ClaimsFor::IdToken {
-                if !scopes.contains(&"email") {
-                    out.remove("email");
-                }
-                if !scopes.contains(&"profile") {
-                    for k in PROFILE {
-                        out.remove(*k);
-                    }
-                }
-            }
-            Ok(out)
+            let sign_in: TailnetSignIn = snapshot.extension()?;
+            Ok(gate(sign_in, scopes, purpose))
         })
     }
 
@@ -51,30 +31,38 @@ impl ClaimsSource for TailnetClaims {
     fn audiences(
         &self,
         _subject: &Subject,
-        snapshot: &Map<String, Value>,
+        snapshot: &Snapshot,
         requested: &[&str],
-    ) -> Result<Vec<String>, String> {
-        let login = snapshot
-            .get(SNAPSHOT_LOGIN)
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let listed = |list: &Value, item: &str| {
-            list.as_array()
-                .is_some_and(|l| l.iter().any(|v| v == "*" || v == item))
-        };
-        let rules = snapshot
-            .get(SNAPSHOT_RESOURCE_RULES)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+    ) -> Result<Vec<String>, TargetError> {
+        let sign_in: TailnetSignIn = snapshot.extension().map_err(RoleError::from)?;
         Ok(requested
             .iter()
-            .filter(|r| {
-                rules
-                    .iter()
-                    .any(|rule| listed(&rule["users"], login) && listed(&rule["resources"], r))
-            })
+            .filter(|r| sign_in.allows(r))
             .map(|r| (*r).to_owned())
             .collect())
+    }
+}
+
+/// tsidp's answer for `purpose`: userinfo as it was; the ID token with `email` only under
+/// the `email` scope and the profile claims only under `profile`.
+pub(crate) fn gate(
+    sign_in: TailnetSignIn,
+    scopes: &[&str],
+    purpose: ClaimsFor,
+) -> Map<String, Value> {
+    match purpose {
+        ClaimsFor::Userinfo => sign_in.userinfo,
+        ClaimsFor::IdToken => {
+            let mut out = sign_in.id_token;
+            if !scopes.contains(&"email") {
+                out.remove("email");
+            }
+            if !scopes.contains(&"profile") {
+                for k in PROFILE {
+                    out.remove(*k);
+                }
+            }
+            out
+        }
     }
 }

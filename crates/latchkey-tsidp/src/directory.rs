@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey_oidc::ttl_cache::TtlCache;
-use latchkey_oidc::{BoxFuture, ClaimsFor, ClaimsSource};
+use latchkey_oidc::{BoxFuture, ClaimsFor, ClaimsSource, RoleError, Snapshot, TargetError};
 use latchkey_store::{DirectoryClaims, Store, StoreError, Subject};
 use serde_json::{Map, Value};
 
-use crate::authenticator::SNAPSHOT_LOGIN;
 use crate::claims::with_directory;
-use crate::claims_source::TailnetClaims;
+use crate::claims_source::{TailnetClaims, gate};
+use crate::sign_in::TailnetSignIn;
 
 pub const TTL: Duration = Duration::from_secs(2);
 const MAX_ENTRIES: usize = 10_000;
@@ -55,21 +55,17 @@ impl TailnetDirectoryClaims {
 impl ClaimsSource for TailnetDirectoryClaims {
     fn claims<'a>(
         &'a self,
-        subject: &'a Subject,
+        _subject: &'a Subject,
         scopes: &'a [&'a str],
-        snapshot: &'a Map<String, Value>,
+        snapshot: &'a Snapshot,
         purpose: ClaimsFor,
-    ) -> BoxFuture<'a, Result<Map<String, Value>, String>> {
+    ) -> BoxFuture<'a, Result<Map<String, Value>, RoleError>> {
         Box::pin(async move {
-            let mut out = TailnetClaims
-                .claims(subject, scopes, snapshot, purpose)
-                .await?;
-            let login = snapshot
-                .get(SNAPSHOT_LOGIN)
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let sign_in: TailnetSignIn = snapshot.extension()?;
+            let login = sign_in.login.clone();
+            let mut out = gate(sign_in, scopes, purpose);
             if login.contains('@')
-                && let Some(d) = self.lookup(login).await.map_err(|e| e.to_string())?
+                && let Some(d) = self.lookup(&login).await?
             {
                 with_directory(&mut out, &d, scopes.contains(&"profile"));
             }
@@ -80,9 +76,9 @@ impl ClaimsSource for TailnetDirectoryClaims {
     fn audiences(
         &self,
         subject: &Subject,
-        snapshot: &Map<String, Value>,
+        snapshot: &Snapshot,
         requested: &[&str],
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, TargetError> {
         TailnetClaims.audiences(subject, snapshot, requested)
     }
 }

@@ -260,7 +260,7 @@ fn collect_strings(value: &Value, push: &mut impl FnMut(String)) {
     }
 }
 
-fn matches_any(list: &[String], wanted: &str) -> bool {
+pub(crate) fn matches_any(list: &[String], wanted: &str) -> bool {
     list.iter().any(|x| x == "*" || x == wanted)
 }
 

@@ -9,6 +9,7 @@ pub mod directory;
 pub mod funnel;
 pub mod grants;
 pub mod localapi;
+pub mod sign_in;
 pub mod tailnet;
 pub mod whois;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use latchkey_oidc::crypto::MasterKey;
 use latchkey_oidc::pkce::s256_challenge;
 use latchkey_oidc::{Provider, ProviderSettings};
-use latchkey_store::{ClientId, Role};
+use latchkey_store::{ClientId, IssuerId};
 use latchkey_testkit::{Backend, FakeTailscaled, TestDb, backends, tagged_body, whois_body};
 use latchkey_tsidp::{LocalApi, TailnetAuthenticator, TailnetClaims};
 use serde_json::{Value, json};
@@ -81,7 +81,7 @@ async fn start(db: &TestDb, fake: &FakeTailscaled) -> Server {
     ));
     let provider = Arc::new(
         Provider::new(
-            ProviderSettings::new(Role::Tsidp, &issuer),
+            ProviderSettings::new(tsidp(), &issuer),
             db.store().await,
             Arc::new(MasterKey::from_bytes(&[9u8; 32]).unwrap()),
             authn.clone(),
@@ -261,7 +261,7 @@ impl Server {
     async fn client(&self, id: &str) -> Option<latchkey_store::Client> {
         self.provider
             .store
-            .find_client(Role::Tsidp, &ClientId::from(id))
+            .find_client(&tsidp(), &ClientId::from(id))
             .await
             .unwrap()
     }
@@ -270,7 +270,7 @@ impl Server {
         let mut kinds: Vec<String> = self
             .provider
             .store
-            .list_audit_events(Role::Tsidp, 100)
+            .list_audit_events(&tsidp(), 100)
             .await
             .unwrap()
             .into_iter()
@@ -478,7 +478,7 @@ async fn admins_manage_clients_that_then_work() {
         let events = server
             .provider
             .store
-            .list_audit_events(Role::Tsidp, 1)
+            .list_audit_events(&tsidp(), 1)
             .await
             .unwrap();
         assert_eq!(events[0].subject.as_ref().unwrap().as_str(), "userid:1001");
@@ -575,7 +575,7 @@ async fn only_admins_on_the_tailnet_get_in() {
         server
             .provider
             .store
-            .list_clients(Role::Tsidp)
+            .list_clients(&tsidp())
             .await
             .unwrap()
             .len(),
@@ -689,12 +689,7 @@ async fn forged_posts_change_nothing() {
                 assert!(page.body.contains("Form not accepted"), "{what} {name}");
             }
         }
-        let clients = server
-            .provider
-            .store
-            .list_clients(Role::Tsidp)
-            .await
-            .unwrap();
+        let clients = server.provider.store.list_clients(&tsidp()).await.unwrap();
         assert_eq!(clients.len(), 1, "{what}");
         assert_eq!(clients[0].name, "Wiki", "{what}");
         assert_eq!(
@@ -807,7 +802,7 @@ async fn bad_input_is_shown_again_with_the_reason() {
         server
             .provider
             .store
-            .list_clients(Role::Tsidp)
+            .list_clients(&tsidp())
             .await
             .unwrap()
             .is_empty(),
@@ -849,4 +844,8 @@ async fn bad_input_is_shown_again_with_the_reason() {
         .await;
     assert_eq!(page.status, 400, "{}", page.body);
     db.cleanup().await;
+}
+
+fn tsidp() -> IssuerId {
+    IssuerId::from("tsidp")
 }

@@ -11,7 +11,7 @@ use latchkey_oidc::crypto::MasterKey;
 use latchkey_oidc::jose::{Alg, verify_jwt};
 use latchkey_oidc::pkce::s256_challenge;
 use latchkey_oidc::{Provider, ProviderSettings};
-use latchkey_store::Role;
+use latchkey_store::IssuerId;
 use latchkey_testkit::{
     Backend, FakeTailscaled, TSIDP_CAP, TestDb, tagged_body, whois_body, with_groups,
 };
@@ -43,7 +43,7 @@ async fn start(db: &TestDb, fake: &FakeTailscaled, trusted_proxies: Vec<IpAddr>)
         Provider::new(
             ProviderSettings {
                 token_exchange: true,
-                ..ProviderSettings::new(Role::Tsidp, &issuer)
+                ..ProviderSettings::new(tsidp(), &issuer)
             },
             store.clone(),
             Arc::new(MasterKey::from_bytes(&[9u8; 32]).unwrap()),
@@ -69,10 +69,8 @@ async fn start(db: &TestDb, fake: &FakeTailscaled, trusted_proxies: Vec<IpAddr>)
         id_token_alg: Alg::ES256,
         metadata: json!({}),
     };
-    let confidential = create_client(&store, Role::Tsidp, new(false))
-        .await
-        .unwrap();
-    let public = create_client(&store, Role::Tsidp, new(true)).await.unwrap();
+    let confidential = create_client(&store, &tsidp(), new(false)).await.unwrap();
+    let public = create_client(&store, &tsidp(), new(true)).await.unwrap();
     Idp {
         issuer,
         provider,
@@ -586,7 +584,7 @@ async fn post_as(url: &str, id: &str, secret: &str, pairs: &[(&str, String)]) ->
 async fn gateway_client(idp: &Idp, name: &str) -> latchkey_oidc::clients::CreatedClient {
     create_client(
         &idp.provider.store,
-        Role::Tsidp,
+        &tsidp(),
         NewClient {
             name: name.into(),
             redirect_uris: vec![],
@@ -1088,4 +1086,8 @@ async fn an_independent_client_signs_in_two_tailnet_users() {
     }
     assert_eq!(subjects, ["userid:1001", "userid:1002"]);
     db.cleanup().await;
+}
+
+fn tsidp() -> IssuerId {
+    IssuerId::from("tsidp")
 }

@@ -11,10 +11,10 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::role::Role;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use latchkey_store::Role;
 
 #[derive(Debug, Default, Parser)]
 #[command(

@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use latchkey_oidc::clients::{NewClient, create_client, rotate_secret};
 use latchkey_oidc::jose::Alg;
-use latchkey_store::{Client, ClientId, Role, Store, unix_now};
+use latchkey_store::{Client, ClientId, Store, unix_now};
+
+use crate::role::Role;
 use serde_json::{Value, json};
 
 use crate::cli::{ClientsCommand, Command, KeysCommand};
@@ -107,8 +109,14 @@ pub async fn keys(config: &Config, cmd: &KeysCommand) -> Result<()> {
                 let rc = config.role(role);
                 // The old key must outlive every token it signed, plus the reload interval.
                 let publish_for = rc.access_token_lifetime.max(rc.id_token_lifetime) as i64 + 120;
-                let kid =
-                    latchkey_oidc::keyring::rotate(&store, role, alg, &master, publish_for).await?;
+                let kid = latchkey_oidc::keyring::rotate(
+                    &store,
+                    &role.issuer_id(),
+                    alg,
+                    &master,
+                    publish_for,
+                )
+                .await?;
                 println!(
                     "{}",
                     json!({"role": role.as_str(), "alg": alg.as_str(), "kid": kid})
@@ -118,7 +126,7 @@ pub async fn keys(config: &Config, cmd: &KeysCommand) -> Result<()> {
         KeysCommand::List { role } => {
             let now = unix_now();
             for role in roles(config, *role) {
-                for k in store.list_signing_keys(role, now).await? {
+                for k in store.list_signing_keys(&role.issuer_id(), now).await? {
                     println!(
                         "{}",
                         json!({
@@ -136,7 +144,7 @@ pub async fn keys(config: &Config, cmd: &KeysCommand) -> Result<()> {
 
 fn client_json(c: &Client) -> Value {
     json!({
-        "role": c.role.as_str(),
+        "role": c.issuer.as_str(),
         "client_id": c.id.as_str(),
         "name": c.name,
         "public": c.public,
@@ -150,7 +158,10 @@ fn client_json(c: &Client) -> Value {
 /// Finds a client by id in whichever registry has it.
 async fn find_any(store: &Store, id: &str) -> Result<Client> {
     for role in [Role::Idp, Role::Tsidp] {
-        if let Some(c) = store.find_client(role, &ClientId::from(id)).await? {
+        if let Some(c) = store
+            .find_client(&role.issuer_id(), &ClientId::from(id))
+            .await?
+        {
             return Ok(c);
         }
     }
@@ -175,7 +186,7 @@ pub async fn clients(config: &Config, cmd: &ClientsCommand) -> Result<()> {
                 .map_err(|e| anyhow!("{e}"))?;
             let created = create_client(
                 &store,
-                *role,
+                &role.issuer_id(),
                 NewClient {
                     name: name.clone(),
                     redirect_uris: redirect_uris.clone(),
@@ -196,7 +207,7 @@ pub async fn clients(config: &Config, cmd: &ClientsCommand) -> Result<()> {
         ClientsCommand::List { role } => {
             let mut lines = Vec::new();
             for role in roles(config, *role) {
-                for c in store.list_clients(role).await? {
+                for c in store.list_clients(&role.issuer_id()).await? {
                     lines.push(client_json(&c).to_string());
                 }
             }
@@ -207,12 +218,12 @@ pub async fn clients(config: &Config, cmd: &ClientsCommand) -> Result<()> {
         }
         ClientsCommand::Delete { id } => {
             let c = find_any(&store, id).await?;
-            store.delete_client(c.role, &c.id, unix_now()).await?;
-            json!({"deleted": c.id.as_str(), "role": c.role.as_str()}).to_string()
+            store.delete_client(&c.issuer, &c.id, unix_now()).await?;
+            json!({"deleted": c.id.as_str(), "role": c.issuer.as_str()}).to_string()
         }
         ClientsCommand::RotateSecret { id } => {
             let c = find_any(&store, id).await?;
-            let secret = rotate_secret(&store, c.role, &c.id)
+            let secret = rotate_secret(&store, &c.issuer, &c.id)
                 .await
                 .map_err(|e| anyhow!("{e}"))?;
             json!({"client_id": c.id.as_str(), "client_secret": secret}).to_string()

@@ -23,8 +23,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
+use crate::role::Role;
 use anyhow::{Context, Result, anyhow, bail};
-use latchkey_store::Role;
 use serde::Deserialize;
 use toml::{Table, Value};
 use url::Url;

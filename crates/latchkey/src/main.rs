@@ -6,6 +6,7 @@ mod config;
 mod directory;
 mod encryption_key;
 mod logging;
+mod role;
 mod server;
 mod tailnet_issuer;
 mod web;

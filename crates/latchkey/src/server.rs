@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use latchkey_oidc::{Provider, ProviderSettings};
-use latchkey_store::{Role, Store, unix_now};
+use latchkey_store::{Store, unix_now};
+
+use crate::role::Role;
 use tokio::sync::watch;
 
 use crate::config::{Config, RoleConfig};
@@ -102,6 +104,7 @@ async fn build_provider(
                 master.clone(),
                 Arc::new(latchkey_idp::SessionAuthenticator::new(
                     store.clone(),
+                    role.issuer_id(),
                     &rc.public_url,
                 )),
                 Arc::new(latchkey_idp::DirectoryClaims),
@@ -149,7 +152,7 @@ async fn build_provider(
 }
 
 pub fn provider_settings(role: Role, rc: &RoleConfig) -> ProviderSettings {
-    let mut s = ProviderSettings::new(role, &rc.public_url);
+    let mut s = ProviderSettings::new(role.issuer_id(), &rc.public_url);
     s.access_token_lifetime = rc.access_token_lifetime as i64;
     s.id_token_lifetime = rc.id_token_lifetime as i64;
     s.refresh_token_lifetime = rc.refresh_token_lifetime as i64;

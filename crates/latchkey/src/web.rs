@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::role::Role;
 use anyhow::Result;
 use axum::Router;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -12,7 +13,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use latchkey_oidc::Provider;
-use latchkey_store::Role;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub fn install_metrics() -> Result<PrometheusHandle> {

@@ -17,8 +17,9 @@ use crate::crypto::{b64url, b64url_decode, random_bytes};
 use crate::error::{ErrorPage, html_escape};
 use crate::params::Params;
 use crate::pkce;
-use crate::provider::{Authentication, AuthnRequest, Provider};
+use crate::provider::Provider;
 use crate::redirect::find_match;
+use crate::role::{Authentication, AuthnRequest};
 
 /// Added to the resume URL: the time the request first arrived, and a MAC over it all.
 const RESUME_AFTER: &str = "lk_after";
@@ -438,7 +439,7 @@ fn issue_code(
     redirect_uri: &str,
     params: &Params,
     scope: &str,
-    principal: crate::provider::Principal,
+    principal: crate::role::Principal,
 ) -> String {
     let claims = CodeClaims {
         grant: GrantId(b64url(&random_bytes::<16>())),
@@ -451,8 +452,8 @@ fn issue_code(
         challenge: params.get("code_challenge").map(str::to_owned),
         auth_time: principal.auth_time,
         amr: principal.amr,
-        claims: principal.claims,
+        snapshot: principal.snapshot,
         exp: unix_now() + p.settings.code_lifetime,
     };
-    crate::code::seal(&p.master, p.role(), &claims)
+    crate::code::seal(&p.master, p.issuer_id(), &claims)
 }

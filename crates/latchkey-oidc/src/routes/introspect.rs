@@ -69,13 +69,13 @@ async fn introspect(
                 Ok(out)
             }
             Err(AccessTokenError::Invalid(_)) => Ok(inactive),
-            Err(AccessTokenError::Internal(e)) => Err(OAuthError::internal(e)),
+            Err(AccessTokenError::Store(e)) => Err(OAuthError::internal(e)),
         };
     }
     let now = unix_now();
     let Some(rt) = p
         .store
-        .find_refresh_token(p.role(), &sha256_hex(token.as_bytes()))
+        .find_refresh_token(p.issuer_id(), &sha256_hex(token.as_bytes()))
         .await?
     else {
         return Ok(inactive);

@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod end_session;
 pub mod introspect;
 pub mod register;
+pub(crate) mod resources;
 pub mod revoke;
 pub mod token;
 pub mod token_exchange;

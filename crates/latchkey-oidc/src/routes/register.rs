@@ -138,7 +138,7 @@ async fn register(
         }
     };
     let grant_types = string_list(&meta, "grant_types")?;
-    let supported = super::token::supported_grant_types(&p.settings);
+    let supported = crate::metadata::supported_grant_types(&p.settings);
     for g in &grant_types {
         if !supported.contains(&g.as_str()) {
             return Err(metadata_error(format!("unsupported grant type {g}")));
@@ -151,7 +151,7 @@ async fn register(
     } else {
         grant_types
     };
-    for confidential_only in ["client_credentials", super::token_exchange::GRANT_TYPE] {
+    for confidential_only in ["client_credentials", crate::metadata::TOKEN_EXCHANGE] {
         if public && grant_types.iter().any(|g| g == confidential_only) {
             return Err(metadata_error(format!(
                 "a public client (token_endpoint_auth_method none) cannot use {confidential_only}"
@@ -183,7 +183,7 @@ async fn register(
         .collect::<String>();
     let created = create_client(
         &p.store,
-        p.role(),
+        p.issuer_id(),
         NewClient {
             name,
             redirect_uris,

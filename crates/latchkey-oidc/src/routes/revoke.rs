@@ -46,14 +46,14 @@ async fn revoke(
             && at.client_id == client.id.as_str()
         {
             p.store
-                .revoke_access_token(p.role(), &at.jti, at.exp)
+                .revoke_access_token(p.issuer_id(), &at.jti, at.exp)
                 .await?;
         }
         return Ok(());
     }
     if let Some(rt) = p
         .store
-        .find_refresh_token(p.role(), &sha256_hex(token.as_bytes()))
+        .find_refresh_token(p.issuer_id(), &sha256_hex(token.as_bytes()))
         .await?
         && rt.client_id == client.id
     {

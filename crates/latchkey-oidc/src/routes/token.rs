@@ -11,12 +11,14 @@ use axum::response::{IntoResponse, Response};
 use latchkey_store::{Client, Grant, Redemption, RefreshToken, Subject, unix_now};
 use serde_json::{Map, Value, json};
 
+use super::resources::resource_audience;
 use super::{form_params, scope_list};
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::{OAuthError, no_store_json};
 use crate::params::Params;
 use crate::pkce;
 use crate::provider::Provider;
+use crate::snapshot::Snapshot;
 use crate::tokens::{AccessTokenRequest, IdTokenRequest, mint_access_token, mint_id_token};
 
 pub async fn post_token(
@@ -48,7 +50,7 @@ async fn token(
     let known = matches!(
         grant_type,
         "authorization_code" | "refresh_token" | "client_credentials"
-    ) || (grant_type == super::token_exchange::GRANT_TYPE && p.settings.token_exchange);
+    ) || (grant_type == crate::metadata::TOKEN_EXCHANGE && p.settings.token_exchange);
     if known && !grant_allowed(&client, grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
             "this client is not registered for the {grant_type} grant"
@@ -58,7 +60,7 @@ async fn token(
         "authorization_code" => authorization_code(p, &client, &params).await?,
         "refresh_token" => refresh_token(p, &client, &params).await?,
         "client_credentials" => client_credentials(p, &client, &params)?,
-        super::token_exchange::GRANT_TYPE if known => {
+        crate::metadata::TOKEN_EXCHANGE if known => {
             super::token_exchange::exchange(p, &client, &params).await?
         }
         _ => {
@@ -66,7 +68,7 @@ async fn token(
                 "unsupported_grant_type",
                 format!(
                     "supported grants: {}",
-                    supported_grant_types(&p.settings).join(", ")
+                    crate::metadata::supported_grant_types(&p.settings).join(", ")
                 ),
             ));
         }
@@ -85,7 +87,7 @@ async fn authorization_code(
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let now = unix_now();
-    let c = crate::code::open(&p.master, p.role(), code)
+    let c = crate::code::open(&p.master, p.issuer_id(), code)
         .ok_or_else(|| OAuthError::invalid_grant("the code is not valid"))?;
     if c.client != client.id {
         return Err(OAuthError::invalid_grant(
@@ -118,19 +120,18 @@ async fn authorization_code(
 
     let grant = Grant {
         id: c.grant.clone(),
-        role: p.role(),
+        issuer: p.issuer_id().clone(),
         client_id: client.id.clone(),
         subject: c.subject.clone(),
         scope: c.scope.clone(),
         auth_time: c.auth_time,
-        claims: Value::Object(c.claims),
+        snapshot: c.snapshot.to_json(),
         created_at: now,
         expires_at: now + p.settings.refresh_token_lifetime,
         revoked_at: None,
     };
     // Checked before the grant is stored, so a refused resource does not spend the code.
-    let snapshot = grant.claims.as_object().cloned().unwrap_or_default();
-    let audience = resource_audience(p, client, &grant.subject, &snapshot, params)?;
+    let audience = resource_audience(p, client, &grant.subject, &c.snapshot, params)?;
     let refresh = new_refresh(p, &grant, &grant.scope, &json!({"amr": c.amr}), now);
     // The grant id is the code's single-use marker: only the first redemption can insert it.
     match p.store.create_grant(&grant, Some(&refresh.1)).await {
@@ -154,6 +155,7 @@ async fn authorization_code(
         p,
         client,
         &grant,
+        &c.snapshot,
         &grant.scope,
         c.nonce.as_deref(),
         &c.amr,
@@ -174,7 +176,7 @@ fn new_refresh(
     let token = random_token();
     let record = RefreshToken {
         token_hash: sha256_hex(token.as_bytes()),
-        role: p.role(),
+        issuer: p.issuer_id().clone(),
         grant_id: grant.id.clone(),
         client_id: grant.client_id.clone(),
         subject: grant.subject.clone(),
@@ -188,82 +190,27 @@ fn new_refresh(
     (token, record)
 }
 
-/// RFC 8707: the access token's audiences for the `resource` parameters, as the role allows
-/// them for this grant (`invalid_target` otherwise). Empty when none was asked for.
-fn resource_audience(
-    p: &Provider,
-    client: &Client,
-    subject: &Subject,
-    snapshot: &Map<String, Value>,
-    params: &Params,
-) -> Result<Vec<String>, OAuthError> {
-    let requested = params.get_all("resource");
-    if requested.is_empty() {
-        return Ok(Vec::new());
-    }
-    check_resource_uris(&requested)?;
-    let mut audience = vec![client.id.0.clone()];
-    for a in granted_audiences(p, subject, snapshot, &requested)? {
-        if !audience.contains(&a) {
-            audience.push(a);
-        }
-    }
-    Ok(audience)
-}
-
-/// RFC 8707 §2: a resource is an absolute URI without a fragment.
-pub(crate) fn check_resource_uris(resources: &[&str]) -> Result<(), OAuthError> {
-    for r in resources {
-        let ok = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none()) && !r.contains('#');
-        if !ok {
-            return Err(OAuthError::new(
-                "invalid_target",
-                "a resource must be an absolute URI without a fragment",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Those of `requested` the role grants to this subject, in request order; `invalid_target`
-/// when it grants none.
-pub(crate) fn granted_audiences(
-    p: &Provider,
-    subject: &Subject,
-    snapshot: &Map<String, Value>,
-    requested: &[&str],
-) -> Result<Vec<String>, OAuthError> {
-    let allowed = p
-        .claims
-        .audiences(subject, snapshot, requested)
-        .map_err(|e| OAuthError::new("invalid_target", e))?;
-    let mut granted: Vec<String> = Vec::new();
-    for r in requested {
-        if allowed.iter().any(|a| a == r) && !granted.iter().any(|g| g == r) {
-            granted.push((*r).to_owned());
-        }
-    }
-    if granted.is_empty() {
-        return Err(OAuthError::new(
-            "invalid_target",
-            "none of the requested resources may be granted",
-        ));
-    }
-    Ok(granted)
+/// The sign-in snapshot stored with a grant.
+pub(crate) fn grant_snapshot(grant: &Grant) -> Result<Snapshot, OAuthError> {
+    Snapshot::from_json(&grant.snapshot).map_err(OAuthError::internal)
 }
 
 /// Access token, and an ID token when `openid` was granted.
+#[allow(clippy::too_many_arguments)]
 async fn tokens_for(
     p: &Provider,
     client: &Client,
     grant: &Grant,
+    snapshot: &Snapshot,
     scope: &str,
     nonce: Option<&str>,
     amr: &[String],
     audience: &[String],
 ) -> Result<Value, OAuthError> {
+    let keys = p.keys.keys();
     let access = mint_access_token(
-        p,
+        &p.settings,
+        &keys,
         &AccessTokenRequest {
             client,
             subject: grant.subject.as_str(),
@@ -284,17 +231,17 @@ async fn tokens_for(
     });
     let scopes = scope_list(scope);
     if scopes.contains(&"openid") {
-        let snapshot = grant.claims.as_object().cloned().unwrap_or_default();
         let claims = release_claims(
             p,
             &grant.subject,
             &scopes,
-            &snapshot,
+            snapshot,
             crate::ClaimsFor::IdToken,
         )
         .await?;
         let id_token = mint_id_token(
-            p,
+            &p.settings,
+            &keys,
             IdTokenRequest {
                 client,
                 subject: &grant.subject,
@@ -316,7 +263,7 @@ pub(crate) async fn release_claims(
     p: &Provider,
     subject: &Subject,
     scopes: &[&str],
-    snapshot: &Map<String, Value>,
+    snapshot: &Snapshot,
     purpose: crate::ClaimsFor,
 ) -> Result<Map<String, Value>, OAuthError> {
     let mut claims = p
@@ -347,7 +294,7 @@ async fn refresh_token(
     // Narrowing and resources are checked before the token is consumed, so a bad request
     // costs nothing; one read serves both.
     let current = if requested.is_some() || resources {
-        p.store.find_refresh_token(p.role(), &hash).await?
+        p.store.find_refresh_token(p.issuer_id(), &hash).await?
     } else {
         None
     };
@@ -363,15 +310,14 @@ async fn refresh_token(
             _ => None,
         }
         .ok_or_else(|| OAuthError::invalid_grant("the refresh token is not valid"))?;
-        let snapshot = grant.claims.as_object().cloned().unwrap_or_default();
-        resource_audience(p, client, &grant.subject, &snapshot, params)?
+        resource_audience(p, client, &grant.subject, &grant_snapshot(&grant)?, params)?
     } else {
         Vec::new()
     };
     let mut new_token = String::new();
     let outcome = p
         .store
-        .rotate_refresh_token(p.role(), &hash, &client.id, now, |old| {
+        .rotate_refresh_token(p.issuer_id(), &hash, &client.id, now, |old| {
             // RFC 6749 §6: the new refresh token keeps the scope of the old one.
             let (t, record) = new_refresh_from(p, old, now);
             new_token = t;
@@ -407,7 +353,8 @@ async fn refresh_token(
         .ok_or_else(|| OAuthError::invalid_grant("the grant has been revoked"))?;
     let scope = requested.map(|r| r.join(" ")).unwrap_or(old.scope.clone());
     let amr: Vec<String> = serde_json::from_value(old.extra["amr"].clone()).unwrap_or_default();
-    let mut body = tokens_for(p, client, &grant, &scope, None, &amr, &audience).await?;
+    let snapshot = grant_snapshot(&grant)?;
+    let mut body = tokens_for(p, client, &grant, &snapshot, &scope, None, &amr, &audience).await?;
     body["refresh_token"] = Value::from(new_token);
     Ok(body)
 }
@@ -440,7 +387,8 @@ fn client_credentials(p: &Provider, client: &Client, params: &Params) -> Result<
         .collect();
     let scope = scope.join(" ");
     let access = mint_access_token(
-        p,
+        &p.settings,
+        &p.keys.keys(),
         &AccessTokenRequest {
             client,
             subject: client.id.as_str(),
@@ -464,15 +412,6 @@ fn client_credentials(p: &Provider, client: &Client, params: &Params) -> Result<
     Ok(body)
 }
 
-/// The grant types this issuer accepts at /token (and advertises in discovery).
-pub(crate) fn supported_grant_types(s: &crate::ProviderSettings) -> Vec<&'static str> {
-    let mut grants = vec!["authorization_code", "refresh_token", "client_credentials"];
-    if s.token_exchange {
-        grants.push(super::token_exchange::GRANT_TYPE);
-    }
-    grants
-}
-
 /// Records a security event; a failure to record is logged, never fatal to the request.
 async fn audit(
     p: &Provider,
@@ -482,7 +421,7 @@ async fn audit(
     detail: Value,
 ) {
     let event = latchkey_store::NewAuditEvent {
-        role: p.role(),
+        issuer: p.issuer_id(),
         kind,
         subject: Some(subject),
         client_id: Some(client),

@@ -13,8 +13,8 @@
 use latchkey_store::Client;
 use serde_json::{Map, Value, json};
 
+use super::resources::{check_resource_uris, granted_audiences};
 use super::scope_list;
-use super::token::{check_resource_uris, granted_audiences};
 use crate::error::OAuthError;
 use crate::params::Params;
 use crate::provider::Provider;
@@ -23,7 +23,6 @@ use crate::tokens::{
     verify_access_token,
 };
 
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// Our access tokens are JWTs, so a client may name them either way.
 const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
@@ -98,7 +97,7 @@ pub(crate) async fn exchange(
         }
         None => granted_scope.join(" "),
     };
-    let snapshot = grant.claims.as_object().cloned().unwrap_or_default();
+    let snapshot = super::token::grant_snapshot(grant)?;
     let audience = granted_audiences(p, &grant.subject, &snapshot, &requested)?;
     // Whoever acted before on the subject token stays on record: nested under a new actor,
     // or as the actor when there is no new one.
@@ -109,7 +108,8 @@ pub(crate) async fn exchange(
     };
 
     let access = mint_access_token(
-        p,
+        &p.settings,
+        &p.keys.keys(),
         &AccessTokenRequest {
             client,
             subject: grant.subject.as_str(),
@@ -162,7 +162,7 @@ async fn verified(
         AccessTokenError::Invalid(why) => {
             OAuthError::invalid_request(format!("the {name} is not valid: {why}"))
         }
-        AccessTokenError::Internal(e) => OAuthError::internal(e),
+        AccessTokenError::Store(e) => OAuthError::internal(e),
     })
 }
 

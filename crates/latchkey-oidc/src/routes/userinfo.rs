@@ -74,7 +74,7 @@ async fn userinfo(p: &Provider, token: &str) -> Response {
         Err(AccessTokenError::Invalid(why)) => {
             return BearerError::invalid_token(why).into_response();
         }
-        Err(AccessTokenError::Internal(e)) => {
+        Err(AccessTokenError::Store(e)) => {
             tracing::error!(error = %e, "userinfo token check failed");
             return crate::error::OAuthError::internal(e).into_response();
         }
@@ -87,11 +87,11 @@ async fn userinfo(p: &Provider, token: &str) -> Response {
         }
         .into_response();
     }
-    let snapshot = at
-        .grant
-        .as_ref()
-        .and_then(|g| g.claims.as_object().cloned())
-        .unwrap_or_default();
+    let snapshot = match at.grant.as_ref().map(super::token::grant_snapshot) {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return e.into_response(),
+        None => crate::snapshot::Snapshot::default(),
+    };
     let mut claims = match super::token::release_claims(
         p,
         &at.subject,

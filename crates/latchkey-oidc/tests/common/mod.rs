@@ -21,9 +21,9 @@ use latchkey_oidc::crypto::MasterKey;
 use latchkey_oidc::jose::Alg;
 use latchkey_oidc::{
     Authentication, Authenticator, AuthnRequest, BoxFuture, ClaimsSource, Principal, Provider,
-    ProviderSettings,
+    ProviderSettings, RoleError, Snapshot, StandardClaims,
 };
-use latchkey_store::{Role, Store, Subject, unix_now};
+use latchkey_store::{IssuerId, Store, Subject, unix_now};
 use latchkey_testkit::{Backend, TestDb};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
@@ -93,7 +93,7 @@ impl Authenticator for TestAuthenticator {
     fn authenticate<'a>(
         &'a self,
         req: AuthnRequest<'a>,
-    ) -> BoxFuture<'a, Result<Authentication, String>> {
+    ) -> BoxFuture<'a, Result<Authentication, RoleError>> {
         Box::pin(async move {
             self.seen.lock().unwrap().push(Seen {
                 client_id: req.client.id.0.clone(),
@@ -110,7 +110,10 @@ impl Authenticator for TestAuthenticator {
             };
             match user {
                 "denied" => Ok(Authentication::Denied("test user is not allowed".into())),
-                "broken" => Err("the test authenticator is broken".into()),
+                "broken" => Err(RoleError::source(
+                    "test",
+                    std::io::Error::other("the test authenticator is broken"),
+                )),
                 "unavailable" => Ok(Authentication::Unavailable(
                     "The identity source is not answering.".into(),
                 )),
@@ -122,14 +125,16 @@ impl Authenticator for TestAuthenticator {
                     if !sloppy && req.fresh_after.is_some_and(|t| auth_time < t) {
                         return Ok(Authentication::Interaction(login));
                     }
-                    let mut claims = Map::new();
-                    claims.insert("name".into(), json!(display_name(user)));
-                    claims.insert("preferred_username".into(), json!(user));
+                    let standard = StandardClaims {
+                        name: Some(display_name(user)),
+                        preferred_username: Some(user.to_owned()),
+                        ..Default::default()
+                    };
                     Ok(Authentication::Authenticated(Principal {
                         subject: Subject::from(user),
                         auth_time,
                         amr: vec!["pwd".into()],
-                        claims,
+                        snapshot: Snapshot::new(standard),
                     }))
                 }
             }
@@ -165,9 +170,9 @@ impl ClaimsSource for TestClaims {
         &'a self,
         subject: &'a Subject,
         scopes: &'a [&'a str],
-        snapshot: &'a Map<String, Value>,
+        snapshot: &'a Snapshot,
         _purpose: latchkey_oidc::ClaimsFor,
-    ) -> BoxFuture<'a, Result<Map<String, Value>, String>> {
+    ) -> BoxFuture<'a, Result<Map<String, Value>, RoleError>> {
         Box::pin(async move {
             let mut m = Map::new();
             m.insert("iss".into(), json!("https://evil.example"));
@@ -183,8 +188,9 @@ impl ClaimsSource for TestClaims {
                         m.insert("email_verified".into(), json!(true));
                     }
                     "profile" => {
+                        let standard = snapshot.standard.to_map();
                         for k in ["name", "preferred_username"] {
-                            if let Some(v) = snapshot.get(k) {
+                            if let Some(v) = standard.get(k) {
                                 m.insert(k.into(), v.clone());
                             }
                         }
@@ -240,7 +246,7 @@ impl Server {
             .expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local addr");
         let issuer = format!("http://{addr}");
-        let mut settings = ProviderSettings::new(Role::Idp, &issuer);
+        let mut settings = ProviderSettings::new(IssuerId::from("idp"), &issuer);
         tweak(&mut settings);
         let authn = Arc::new(TestAuthenticator::new(&issuer));
         let provider = Arc::new(
@@ -301,7 +307,7 @@ impl Server {
     pub async fn client_with(&self, spec: ClientSpec) -> TestClient {
         let created = create_client(
             &self.provider.store,
-            Role::Idp,
+            self.provider.issuer_id(),
             NewClient {
                 name: "test app".into(),
                 redirect_uris: spec.redirect_uris.clone(),

@@ -19,7 +19,7 @@ use super::views::{
 
 /// The issuer's URLs, then this issuer's clients.
 pub(crate) async fn get_admin(State(s): State<AdminState>, user: AdminUser) -> Response {
-    let clients = match s.provider.store.list_clients(s.provider.role()).await {
+    let clients = match s.provider.store.list_clients(s.provider.issuer_id()).await {
         Ok(c) => c,
         Err(e) => return s.internal(e),
     };
@@ -85,7 +85,7 @@ pub(crate) async fn post_client_create(
     };
     let created = create_client(
         &s.provider.store,
-        s.provider.role(),
+        s.provider.issuer_id(),
         NewClient {
             name: valid.name,
             redirect_uris: valid.redirect_uris,
@@ -197,7 +197,7 @@ pub(crate) async fn post_client_secret(
             "A public client has no secret to regenerate.",
         );
     }
-    let secret = match rotate_secret(&s.provider.store, s.provider.role(), &client.id).await {
+    let secret = match rotate_secret(&s.provider.store, s.provider.issuer_id(), &client.id).await {
         Ok(secret) => secret,
         Err(e) => return s.internal(e),
     };
@@ -298,7 +298,7 @@ impl AdminState {
         match self
             .provider
             .store
-            .find_client(self.provider.role(), &ClientId::from(id))
+            .find_client(self.provider.issuer_id(), &ClientId::from(id))
             .await
         {
             Ok(Some(c)) => Ok(c),
@@ -347,7 +347,7 @@ impl AdminState {
         let ip = user.addr.ip().to_string();
         let subject = latchkey_store::Subject(user.subject.clone());
         let event = NewAuditEvent {
-            role: self.provider.role(),
+            issuer: self.provider.issuer_id(),
             kind,
             subject: Some(&subject),
             client_id: Some(client),
