@@ -8,6 +8,7 @@ mod directory;
 mod keys;
 mod migrate;
 mod model;
+mod postgres;
 mod sessions;
 mod tokens;
 
@@ -19,7 +20,6 @@ pub use tokens::AccessTokenState;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
@@ -27,6 +27,15 @@ use sqlx::{PgPool, SqlitePool};
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// PostgreSQL (`at` host:port) could not be reached or refused us; one line.
+    #[error("could not connect to PostgreSQL at {at}: {reason}")]
+    Connect { at: String, reason: String },
+    /// The TLS connection that `sslmode` asks for could not be made: `reason` names the
+    /// certificate or handshake problem and the TLS settings.
+    #[error("could not connect to PostgreSQL at {at} over TLS: {reason}")]
+    Tls { at: String, reason: String },
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
     #[error("unsupported database URL (expected sqlite:// or postgres://)")]
     UnsupportedUrl,
     #[error("stored data is malformed: {0}")]
@@ -102,13 +111,7 @@ impl Store {
             spawn_checkpointer(read.clone());
             Backend::Sqlite { read, write }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)?;
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await?;
-            Backend::Postgres(pool)
+            Backend::Postgres(postgres::connect(url).await?)
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
@@ -122,6 +125,19 @@ impl Store {
         match self.backend {
             Backend::Sqlite { .. } => "sqlite",
             Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether the connection to the database is encrypted: `None` for SQLite (a local file),
+    /// else what PostgreSQL says of the connection that answers.
+    pub async fn tls_in_use(&self) -> Result<Option<bool>> {
+        match &self.backend {
+            Backend::Sqlite { .. } => Ok(None),
+            Backend::Postgres(pool) => Ok(Some(
+                sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                    .fetch_one(pool)
+                    .await?,
+            )),
         }
     }
 

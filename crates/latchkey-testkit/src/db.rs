@@ -21,6 +21,23 @@ pub fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// A self-signed CA certificate (PEM) that signed nothing: as `sslrootcert`, the PostgreSQL
+/// server's certificate must be refused. Made once with
+/// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 36500
+/// -subj "/CN=Latchkey test CA that signed nothing"`; its key was thrown away.
+pub fn untrusted_ca_path() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/untrusted-ca.pem"
+    ))
+}
+
+/// `url` with `query` (`key=value&…`) added to its query string.
+pub fn with_query(url: &str, query: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{query}")
+}
+
 /// A database of its own for one test: a SQLite file in a fresh directory, or a freshly
 /// created PostgreSQL database. Dropped with [`TestDb::cleanup`].
 pub struct TestDb {

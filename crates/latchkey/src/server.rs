@@ -23,7 +23,10 @@ pub async fn run(config: &Config) -> Result<()> {
     let store = Store::connect(&config.database_url)
         .await
         .context("opening the database")?;
-    tracing::info!(backend = store.backend_name(), "database ready");
+    match store.tls_in_use().await {
+        Ok(Some(tls)) => tracing::info!(backend = store.backend_name(), tls, "database ready"),
+        _ => tracing::info!(backend = store.backend_name(), "database ready"),
+    }
     let metrics = web::install_metrics()?;
 
     let (stop_tx, stop_rx) = watch::channel(false);

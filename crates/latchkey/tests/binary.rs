@@ -447,3 +447,56 @@ fn tsidp_environment_names_and_failures() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A PostgreSQL server whose certificate the configured `sslrootcert` did not sign stops the
+/// start at once, and stderr says which certificate problem it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn untrusted_postgres_certificate_stops_the_start() {
+    use latchkey_testkit::{Backend, TestDb, untrusted_ca_path, with_query};
+
+    let dir = temp_dir("pg-untrusted");
+    let db = TestDb::new(Backend::Postgres).await;
+    let ca = untrusted_ca_path();
+    let url = with_query(
+        &db.url,
+        &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+    );
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0", "--database-url", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("latchkey kept running with an untrusted PostgreSQL certificate");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    db.cleanup().await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    assert_eq!(status.code(), Some(1), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("latchkey: "))
+        .unwrap_or_else(|| panic!("a final error line: {err}"));
+    assert!(
+        line.contains("over TLS") && line.contains("certificate is not trusted"),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("sslrootcert={}", ca.display())),
+        "{line}"
+    );
+    assert!(!err.contains("UnknownIssuer"), "no debug dump: {err}");
+}

@@ -1,0 +1,202 @@
+//! Connecting to PostgreSQL: `sslmode` and `sslrootcert` from the URL as libpq reads them
+//! (TLS by rustls on aws-lc-rs), and connection failures told in one line an operator can act
+//! on, naming the certificate problem when TLS is what failed.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use rustls::CertificateError;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+
+use crate::StoreError;
+
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a connection failure is reported against: where, and the TLS settings in force.
+struct Target {
+    host: String,
+    port: u16,
+    /// `sslmode` as given (`require` with a root certificate is verified as `verify-ca`).
+    mode: PgSslMode,
+    /// `sslrootcert` as written (URL, else `PGSSLROOTCERT`); inline PEM shown as such.
+    root_cert: Option<String>,
+}
+
+impl Target {
+    fn settings(&self) -> String {
+        let mode = match self.mode {
+            PgSslMode::Disable => "disable",
+            PgSslMode::Allow => "allow",
+            PgSslMode::Prefer => "prefer",
+            PgSslMode::Require => "require",
+            PgSslMode::VerifyCa => "verify-ca",
+            PgSslMode::VerifyFull => "verify-full",
+        };
+        match &self.root_cert {
+            Some(root) => format!("sslmode={mode}, sslrootcert={root}"),
+            None => format!("sslmode={mode}"),
+        }
+    }
+
+    fn at(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    fn tls(&self, reason: impl std::fmt::Display) -> StoreError {
+        StoreError::Tls {
+            at: self.at(),
+            reason: format!("{reason} ({})", self.settings()),
+        }
+    }
+
+    fn connect(&self, reason: impl std::fmt::Display) -> StoreError {
+        StoreError::Connect {
+            at: self.at(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
+    let mut options =
+        PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(reason(&e)))?;
+    let root_cert = root_cert_setting(url);
+    let target = Target {
+        host: options.get_host().to_owned(),
+        port: options.get_port(),
+        mode: options.get_ssl_mode(),
+        root_cert: root_cert.as_deref().map(shown_root_cert),
+    };
+    // As libpq does: with a root certificate given, `require` verifies the chain too.
+    if matches!(options.get_ssl_mode(), PgSslMode::Require) && root_cert.is_some() {
+        options = options.ssl_mode(PgSslMode::VerifyCa);
+    }
+    if matches!(
+        options.get_ssl_mode(),
+        PgSslMode::VerifyCa | PgSslMode::VerifyFull
+    ) && let Some(path) = root_cert.as_deref().filter(|r| !is_inline_pem(r))
+        && let Err(e) = std::fs::File::open(path)
+    {
+        return Err(target.tls(format_args!("cannot read the sslrootcert file: {e}")));
+    }
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| connect_error(e, &target))
+}
+
+/// `sslrootcert` as given in the URL's query, else in the environment (sqlx reads both).
+fn root_cert_setting(url: &str) -> Option<String> {
+    let from_url = url::Url::parse(url).ok().and_then(|u| {
+        u.query_pairs()
+            .filter(|(k, _)| matches!(&**k, "sslrootcert" | "ssl-root-cert" | "ssl-ca"))
+            .map(|(_, v)| v.into_owned())
+            .last()
+    });
+    from_url.or_else(|| std::env::var("PGSSLROOTCERT").ok())
+}
+
+/// sqlx takes a value that looks like PEM as the certificate itself, not a path.
+fn is_inline_pem(value: &str) -> bool {
+    let v = value.trim();
+    v.starts_with("-----BEGIN") && v.ends_with("-----")
+}
+
+fn shown_root_cert(value: &str) -> String {
+    if is_inline_pem(value) {
+        "<inline PEM>".into()
+    } else {
+        value.to_owned()
+    }
+}
+
+fn connect_error(err: sqlx::Error, target: &Target) -> StoreError {
+    match &err {
+        sqlx::Error::Tls(inner) => match inner.downcast_ref::<rustls::Error>() {
+            Some(tls) => target.tls(tls_problem(tls, target)),
+            None => target.tls(inner),
+        },
+        // rustls reports a failed handshake as an I/O error wrapping its own error.
+        sqlx::Error::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            Some(tls) => target.tls(tls_problem(tls, target)),
+            None => target.connect(reason(&err)),
+        },
+        sqlx::Error::PoolTimedOut => target.connect(format_args!(
+            "no connection within {} s; is the server running and reachable?",
+            ACQUIRE_TIMEOUT.as_secs()
+        )),
+        sqlx::Error::Database(db) => target.connect(format_args!("refused: {}", db.message())),
+        _ => target.connect(reason(&err)),
+    }
+}
+
+fn tls_problem(err: &rustls::Error, target: &Target) -> String {
+    let rustls::Error::InvalidCertificate(cert) = err else {
+        return format!("TLS handshake failed: {err}");
+    };
+    match cert {
+        CertificateError::UnknownIssuer => match &target.root_cert {
+            Some(_) => "the server's certificate is not trusted: it is not signed by the \
+                        certificate authority in sslrootcert"
+                .into(),
+            None => "the server's certificate is not trusted: it is not signed by a well-known \
+                     certificate authority; give the one that signed it as sslrootcert"
+                .into(),
+        },
+        CertificateError::NotValidForNameContext { presented, .. } => format!(
+            "the server's certificate does not name the host {}; it names {}",
+            target.host,
+            presented.join(", ")
+        ),
+        CertificateError::NotValidForName => format!(
+            "the server's certificate does not name the host {}",
+            target.host
+        ),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            format!("the server's certificate has expired: {cert}")
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            format!("the server's certificate is not valid yet: {cert}")
+        }
+        _ => format!("the server's certificate was refused: {cert}"),
+    }
+}
+
+/// sqlx's message for an error, without the "error with configuration" wrappings it nests.
+fn reason(err: &sqlx::Error) -> String {
+    let mut err = err;
+    while let sqlx::Error::Configuration(inner) = err {
+        match inner.downcast_ref::<sqlx::Error>() {
+            Some(nested) => err = nested,
+            None => return inner.to_string(),
+        }
+    }
+    err.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_cert_comes_from_the_query_decoded() {
+        assert_eq!(
+            root_cert_setting(
+                "postgres://u@h/db?sslmode=verify-ca&sslrootcert=%2Fetc%2Fca%20x.pem"
+            )
+            .as_deref(),
+            Some("/etc/ca x.pem")
+        );
+    }
+
+    #[test]
+    fn inline_pem_is_not_shown() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+        assert!(is_inline_pem(pem));
+        assert_eq!(shown_root_cert(pem), "<inline PEM>");
+        assert_eq!(shown_root_cert("/ca.pem"), "/ca.pem");
+    }
+}
