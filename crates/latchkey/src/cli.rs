@@ -1,8 +1,8 @@
 //! Command line: `latchkey [GLOBAL OPTIONS] [COMMAND]`.
 //!
-//! The global options are configuration settings of the top layer; they are read by
-//! [`crate::config::load`] rather than through clap's `env` support, so that flag >
-//! environment > file > default holds and unknown `LATCHKEY_*` variables are caught.
+//! The global options are configuration settings of the top layer; they are handed to
+//! [`crate::config::load`] as [`Overrides`] rather than read through clap's `env` support, so
+//! that flag > environment > file > default holds and unknown `LATCHKEY_*` variables are caught.
 //!
 //! `latchkey tsidp` also takes tsidp's Go-style flags (`-dir D`, `-port=443`, `-funnel`, …),
 //! which clap cannot parse: [`take_tsidp_flags`] lifts them out of the arguments first, and
@@ -15,6 +15,8 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use latchkey_store::Role;
+
+use crate::config::{Flags, Overrides, Run, TsidpFlag};
 
 #[derive(Debug, Default, Parser)]
 #[command(
@@ -123,13 +125,6 @@ pub(crate) const TSIDP_FLAGS: &[(&str, bool)] = &[
     ("use-local-tailscaled", true),
 ];
 
-/// One of tsidp's flags as given: `name` from [`TSIDP_FLAGS`], the value as text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TsidpFlag {
-    pub name: &'static str,
-    pub value: String,
-}
-
 impl Cli {
     /// Parses the process arguments, exiting with clap's message (and status 2) when they are
     /// wrong, or after printing help or the version.
@@ -155,19 +150,23 @@ impl Cli {
         self.command.as_ref().unwrap_or(&SERVE)
     }
 
-    /// The configuration flags by configuration key (`listen` and `public_url` are the
-    /// shorthands for the primary role). The flag is `--` + key with `_` → `-`.
-    pub(crate) fn config_flags(&self) -> [(&'static str, Option<&str>); 8] {
-        [
-            ("data_dir", self.data_dir.as_deref()),
-            ("database_url", self.database_url.as_deref()),
-            ("listen", self.listen.as_deref()),
-            ("public_url", self.public_url.as_deref()),
-            ("log_format", self.log_format.as_deref()),
-            ("log_level", self.log_level.as_deref()),
-            ("tsidp.tailscaled_socket", self.tailscaled_socket.as_deref()),
-            ("tsidp.enable_sts", self.enable_sts.as_deref()),
-        ]
+    /// What the command line gives the configuration.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            run: self.cmd().run(),
+            config_file: self.config.clone(),
+            flags: Flags {
+                data_dir: self.data_dir.clone(),
+                database_url: self.database_url.clone(),
+                listen: self.listen.clone(),
+                public_url: self.public_url.clone(),
+                log_format: self.log_format.clone(),
+                log_level: self.log_level.clone(),
+                tailscaled_socket: self.tailscaled_socket.clone(),
+                enable_sts: self.enable_sts.clone(),
+            },
+            tsidp_flags: self.tsidp_flags.clone(),
+        }
     }
 }
 
@@ -209,18 +208,24 @@ pub enum Command {
 }
 
 impl Command {
-    /// The single role this command runs, for `idp` and `tsidp`.
-    pub fn only_role(&self) -> Option<Role> {
+    /// What runs, as the configuration sees it.
+    pub fn run(&self) -> Run {
         match self {
-            Command::Idp => Some(Role::Idp),
-            Command::Tsidp => Some(Role::Tsidp),
-            _ => None,
+            Command::Serve | Command::CheckConfig => Run::Enabled,
+            Command::Idp => Run::Only(Role::Idp),
+            Command::Tsidp => Run::Only(Role::Tsidp),
+            Command::Healthcheck { .. }
+            | Command::Keys(_)
+            | Command::Clients(_)
+            | Command::Users(_)
+            | Command::Groups(_)
+            | Command::Version => Run::OneShot,
         }
     }
 
     /// The role `--listen` / `--public-url` (and their file and env forms) apply to.
     pub fn primary_role(&self) -> Role {
-        self.only_role().unwrap_or(Role::Idp)
+        self.run().primary_role()
     }
 }
 
@@ -601,10 +606,10 @@ mod tests {
     fn role_commands() {
         assert_eq!(parse(&["tsidp"]).unwrap().cmd().primary_role(), Role::Tsidp);
         assert_eq!(
-            parse(&["tsidp"]).unwrap().cmd().only_role(),
+            parse(&["tsidp"]).unwrap().cmd().run().only_role(),
             Some(Role::Tsidp)
         );
-        assert_eq!(parse(&["serve"]).unwrap().cmd().only_role(), None);
+        assert_eq!(parse(&["serve"]).unwrap().cmd().run().only_role(), None);
         assert_eq!(
             parse(&["check-config"]).unwrap().cmd(),
             &Command::CheckConfig

@@ -29,8 +29,6 @@ use serde::Deserialize;
 use toml::{Table, Value};
 use url::Url;
 
-use crate::cli::{Cli, Command};
-
 const ENV_PREFIX: &str = "LATCHKEY_";
 /// Names the config file; read directly, not a configuration key.
 const CONFIG_ENV: &str = "LATCHKEY_CONFIG";
@@ -346,7 +344,7 @@ enum Convert {
 struct Alias {
     /// Environment variable. Secret keys also accept it with `_FILE`.
     env: &'static str,
-    /// Go-style flag of `latchkey tsidp` (without its dash), see [`crate::cli::TSIDP_FLAGS`].
+    /// Go-style flag of `latchkey tsidp` (without its dash), given as a [`TsidpFlag`].
     flag: Option<&'static str>,
     sets: Sets,
     convert: Convert,
@@ -526,6 +524,86 @@ pub fn role_names() -> impl Iterator<Item = &'static str> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// What the command line brings
+// ---------------------------------------------------------------------------------------------
+
+/// What runs, as far as the configuration is concerned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Run {
+    /// `serve` and `check-config`: the roles the configuration enables.
+    #[default]
+    Enabled,
+    /// `latchkey idp` / `latchkey tsidp`: this role alone, whatever the configuration enables.
+    Only(Role),
+    /// A one-shot command (`clients`, `keys`, `healthcheck`, …): it uses the servers' data.
+    OneShot,
+}
+
+impl Run {
+    /// The single role this runs, for `idp` and `tsidp`.
+    pub fn only_role(self) -> Option<Role> {
+        match self {
+            Run::Only(role) => Some(role),
+            Run::Enabled | Run::OneShot => None,
+        }
+    }
+
+    /// The role `--listen` / `--public-url` (and their file and env forms) apply to.
+    pub fn primary_role(self) -> Role {
+        self.only_role().unwrap_or(ROLES[0].role)
+    }
+}
+
+/// The command line's part: the top layer, and what runs. Built by `cli`.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub run: Run,
+    /// `--config`; `LATCHKEY_CONFIG` when unset.
+    pub config_file: Option<PathBuf>,
+    pub flags: Flags,
+    /// tsidp's Go-style flags given to `latchkey tsidp`, in order.
+    pub tsidp_flags: Vec<TsidpFlag>,
+}
+
+/// Our configuration flags as given, parsed like environment values.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    pub data_dir: Option<String>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+    pub tailscaled_socket: Option<String>,
+    pub enable_sts: Option<String>,
+}
+
+impl Flags {
+    /// The flags by configuration key (`listen` and `public_url` are the shorthands for the
+    /// primary role). The flag is `--` + key with `_` → `-`.
+    pub fn by_key(&self) -> [(&'static str, Option<&str>); 8] {
+        [
+            ("data_dir", self.data_dir.as_deref()),
+            ("database_url", self.database_url.as_deref()),
+            ("listen", self.listen.as_deref()),
+            ("public_url", self.public_url.as_deref()),
+            ("log_format", self.log_format.as_deref()),
+            ("log_level", self.log_level.as_deref()),
+            ("tsidp.tailscaled_socket", self.tailscaled_socket.as_deref()),
+            ("tsidp.enable_sts", self.enable_sts.as_deref()),
+        ]
+    }
+}
+
+/// One of tsidp's flags as given to `latchkey tsidp`: its name (an [`Alias`]'s `flag`) and
+/// its value as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TsidpFlag {
+    pub name: &'static str,
+    pub value: String,
+}
+
+// ---------------------------------------------------------------------------------------------
 // The resolved configuration
 // ---------------------------------------------------------------------------------------------
 
@@ -691,10 +769,8 @@ impl Config {
     }
 
     /// Checks spanning several keys.
-    fn check_consistency(&self, command: &Command) -> Result<()> {
-        if matches!(command, Command::Serve | Command::CheckConfig)
-            && self.enabled_roles().next().is_none()
-        {
+    fn check_consistency(&self, run: Run) -> Result<()> {
+        if run == Run::Enabled && self.enabled_roles().next().is_none() {
             let names: Vec<String> = ROLES
                 .iter()
                 .map(|def| format!("`{}.enabled`", def.role))
@@ -783,8 +859,8 @@ fn redact_url(url: &str) -> String {
 // Loading
 // ---------------------------------------------------------------------------------------------
 
-/// Loads the configuration for `cli`, reading the process environment.
-pub fn load(cli: &Cli) -> Result<Config> {
+/// Loads the configuration for `overrides`, reading the process environment.
+pub fn load(overrides: &Overrides) -> Result<Config> {
     let mut env = Vec::new();
     for (name, value) in std::env::vars_os() {
         let Ok(name) = name.into_string() else {
@@ -798,14 +874,14 @@ pub fn load(cli: &Cli) -> Result<Config> {
             Err(_) => {}
         }
     }
-    load_from(cli, &env)
+    load_from(overrides, &env)
 }
 
-/// Loads the configuration for `cli` with `env` standing for the process environment.
-pub fn load_from(cli: &Cli, env: &[(String, String)]) -> Result<Config> {
-    let command = cli.cmd();
-    let primary = command.primary_role();
-    let config_file = cli.config.clone().or_else(|| {
+/// Loads the configuration for `overrides` with `env` standing for the process environment.
+pub fn load_from(overrides: &Overrides, env: &[(String, String)]) -> Result<Config> {
+    let run = overrides.run;
+    let primary = run.primary_role();
+    let config_file = overrides.config_file.clone().or_else(|| {
         env.iter()
             .rev()
             .find(|(name, value)| name == CONFIG_ENV && !value.is_empty())
@@ -816,8 +892,8 @@ pub fn load_from(cli: &Cli, env: &[(String, String)]) -> Result<Config> {
         Some(file) => file_layer(file, primary)?,
         None => Layer::new(),
     };
-    let mut flag_layer = flag_layer(cli, primary)?;
-    let local_mode = local_tailscaled_mode(cli, env);
+    let mut flag_layer = flag_layer(overrides, primary)?;
+    let local_mode = local_tailscaled_mode(overrides, env);
     let mut hostname_ignored = false;
     if local_mode.is_some() {
         for layer in [&mut env_layer, &mut flag_layer] {
@@ -830,7 +906,7 @@ pub fn load_from(cli: &Cli, env: &[(String, String)]) -> Result<Config> {
             }
         }
     }
-    if !tsidp_in_scope(command, [&file_layer, &env_layer, &flag_layer]) {
+    if !tsidp_in_scope(run, [&file_layer, &env_layer, &flag_layer]) {
         env_layer.retain(|path, entry| {
             path.starts_with("tsidp.")
                 || entry.via.is_none_or(|alias| alias.origin != Origin::Tsidp)
@@ -840,9 +916,9 @@ pub fn load_from(cli: &Cli, env: &[(String, String)]) -> Result<Config> {
     merged.extend(file_layer);
     merged.extend(env_layer);
     merged.extend(flag_layer);
-    let mut config = resolve(merged, command, config_file, local_mode.is_some())?;
+    let mut config = resolve(merged, run, config_file, local_mode.is_some())?;
     if config.tsidp.enabled {
-        config.notices = tsidp_notices(cli, env, &config.tsidp)?;
+        config.notices = tsidp_notices(overrides, env, &config.tsidp)?;
         if let (true, Some(source)) = (hostname_ignored, local_mode) {
             config.notices.push(Notice {
                 warning: false,
@@ -864,7 +940,7 @@ pub fn load_from(cli: &Cli, env: &[(String, String)]) -> Result<Config> {
 /// unless the configuration says which roles run and tsidp is not among them (then they would
 /// open another database than the server's).
 /// Names of `tsidp.*` keys only ever affect the tsidp role, so they always count.
-fn tsidp_in_scope(command: &Command, layers: [&Layer; 3]) -> bool {
+fn tsidp_in_scope(run: Run, layers: [&Layer; 3]) -> bool {
     let enabled = |role: Role| {
         layers
             .iter()
@@ -872,12 +948,10 @@ fn tsidp_in_scope(command: &Command, layers: [&Layer; 3]) -> bool {
             .find_map(|layer| layer.get(&format!("{role}.enabled")))
             .and_then(|entry| entry.value.as_bool())
     };
-    match command.only_role() {
-        Some(role) => role == Role::Tsidp,
-        None if matches!(command, Command::Serve | Command::CheckConfig) => {
-            enabled(Role::Tsidp).unwrap_or(false)
-        }
-        None => match enabled(Role::Tsidp) {
+    match run {
+        Run::Only(role) => role == Role::Tsidp,
+        Run::Enabled => enabled(Role::Tsidp).unwrap_or(false),
+        Run::OneShot => match enabled(Role::Tsidp) {
             Some(on) => on,
             None => ROLES.iter().all(|def| enabled(def.role).is_none()),
         },
@@ -886,11 +960,11 @@ fn tsidp_in_scope(command: &Command, layers: [&Layer; 3]) -> bool {
 
 /// Where and how an alias is given, if it is: a tsidp flag wins over the environment.
 fn alias_given<'a>(
-    cli: &'a Cli,
+    overrides: &'a Overrides,
     env: &'a [(String, String)],
     alias: &Alias,
 ) -> Option<(String, &'a str)> {
-    let from_flag = cli
+    let from_flag = overrides
         .tsidp_flags
         .iter()
         .rev()
@@ -908,23 +982,27 @@ fn alias_given<'a>(
 /// tsidp with `-use-local-tailscaled` names itself after this machine and ignores
 /// `-hostname` (which names its own tsnet node otherwise); so does Latchkey. Returns where
 /// that was said, when it was.
-fn local_tailscaled_mode(cli: &Cli, env: &[(String, String)]) -> Option<String> {
+fn local_tailscaled_mode(overrides: &Overrides, env: &[(String, String)]) -> Option<String> {
     let alias = ALIASES
         .iter()
         .find(|alias| alias.env == "TSIDP_USE_LOCAL_TAILSCALED")?;
-    let (source, text) = alias_given(cli, env, alias)?;
+    let (source, text) = alias_given(overrides, env, alias)?;
     go_bool(text).ok()?.then_some(source)
 }
 
 /// What to tell the operator about tsidp settings that have nothing to set in Latchkey. Only
 /// called when the tsidp role runs; a flag wins over the environment.
-fn tsidp_notices(cli: &Cli, env: &[(String, String)], tsidp: &RoleConfig) -> Result<Vec<Notice>> {
+fn tsidp_notices(
+    overrides: &Overrides,
+    env: &[(String, String)],
+    tsidp: &RoleConfig,
+) -> Result<Vec<Notice>> {
     let mut notices = Vec::new();
     for alias in ALIASES {
         let Sets::Nothing { when, notice } = alias.sets else {
             continue;
         };
-        let Some((source, text)) = alias_given(cli, env, alias) else {
+        let Some((source, text)) = alias_given(overrides, env, alias) else {
             continue;
         };
         if go_bool(text).map_err(|err| anyhow!("{source}: {err}"))? == when {
@@ -1298,16 +1376,16 @@ fn env_layer(env: &[(String, String)], primary: Role) -> Result<Layer> {
     builder.finish()
 }
 
-fn flag_layer(cli: &Cli, primary: Role) -> Result<Layer> {
+fn flag_layer(overrides: &Overrides, primary: Role) -> Result<Layer> {
     let mut builder = LayerBuilder::new(primary);
-    for (name, value) in cli.config_flags() {
+    for (name, value) in overrides.flags.by_key() {
         let Some(value) = value else { continue };
         let target = file_target(name).expect("every configuration flag names a known key");
         let flag = flag_name(name);
         let value = parse_text(target.kind(), value).map_err(|err| anyhow!("{flag}: {err}"))?;
         builder.add(target, Rank::Specific, value, Source::Flag(flag), None);
     }
-    for flag in &cli.tsidp_flags {
+    for flag in &overrides.tsidp_flags {
         let alias = ALIASES
             .iter()
             .find(|alias| alias.flag == Some(flag.name))
@@ -1423,7 +1501,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// `local_tailscaled`: tsidp's `-use-local-tailscaled` was given (see [`behind_tailscale_serve`]).
 fn resolve(
     mut merged: Layer,
-    command: &Command,
+    run: Run,
     config_file: Option<PathBuf>,
     local_tailscaled: bool,
 ) -> Result<Config> {
@@ -1432,7 +1510,7 @@ fn resolve(
         .any(|def| merged.contains_key(&format!("{}.enabled", def.role)));
     for def in ROLES {
         let path = format!("{}.enabled", def.role);
-        let (enabled, source) = match command.only_role() {
+        let (enabled, source) = match run.only_role() {
             Some(only) => (def.role == only, Source::Command(only)),
             None if merged.contains_key(&path) => continue,
             None => (def.enabled_by_default && !any_enabled, Source::Derived),
@@ -1496,7 +1574,7 @@ fn resolve(
         config.tsidp.public_url.clear();
         config.tsidp.issuer_from_tailnet = true;
     }
-    config.check_consistency(command)?;
+    config.check_consistency(run)?;
     Ok(config)
 }
 
@@ -1663,8 +1741,8 @@ pub fn reference_markdown() -> String {
          | Key | Environment | Default | Meaning |\n\
          |---|---|---|---|\n",
     );
-    let flags: Vec<&str> = Cli::default()
-        .config_flags()
+    let flags: Vec<&str> = Flags::default()
+        .by_key()
         .iter()
         .map(|(name, _)| *name)
         .collect();
@@ -1785,8 +1863,10 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn cli(args: &[&str]) -> Cli {
-        Cli::try_parse_args(std::iter::once("latchkey").chain(args.iter().copied())).unwrap()
+    /// What the command line `args` gives the configuration.
+    fn cli(args: &[&str]) -> Overrides {
+        let args = std::iter::once("latchkey").chain(args.iter().copied());
+        crate::cli::Cli::try_parse_args(args).unwrap().overrides()
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -2711,7 +2791,7 @@ mod tests {
             let is_bool = alias.convert == Convert::GoBool;
             assert_eq!(is_bool, *boolean, "{flag}");
         }
-        for (name, _) in Cli::default().config_flags() {
+        for (name, _) in Flags::default().by_key() {
             assert!(file_target(name).is_some(), "{name}");
         }
         assert_eq!(

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         println!("latchkey {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let config = match config::load(&cli) {
+    let config = match config::load(&cli.overrides()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("latchkey: configuration error: {e:#}");
