@@ -199,10 +199,10 @@ pub enum Command {
     Clients(ClientsCommand),
     /// Manage the directory's people (their groups and custom claims)
     #[command(subcommand)]
-    Users(crate::directory::UsersCommand),
+    Users(UsersCommand),
     /// Manage the directory's groups
     #[command(subcommand)]
-    Groups(crate::directory::GroupsCommand),
+    Groups(GroupsCommand),
     /// Print the version
     Version,
 }
@@ -283,6 +283,73 @@ pub enum ClientsCommand {
     Delete { id: String },
     /// Replace a confidential client's secret and print the new one
     RotateSecret { id: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum UsersCommand {
+    /// Add a person to the directory
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, default_value = "")]
+        first_name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        /// [default: first and last name, or the username]
+        #[arg(long)]
+        display_name: Option<String>,
+        /// An administrator of the idp role
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List everyone
+    List,
+    /// Show one person with their groups and custom claims
+    Show {
+        /// Username, e-mail address or id
+        user: String,
+    },
+    /// Remove a person (with their memberships and claims)
+    Remove { user: String },
+    /// Stop a person's directory entry from counting (no sign-in, no enrichment)
+    Disable { user: String },
+    /// Undo `disable`
+    Enable { user: String },
+    /// Set a custom claim: VALUE is JSON when it parses as JSON, else text
+    SetClaim {
+        user: String,
+        name: String,
+        value: String,
+    },
+    /// Remove a custom claim
+    UnsetClaim { user: String, name: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum GroupsCommand {
+    /// Create a group (its name is what the `groups` claim carries)
+    Add {
+        name: String,
+        #[arg(long)]
+        friendly_name: Option<String>,
+    },
+    /// List every group
+    List,
+    /// Delete a group (with its memberships and claims)
+    Remove { name: String },
+    /// Put a person in a group
+    AddMember { group: String, user: String },
+    /// Take a person out of a group
+    RemoveMember { group: String, user: String },
+    /// Set a custom claim given to every member: VALUE is JSON when it parses, else text
+    SetClaim {
+        group: String,
+        name: String,
+        value: String,
+    },
+    /// Remove a group's custom claim
+    UnsetClaim { group: String, name: String },
 }
 
 /// JWS signature algorithm.
