@@ -33,11 +33,14 @@ fn key_table_is_consistent() {
     }
     // Every Go-style flag of `latchkey tsidp` is an alias, and only those are.
     let mut alias_flags: Vec<&str> = ALIASES.iter().filter_map(|alias| alias.flag).collect();
-    let mut cli_flags: Vec<&str> = crate::cli::TSIDP_FLAGS.iter().map(|(f, _)| *f).collect();
+    let mut cli_flags: Vec<&str> = crate::cli::tsidp_flags::TSIDP_FLAGS
+        .iter()
+        .map(|(f, _)| *f)
+        .collect();
     alias_flags.sort_unstable();
     cli_flags.sort_unstable();
     assert_eq!(alias_flags, cli_flags);
-    for (flag, boolean) in crate::cli::TSIDP_FLAGS {
+    for (flag, boolean) in crate::cli::tsidp_flags::TSIDP_FLAGS {
         let alias = ALIASES.iter().find(|a| a.flag == Some(flag)).unwrap();
         let is_bool = alias.convert == Convert::GoBool;
         assert_eq!(is_bool, *boolean, "{flag}");
