@@ -50,6 +50,18 @@ pub(super) struct Entry {
     pub(super) via: Option<&'static Alias>,
 }
 
+impl Entry {
+    /// A value set by Latchkey itself (a default or a derived value), not by a name.
+    pub(super) fn ours(value: Value, source: Source) -> Entry {
+        Entry {
+            value,
+            source,
+            secret_file: false,
+            via: None,
+        }
+    }
+}
+
 /// Values by dotted path.
 pub(super) type Layer = BTreeMap<String, Entry>;
 
@@ -182,12 +194,10 @@ pub(super) fn defaults_layer() -> Layer {
         .filter_map(|key| match key.default {
             Fallback::Value(text) => Some((
                 key.path.clone(),
-                Entry {
-                    value: parse_text(key.kind, text).expect("built-in defaults parse"),
-                    source: Source::Default,
-                    secret_file: false,
-                    via: None,
-                },
+                Entry::ours(
+                    parse_text(key.kind, text).expect("built-in defaults parse"),
+                    Source::Default,
+                ),
             )),
             Fallback::None | Fallback::Derived(_) => None,
         })

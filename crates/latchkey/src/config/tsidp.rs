@@ -153,12 +153,7 @@ pub(super) fn behind_tailscale_serve(merged: &mut Layer, local_tailscaled: bool)
         .is_some_and(|addr| addr.ip().is_loopback());
     if on_loopback && !merged.contains_key("tsidp.trusted_proxies") {
         let proxies = LOOPBACK_PROXIES.iter().map(|ip| Value::from(*ip)).collect();
-        let entry = Entry {
-            value: Value::Array(proxies),
-            source: Source::Derived,
-            secret_file: false,
-            via: None,
-        };
+        let entry = Entry::ours(Value::Array(proxies), Source::Derived);
         merged.insert("tsidp.trusted_proxies".into(), entry);
     }
     merged

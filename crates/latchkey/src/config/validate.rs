@@ -32,13 +32,7 @@ pub(super) fn resolve(
             None if merged.contains_key(&path) => continue,
             None => (def.enabled_by_default && !any_enabled, Source::Derived),
         };
-        let entry = Entry {
-            value: Value::Boolean(enabled),
-            source,
-            secret_file: false,
-            via: None,
-        };
-        merged.insert(path, entry);
+        merged.insert(path, Entry::ours(Value::Boolean(enabled), source));
     }
     if !merged.contains_key("database_url") {
         let data_dir = merged
@@ -49,12 +43,7 @@ pub(super) fn resolve(
             "sqlite://{}",
             Path::new(data_dir).join("latchkey.db").display()
         );
-        let entry = Entry {
-            value: Value::String(url),
-            source: Source::Derived,
-            secret_file: false,
-            via: None,
-        };
+        let entry = Entry::ours(Value::String(url), Source::Derived);
         merged.insert("database_url".into(), entry);
     }
     let issuer_from_tailnet = behind_tailscale_serve(&mut merged, local_tailscaled);
