@@ -3,7 +3,6 @@
 mod cli;
 mod commands;
 mod config;
-mod directory;
 mod encryption_key;
 mod logging;
 mod role;
@@ -21,7 +20,7 @@ fn main() -> ExitCode {
         println!("latchkey {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let config = match config::load(&cli) {
+    let config = match config::load(&cli.overrides()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("latchkey: configuration error: {e:#}");
@@ -56,12 +55,12 @@ fn main() -> ExitCode {
         match cli.cmd() {
             Command::Serve | Command::Idp | Command::Tsidp => server::run(&config).await,
             Command::Healthcheck { url } => {
-                commands::healthcheck(&config, cli.cmd(), url.as_deref()).await
+                commands::healthcheck(&config, cli.cmd().primary_role(), url.as_deref()).await
             }
             Command::Keys(k) => commands::keys(&config, k).await,
             Command::Clients(c) => commands::clients(&config, c).await,
-            Command::Users(c) => directory::users(&config, c).await,
-            Command::Groups(c) => directory::groups(&config, c).await,
+            Command::Users(c) => commands::users(&config, c).await,
+            Command::Groups(c) => commands::groups(&config, c).await,
             Command::CheckConfig | Command::Version => Ok(()),
         }
     });

@@ -1,20 +1,24 @@
 //! Command line: `latchkey [GLOBAL OPTIONS] [COMMAND]`.
 //!
-//! The global options are configuration settings of the top layer; they are read by
-//! [`crate::config::load`] rather than through clap's `env` support, so that flag >
-//! environment > file > default holds and unknown `LATCHKEY_*` variables are caught.
+//! The global options are configuration settings of the top layer; they are handed to
+//! [`crate::config::load`] as [`Overrides`] rather than read through clap's `env` support, so
+//! that flag > environment > file > default holds and unknown `LATCHKEY_*` variables are caught.
 //!
 //! `latchkey tsidp` also takes tsidp's Go-style flags (`-dir D`, `-port=443`, `-funnel`, …),
-//! which clap cannot parse: [`take_tsidp_flags`] lifts them out of the arguments first, and
-//! the configuration reads them as aliases below our own flags.
+//! which clap cannot parse: `tsidp_flags.rs` lifts them out of the arguments first, and the
+//! configuration reads them as aliases below our own flags.
+
+pub(crate) mod tsidp_flags;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::role::Role;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Flags, Overrides, Run, TsidpFlag};
+use crate::role::Role;
+use tsidp_flags::take_tsidp_flags;
 
 #[derive(Debug, Default, Parser)]
 #[command(
@@ -109,27 +113,6 @@ pub struct Cli {
     pub tsidp_flags: Vec<TsidpFlag>,
 }
 
-/// tsidp's flags that `latchkey tsidp` accepts, and whether each is a boolean (given alone or
-/// as `-name=BOOL`, never with the value as the next argument, as Go's `flag` package has it).
-/// The configuration maps each one (see `config::ALIASES`).
-pub(crate) const TSIDP_FLAGS: &[(&str, bool)] = &[
-    ("dir", false),
-    ("hostname", false),
-    ("port", false),
-    ("local-port", false),
-    ("enable-sts", true),
-    ("log", false),
-    ("funnel", true),
-    ("use-local-tailscaled", true),
-];
-
-/// One of tsidp's flags as given: `name` from [`TSIDP_FLAGS`], the value as text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TsidpFlag {
-    pub name: &'static str,
-    pub value: String,
-}
-
 impl Cli {
     /// Parses the process arguments, exiting with clap's message (and status 2) when they are
     /// wrong, or after printing help or the version.
@@ -155,19 +138,23 @@ impl Cli {
         self.command.as_ref().unwrap_or(&SERVE)
     }
 
-    /// The configuration flags by configuration key (`listen` and `public_url` are the
-    /// shorthands for the primary role). The flag is `--` + key with `_` → `-`.
-    pub(crate) fn config_flags(&self) -> [(&'static str, Option<&str>); 8] {
-        [
-            ("data_dir", self.data_dir.as_deref()),
-            ("database_url", self.database_url.as_deref()),
-            ("listen", self.listen.as_deref()),
-            ("public_url", self.public_url.as_deref()),
-            ("log_format", self.log_format.as_deref()),
-            ("log_level", self.log_level.as_deref()),
-            ("tsidp.tailscaled_socket", self.tailscaled_socket.as_deref()),
-            ("tsidp.enable_sts", self.enable_sts.as_deref()),
-        ]
+    /// What the command line gives the configuration.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            run: self.cmd().run(),
+            config_file: self.config.clone(),
+            flags: Flags {
+                data_dir: self.data_dir.clone(),
+                database_url: self.database_url.clone(),
+                listen: self.listen.clone(),
+                public_url: self.public_url.clone(),
+                log_format: self.log_format.clone(),
+                log_level: self.log_level.clone(),
+                tailscaled_socket: self.tailscaled_socket.clone(),
+                enable_sts: self.enable_sts.clone(),
+            },
+            tsidp_flags: self.tsidp_flags.clone(),
+        }
     }
 }
 
@@ -200,27 +187,33 @@ pub enum Command {
     Clients(ClientsCommand),
     /// Manage the directory's people (their groups and custom claims)
     #[command(subcommand)]
-    Users(crate::directory::UsersCommand),
+    Users(UsersCommand),
     /// Manage the directory's groups
     #[command(subcommand)]
-    Groups(crate::directory::GroupsCommand),
+    Groups(GroupsCommand),
     /// Print the version
     Version,
 }
 
 impl Command {
-    /// The single role this command runs, for `idp` and `tsidp`.
-    pub fn only_role(&self) -> Option<Role> {
+    /// What runs, as the configuration sees it.
+    pub fn run(&self) -> Run {
         match self {
-            Command::Idp => Some(Role::Idp),
-            Command::Tsidp => Some(Role::Tsidp),
-            _ => None,
+            Command::Serve | Command::CheckConfig => Run::Enabled,
+            Command::Idp => Run::Only(Role::Idp),
+            Command::Tsidp => Run::Only(Role::Tsidp),
+            Command::Healthcheck { .. }
+            | Command::Keys(_)
+            | Command::Clients(_)
+            | Command::Users(_)
+            | Command::Groups(_)
+            | Command::Version => Run::OneShot,
         }
     }
 
     /// The role `--listen` / `--public-url` (and their file and env forms) apply to.
     pub fn primary_role(&self) -> Role {
-        self.only_role().unwrap_or(Role::Idp)
+        self.run().primary_role()
     }
 }
 
@@ -280,6 +273,73 @@ pub enum ClientsCommand {
     RotateSecret { id: String },
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum UsersCommand {
+    /// Add a person to the directory
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, default_value = "")]
+        first_name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        /// [default: first and last name, or the username]
+        #[arg(long)]
+        display_name: Option<String>,
+        /// An administrator of the idp role
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List everyone
+    List,
+    /// Show one person with their groups and custom claims
+    Show {
+        /// Username, e-mail address or id
+        user: String,
+    },
+    /// Remove a person (with their memberships and claims)
+    Remove { user: String },
+    /// Stop a person's directory entry from counting (no sign-in, no enrichment)
+    Disable { user: String },
+    /// Undo `disable`
+    Enable { user: String },
+    /// Set a custom claim: VALUE is JSON when it parses as JSON, else text
+    SetClaim {
+        user: String,
+        name: String,
+        value: String,
+    },
+    /// Remove a custom claim
+    UnsetClaim { user: String, name: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum GroupsCommand {
+    /// Create a group (its name is what the `groups` claim carries)
+    Add {
+        name: String,
+        #[arg(long)]
+        friendly_name: Option<String>,
+    },
+    /// List every group
+    List,
+    /// Delete a group (with its memberships and claims)
+    Remove { name: String },
+    /// Put a person in a group
+    AddMember { group: String, user: String },
+    /// Take a person out of a group
+    RemoveMember { group: String, user: String },
+    /// Set a custom claim given to every member: VALUE is JSON when it parses, else text
+    SetClaim {
+        group: String,
+        name: String,
+        value: String,
+    },
+    /// Remove a group's custom claim
+    UnsetClaim { group: String, name: String },
+}
+
 /// JWS signature algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Alg {
@@ -302,109 +362,6 @@ impl Alg {
     }
 }
 
-/// Lifts tsidp's Go-style flags out of the arguments of `latchkey tsidp`, leaving the rest to
-/// clap. Go's `flag` forms are understood: `-name`, `--name`, `-name=value`, and `-name value`
-/// for non-booleans. Our own options keep their meaning (and their values are skipped over),
-/// so `--enable-sts` stays ours; any other single-dash word after `tsidp` is refused, as Go
-/// refuses an unknown flag. Arguments of other commands, and anything after `--`, are left
-/// alone.
-pub(crate) fn take_tsidp_flags(
-    args: Vec<OsString>,
-) -> Result<(Vec<OsString>, Vec<TsidpFlag>), clap::Error> {
-    let command = Cli::command();
-    // Our long options, and whether each takes the next argument as its value.
-    let ours: Vec<(&str, bool)> = command
-        .get_arguments()
-        .filter_map(|arg| {
-            let takes_next = arg.get_action().takes_values() && !arg.is_require_equals_set();
-            arg.get_long().map(|long| (long, takes_next))
-        })
-        .collect();
-    let error = |kind, message: String| Cli::command().error(kind, message);
-
-    let mut kept = Vec::with_capacity(args.len());
-    let mut flags = Vec::new();
-    let mut args = args.into_iter();
-    kept.extend(args.next()); // the program name
-    let mut in_tsidp = false;
-    while let Some(arg) = args.next() {
-        let Some(text) = arg.to_str().map(str::to_owned) else {
-            kept.push(arg);
-            continue;
-        };
-        if text == "--" {
-            kept.push(arg);
-            kept.extend(args.by_ref());
-            break;
-        }
-        if !text.starts_with('-') || text == "-" {
-            if !in_tsidp && text != "tsidp" {
-                // Another command: nothing of tsidp's to take.
-                kept.push(arg);
-                kept.extend(args.by_ref());
-                break;
-            }
-            in_tsidp = true;
-            kept.push(arg);
-            continue;
-        }
-        let dashes = if text.starts_with("--") { 2 } else { 1 };
-        let (name, inline) = match text[dashes..].split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (&text[dashes..], None),
-        };
-        if let Some(&(_, takes_next)) = ours.iter().find(|(long, _)| *long == name)
-            && dashes == 2
-        {
-            kept.push(arg);
-            if takes_next && inline.is_none() {
-                kept.extend(args.next());
-            }
-            continue;
-        }
-        let tsidp_flag = TSIDP_FLAGS.iter().find(|(flag, _)| *flag == name);
-        match tsidp_flag {
-            Some(&(flag, boolean)) if in_tsidp => {
-                let value = match (inline, boolean) {
-                    (Some(value), _) => value.to_owned(),
-                    (None, true) => "true".to_owned(),
-                    (None, false) => match args.next().map(OsString::into_string) {
-                        Some(Ok(value)) => value,
-                        Some(Err(_)) => {
-                            return Err(error(
-                                ErrorKind::InvalidUtf8,
-                                format!("the value of -{flag} is not valid UTF-8"),
-                            ));
-                        }
-                        None => {
-                            return Err(error(
-                                ErrorKind::InvalidValue,
-                                format!("flag needs an argument: -{flag}"),
-                            ));
-                        }
-                    },
-                };
-                flags.push(TsidpFlag { name: flag, value });
-            }
-            None if in_tsidp && dashes == 1 && name.len() > 1 => {
-                let known: Vec<String> = TSIDP_FLAGS
-                    .iter()
-                    .map(|(flag, _)| format!("-{flag}"))
-                    .collect();
-                return Err(error(
-                    ErrorKind::UnknownArgument,
-                    format!(
-                        "unknown flag {text}; of tsidp's flags, `latchkey tsidp` takes {}",
-                        known.join(", ")
-                    ),
-                ));
-            }
-            _ => kept.push(arg),
-        }
-    }
-    Ok((kept, flags))
-}
-
 fn role_parser() -> impl TypedValueParser<Value = Role> {
     PossibleValuesParser::new(crate::config::role_names())
         .map(|name| name.parse::<Role>().expect("role names parse"))
@@ -417,144 +374,6 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_args(std::iter::once("latchkey").chain(args.iter().copied()))
-    }
-
-    type Split = (Vec<String>, Vec<(&'static str, String)>);
-
-    /// The arguments left for clap, and tsidp's flags as (name, value).
-    fn split(args: &[&str]) -> Result<Split, String> {
-        let args = std::iter::once("latchkey").chain(args.iter().copied());
-        let (kept, flags) =
-            take_tsidp_flags(args.map(OsString::from).collect()).map_err(|e| e.to_string())?;
-        let kept = kept
-            .into_iter()
-            .skip(1)
-            .map(|a| a.into_string().unwrap())
-            .collect();
-        Ok((kept, flags.into_iter().map(|f| (f.name, f.value)).collect()))
-    }
-
-    fn owned(args: &[&str]) -> Vec<String> {
-        args.iter().map(|a| a.to_string()).collect()
-    }
-
-    #[test]
-    fn tsidp_flags_in_every_go_form() {
-        let (kept, flags) = split(&[
-            "tsidp",
-            "-dir",
-            "/data",
-            "--hostname",
-            "idp",
-            "-port=443",
-            "--local-port=8080",
-            "-enable-sts",
-            "-funnel=false",
-            "--use-local-tailscaled",
-            "-log",
-            "debug",
-        ])
-        .unwrap();
-        assert_eq!(kept, owned(&["tsidp"]));
-        assert_eq!(
-            flags,
-            vec![
-                ("dir", "/data".to_owned()),
-                ("hostname", "idp".to_owned()),
-                ("port", "443".to_owned()),
-                ("local-port", "8080".to_owned()),
-                ("enable-sts", "true".to_owned()),
-                ("funnel", "false".to_owned()),
-                ("use-local-tailscaled", "true".to_owned()),
-                ("log", "debug".to_owned()),
-            ]
-        );
-        // A non-boolean takes the next argument whatever it looks like, as in Go.
-        let (_, flags) = split(&["tsidp", "-local-port", "-1", "-hostname", "-x"]).unwrap();
-        assert_eq!(
-            flags,
-            vec![
-                ("local-port", "-1".to_owned()),
-                ("hostname", "-x".to_owned())
-            ]
-        );
-    }
-
-    #[test]
-    fn our_options_keep_their_meaning_beside_tsidp_flags() {
-        let (kept, flags) = split(&[
-            "--config",
-            "tsidp",
-            "--log-level=warn",
-            "tsidp",
-            "--data-dir",
-            "-port",
-            "--enable-sts",
-            "-port",
-            "8443",
-            "-h",
-        ])
-        .unwrap();
-        // `--config tsidp` is a value, `-port` after `--data-dir` too; `--enable-sts` is ours.
-        assert_eq!(
-            kept,
-            owned(&[
-                "--config",
-                "tsidp",
-                "--log-level=warn",
-                "tsidp",
-                "--data-dir",
-                "-port",
-                "--enable-sts",
-                "-h"
-            ])
-        );
-        assert_eq!(flags, vec![("port", "8443".to_owned())]);
-
-        let cli = parse(&["tsidp", "-enable-sts", "--enable-sts=false", "-dir", "d"]).unwrap();
-        assert_eq!(cli.enable_sts.as_deref(), Some("false"));
-        assert_eq!(cli.cmd(), &Command::Tsidp);
-        assert_eq!(cli.tsidp_flags.len(), 2);
-        assert_eq!(
-            parse(&["tsidp", "--enable-sts"])
-                .unwrap()
-                .enable_sts
-                .as_deref(),
-            Some("true")
-        );
-    }
-
-    #[test]
-    fn tsidp_flags_only_after_tsidp() {
-        // Other commands and arguments after `--` are left to clap, which refuses them.
-        for args in [
-            &["-port", "443", "tsidp"][..],
-            &["idp", "-port", "443"][..],
-            &["clients", "show", "-dir"][..],
-            &["tsidp", "--", "-port", "1"][..],
-        ] {
-            let (kept, flags) = split(args).unwrap();
-            assert_eq!(kept, owned(args), "{args:?}");
-            assert!(flags.is_empty(), "{args:?}");
-            assert!(parse(args).is_err(), "{args:?}");
-        }
-        assert!(parse(&["serve", "-enable-sts"]).is_err());
-    }
-
-    #[test]
-    fn bad_tsidp_flags_are_refused_clearly() {
-        let err = split(&["tsidp", "-port"]).unwrap_err();
-        assert!(err.contains("flag needs an argument: -port"), "{err}");
-        for unknown in ["-debug-tsnet", "-prot=1", "-verbose"] {
-            let err = split(&["tsidp", unknown]).unwrap_err();
-            assert!(
-                err.contains(&format!("unknown flag {unknown}")) && err.contains("-local-port"),
-                "{err}"
-            );
-        }
-        // Values are checked by the configuration, which names the flag.
-        let cli = parse(&["tsidp", "-port", "x"]).unwrap();
-        assert_eq!(cli.tsidp_flags[0].value, "x");
     }
 
     #[test]
@@ -601,10 +420,10 @@ mod tests {
     fn role_commands() {
         assert_eq!(parse(&["tsidp"]).unwrap().cmd().primary_role(), Role::Tsidp);
         assert_eq!(
-            parse(&["tsidp"]).unwrap().cmd().only_role(),
+            parse(&["tsidp"]).unwrap().cmd().run().only_role(),
             Some(Role::Tsidp)
         );
-        assert_eq!(parse(&["serve"]).unwrap().cmd().only_role(), None);
+        assert_eq!(parse(&["serve"]).unwrap().cmd().run().only_role(), None);
         assert_eq!(
             parse(&["check-config"]).unwrap().cmd(),
             &Command::CheckConfig

@@ -1,0 +1,432 @@
+//! The table of known keys: each setting's name, kind, default, check and meaning, once. The
+//! file's key names, the environment's `LATCHKEY_*` names and the flags' names all come from it.
+
+use std::sync::LazyLock;
+
+use crate::role::Role;
+use toml::Value;
+
+pub(super) const ENV_PREFIX: &str = "LATCHKEY_";
+
+/// Names the config file; read directly, not a configuration key.
+pub(super) const CONFIG_ENV: &str = "LATCHKEY_CONFIG";
+
+/// Suffix of the key (`_file`) or variable (`_FILE`) naming a file that holds a secret.
+pub(super) const FILE_SUFFIX: &str = "_file";
+
+const MIN_ENCRYPTION_KEY_LEN: usize = 16;
+
+/// Type of a key's value; environment variables and flags are parsed accordingly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Str,
+    Bool,
+    Int,
+    /// Comma-separated in the environment, an array of strings in the file.
+    List,
+}
+
+impl Kind {
+    pub(super) fn describe(self) -> &'static str {
+        match self {
+            Kind::Str => "a string",
+            Kind::Bool => "a boolean",
+            Kind::Int => "a non-negative integer",
+            Kind::List => "an array of strings",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Fallback {
+    /// Unset unless configured.
+    None,
+    /// Parsed by the key's [`Kind`] like an environment value.
+    Value(&'static str),
+    /// Computed when the configuration is resolved; the text documents it.
+    Derived(&'static str),
+}
+
+/// Validation applied to the merged value.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Check {
+    Any,
+    NonEmpty,
+    SocketAddr,
+    /// Absolute http(s) URL without query or fragment; trailing slashes are removed.
+    HttpUrl,
+    DatabaseUrl,
+    MinLen(usize),
+    OneOf(&'static [&'static str]),
+    Positive,
+    /// A TCP port, 1 to 65535.
+    Port,
+    /// One DNS label: letters, digits and inner hyphens, at most 63.
+    DnsLabel,
+}
+
+pub(super) struct Spec {
+    pub(super) name: &'static str,
+    pub(super) kind: Kind,
+    /// Also accepts `<name>_file` / `LATCHKEY_<NAME>_FILE`; never echoed in messages.
+    pub(super) secret: bool,
+    pub(super) default: Fallback,
+    pub(super) check: Check,
+    pub(super) doc: &'static str,
+}
+
+/// Upper bound of every lifetime, in seconds.
+pub(super) const MAX_LIFETIME: u64 = 10 * 365 * 24 * 3600;
+
+/// Keys outside the role sections (names may contain a dot for role-specific sections).
+pub(super) const GLOBAL_KEYS: &[Spec] = &[
+    Spec {
+        name: "data_dir",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::Value("./data"),
+        check: Check::NonEmpty,
+        doc: "Directory for the SQLite database, the generated encryption key and other state.",
+    },
+    Spec {
+        name: "database_url",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::Derived("`sqlite://<data_dir>/latchkey.db`"),
+        check: Check::DatabaseUrl,
+        doc: "Database: `sqlite://PATH`, or `postgres://…` / `postgresql://…` (needed to run several replicas). For PostgreSQL over TLS add libpq's `sslmode` (`disable`, `prefer` (default), `require`, `verify-ca`, `verify-full`) and `sslrootcert=/path/ca.pem`, e.g. `postgres://latchkey@db/latchkey?sslmode=verify-full&sslrootcert=/etc/latchkey/db-ca.pem`.",
+    },
+    Spec {
+        name: "encryption_key",
+        kind: Kind::Str,
+        secret: true,
+        default: Fallback::None,
+        check: Check::MinLen(MIN_ENCRYPTION_KEY_LEN),
+        doc: "Secret (at least 16 bytes) from which the keys encrypting data at rest are derived. When unset, one is generated and kept in the data directory.",
+    },
+    Spec {
+        name: "log_format",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::Value("text"),
+        check: Check::OneOf(&["text", "json"]),
+        doc: "Log output format: `text` or `json`.",
+    },
+    Spec {
+        name: "log_level",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::Value("info"),
+        check: Check::NonEmpty,
+        doc: "Log filter in `tracing` syntax, e.g. `info` or `warn,latchkey=debug`.",
+    },
+    Spec {
+        name: "metrics_listen",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::None,
+        check: Check::SocketAddr,
+        doc: "Address (IP:port) of a dedicated Prometheus `/metrics` listener. When unset, `/metrics` is served on each role's listener to loopback callers only.",
+    },
+    Spec {
+        name: "tsidp.tailscaled_socket",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::Value("/var/run/tailscale/tailscaled.sock"),
+        check: Check::NonEmpty,
+        doc: "Unix socket of tailscaled's LocalAPI, asked who is connecting.",
+    },
+    Spec {
+        name: "tsidp.trusted_proxies",
+        kind: Kind::List,
+        secret: false,
+        default: Fallback::None,
+        check: Check::Any,
+        doc: "IP addresses of local proxies (e.g. `127.0.0.1,::1` behind `tailscale serve`) whose last `X-Forwarded-For` hop names the caller. Callers connecting from anywhere else are taken at their TCP address. When unset, `tsidp.listen` is a loopback address and `tsidp.hostname`, `tsidp.https_port` or tsidp's `-local-port` is set (so `tailscale serve` is in front, as for tsidp), `127.0.0.1` and `::1`.",
+    },
+    Spec {
+        name: "tsidp.allow_tagged",
+        kind: Kind::Bool,
+        secret: false,
+        default: Fallback::Value("false"),
+        check: Check::Any,
+        doc: "Sign in tagged nodes (machines, not people). tsidp refuses them; so does Latchkey unless this is set.",
+    },
+    Spec {
+        name: "tsidp.enable_sts",
+        kind: Kind::Bool,
+        secret: false,
+        default: Fallback::Value("false"),
+        check: Check::Any,
+        doc: "RFC 8693 token exchange at `/token`, governed by the caller's grant `users`/`resources`.",
+    },
+    Spec {
+        name: "tsidp.hostname",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::None,
+        check: Check::DnsLabel,
+        doc: "Tailnet name of the tsidp role. With `tsidp.public_url` unset, the issuer is `https://HOSTNAME.<MagicDNS suffix>`, the suffix asked from tailscaled at startup; expose it with `tailscale serve` (`--service=svc:HOSTNAME` unless HOSTNAME is this machine's name).",
+    },
+    Spec {
+        name: "tsidp.https_port",
+        kind: Kind::Int,
+        secret: false,
+        default: Fallback::None,
+        check: Check::Port,
+        doc: "Port of the HTTPS endpoint `tailscale serve` offers on the tailnet in front of `tsidp.listen` (443 when unset). A derived issuer ends in `:PORT` unless it is 443.",
+    },
+];
+
+/// Keys every role section has. `listen` and `public_url` defaults come from [`RoleDef`];
+/// `enabled` is resolved by [`super::validate::resolve`].
+pub(super) const ROLE_KEYS: &[Spec] = &[
+    Spec {
+        name: "enabled",
+        kind: Kind::Bool,
+        secret: false,
+        default: Fallback::Derived("see meaning"),
+        check: Check::Any,
+        doc: "Run this role under `latchkey serve`. If no role sets `enabled` anywhere, only `idp` runs; once one does, unset roles are off. `latchkey idp` / `latchkey tsidp` run just that role.",
+    },
+    Spec {
+        name: "listen",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::Derived("per role"),
+        check: Check::SocketAddr,
+        doc: "Address (IP:port) the role listens on.",
+    },
+    Spec {
+        name: "public_url",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::Derived("per role"),
+        check: Check::HttpUrl,
+        doc: "External URL of the role, and its OIDC issuer: absolute http(s) URL without query or fragment; a trailing slash is removed.",
+    },
+    Spec {
+        name: "dynamic_registration",
+        kind: Kind::Bool,
+        secret: false,
+        default: Fallback::Value("false"),
+        check: Check::Any,
+        doc: "Allow OAuth dynamic client registration (RFC 7591).",
+    },
+    Spec {
+        name: "access_token_lifetime",
+        kind: Kind::Int,
+        secret: false,
+        default: Fallback::Value("3600"),
+        check: Check::Positive,
+        doc: "Access token lifetime, in seconds.",
+    },
+    Spec {
+        name: "id_token_lifetime",
+        kind: Kind::Int,
+        secret: false,
+        default: Fallback::Value("3600"),
+        check: Check::Positive,
+        doc: "ID token lifetime, in seconds.",
+    },
+    Spec {
+        name: "refresh_token_lifetime",
+        kind: Kind::Int,
+        secret: false,
+        default: Fallback::Value("2592000"),
+        check: Check::Positive,
+        doc: "Refresh token lifetime, in seconds (default 30 days).",
+    },
+    Spec {
+        name: "code_lifetime",
+        kind: Kind::Int,
+        secret: false,
+        default: Fallback::Value("60"),
+        check: Check::Positive,
+        doc: "Authorization code lifetime, in seconds.",
+    },
+    Spec {
+        name: "session_lifetime",
+        kind: Kind::Int,
+        secret: false,
+        default: Fallback::Value("3600"),
+        check: Check::Positive,
+        doc: "Browser session lifetime, in seconds (for the idp's sign-in, which is not built yet; unused by tsidp).",
+    },
+];
+
+/// A role: a `[section]` holding [`ROLE_KEYS`].
+pub(super) struct RoleDef {
+    pub(super) role: Role,
+    /// Whether the role runs when no role sets `enabled`.
+    pub(super) enabled_by_default: bool,
+    pub(super) listen: &'static str,
+    pub(super) public_url: &'static str,
+}
+
+/// The first entry is the primary role of `serve` and of commands not naming a role.
+pub(super) const ROLES: &[RoleDef] = &[
+    RoleDef {
+        role: Role::Idp,
+        enabled_by_default: true,
+        listen: "127.0.0.1:1411",
+        public_url: "http://localhost:1411",
+    },
+    RoleDef {
+        role: Role::Tsidp,
+        enabled_by_default: false,
+        listen: "127.0.0.1:1412",
+        public_url: "http://localhost:1412",
+    },
+];
+
+/// Top-level keys (and `LATCHKEY_*` variables, flags) that set the role key of the same name
+/// for the primary role; the role's own key in the same layer wins.
+pub(super) const SHORTHANDS: &[&str] = &["listen", "public_url"];
+
+/// One known key with its full path.
+pub(super) struct Key {
+    pub(super) path: String,
+    pub(super) env: String,
+    pub(super) kind: Kind,
+    pub(super) secret: bool,
+    pub(super) default: Fallback,
+    pub(super) check: Check,
+    pub(super) doc: &'static str,
+}
+
+pub(super) static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
+    let key = |path: String, spec: &Spec, default: Fallback| Key {
+        env: env_name(&path),
+        path,
+        kind: spec.kind,
+        secret: spec.secret,
+        default,
+        check: spec.check,
+        doc: spec.doc,
+    };
+    let mut keys: Vec<Key> = GLOBAL_KEYS
+        .iter()
+        .map(|spec| key(spec.name.to_owned(), spec, spec.default))
+        .collect();
+    for def in ROLES {
+        for spec in ROLE_KEYS {
+            let default = match spec.name {
+                "listen" => Fallback::Value(def.listen),
+                "public_url" => Fallback::Value(def.public_url),
+                "enabled" if def.enabled_by_default => {
+                    Fallback::Derived("`true` if no role sets `enabled`, else `false`")
+                }
+                "enabled" => Fallback::Derived("`false`"),
+                _ => spec.default,
+            };
+            keys.push(key(format!("{}.{}", def.role, spec.name), spec, default));
+        }
+    }
+    keys
+});
+
+pub(super) fn env_name(path: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        path.to_ascii_uppercase().replace('.', "_")
+    )
+}
+
+/// `--data-dir` for `data_dir`; a role's own key drops its section (`--tailscaled-socket`).
+pub(super) fn flag_name(key: &str) -> String {
+    let name = key.rsplit('.').next().unwrap_or(key);
+    format!("--{}", name.replace('_', "-"))
+}
+
+pub(super) fn find_key(path: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|key| key.path == path)
+}
+
+pub(super) fn is_section(path: &str) -> bool {
+    KEYS.iter().any(|key| {
+        key.path
+            .strip_prefix(path)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// Names of the roles, for the command line.
+pub fn role_names() -> impl Iterator<Item = &'static str> {
+    ROLES.iter().map(|def| def.role.as_str())
+}
+
+pub(super) fn file_names() -> Vec<String> {
+    let keys = KEYS.iter().map(|key| key.path.clone());
+    let files = KEYS
+        .iter()
+        .filter(|key| key.secret)
+        .map(|key| format!("{}{FILE_SUFFIX}", key.path));
+    let shorthands = SHORTHANDS.iter().map(|name| name.to_string());
+    keys.chain(files).chain(shorthands).collect()
+}
+
+pub(super) fn env_names() -> Vec<String> {
+    let keys = KEYS.iter().map(|key| key.env.clone());
+    let files = KEYS
+        .iter()
+        .filter(|key| key.secret)
+        .map(|key| format!("{}_FILE", key.env));
+    let shorthands = SHORTHANDS.iter().map(|name| env_name(name));
+    keys.chain(files).chain(shorthands).collect()
+}
+
+/// Parses an environment, flag or built-in value.
+pub(super) fn parse_text(kind: Kind, text: &str) -> Result<Value, String> {
+    match kind {
+        Kind::Str => Ok(Value::String(text.to_owned())),
+        Kind::Bool => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(Value::Boolean(true)),
+            "false" | "0" => Ok(Value::Boolean(false)),
+            _ => Err(format!("expected true, false, 1 or 0, got {text:?}")),
+        },
+        Kind::Int => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| i64::try_from(n).ok())
+            .map(Value::Integer)
+            .ok_or_else(|| format!("expected a non-negative integer, got {text:?}")),
+        Kind::List => Ok(Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| Value::String(item.to_owned()))
+                .collect(),
+        )),
+    }
+}
+
+/// "unknown {what}", with a suggestion from `candidates` when one is close.
+pub(super) fn unknown(what: &str, name: &str, candidates: Vec<String>) -> String {
+    let last = |s: &str| s.rsplit('.').next().unwrap_or_default().to_owned();
+    let best = candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(name, &candidate), candidate))
+        .filter(|(distance, candidate)| distance * 3 <= name.len() || last(candidate) == last(name))
+        .min();
+    match best {
+        Some((_, candidate)) => format!("unknown {what} (did you mean `{candidate}`?)"),
+        None => format!("unknown {what}"),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
