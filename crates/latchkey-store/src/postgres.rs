@@ -58,7 +58,20 @@ impl Target {
     }
 }
 
+/// sqlx's TLS asks rustls for the process's default crypto provider. rustls can pick one
+/// by itself only when exactly one provider is compiled in; a build that also links `ring`
+/// (a dependency of a dependency, or of a test) would make it panic at the first TLS
+/// connection. Installing aws-lc-rs — our one crypto library — first removes the doubt; if
+/// the program installed a provider already, that one stays.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
 pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
+    install_crypto_provider();
     let mut options =
         PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(reason(&e)))?;
     let root_cert = root_cert_setting(url);
