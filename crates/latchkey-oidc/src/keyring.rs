@@ -3,7 +3,8 @@
 //! so a key rotated by the CLI or another replica is picked up without a restart.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use latchkey_store::{IssuerId, SigningKeyRecord, Store, StoreError, unix_now};
 
@@ -48,12 +49,21 @@ impl KeySet {
 }
 
 pub struct KeyRing {
+    source: Source,
+    /// The current set; a watch so that a request can wait for a key still being made.
+    current: tokio::sync::watch::Sender<Arc<KeySet>>,
+    /// Unix time of the last reload triggered by an unknown `kid`.
+    last_miss_reload: std::sync::atomic::AtomicI64,
+    /// A key is being made in the background.
+    creating: Arc<AtomicBool>,
+}
+
+/// Where an issuer's keys live.
+#[derive(Clone)]
+struct Source {
     issuer: IssuerId,
     store: Store,
     master: Arc<MasterKey>,
-    current: RwLock<Arc<KeySet>>,
-    /// Unix time of the last reload triggered by an unknown `kid`.
-    last_miss_reload: std::sync::atomic::AtomicI64,
 }
 
 /// An unknown `kid` triggers at most one reload per this many seconds, so garbage tokens
@@ -91,43 +101,97 @@ pub fn new_key_record(
 }
 
 impl KeyRing {
-    /// Loads the issuer's keys, first creating a current key for every algorithm that has none.
+    /// Loads the issuer's keys, first creating a current key for every algorithm that has
+    /// none. An RSA key takes tens of milliseconds to generate: a missing RS256 key is made in
+    /// the background, so a first start serves at once; until it exists the set has no RS256
+    /// signer (discovery leaves RS256 out, and signing with it waits, see
+    /// [`KeyRing::wait_for_signer`]).
     pub async fn load(
         store: Store,
         issuer: IssuerId,
         master: Arc<MasterKey>,
     ) -> Result<KeyRing, KeyError> {
-        let records = store.list_signing_keys(&issuer, unix_now()).await?;
-        for alg in Alg::ALL {
-            let has_current = records
-                .iter()
-                .any(|r| r.alg == alg.as_str() && r.retired_at.is_none());
-            if !has_current {
-                let (record, _) = new_key_record(&issuer, alg, &master)?;
-                store.create_signing_key(&record).await?;
-                tracing::info!(%issuer, alg = alg.as_str(), kid = %record.kid, "created signing key");
-            }
-        }
-        let ring = KeyRing {
+        let source = Source {
             issuer,
             store,
             master,
-            current: RwLock::new(Arc::new(KeySet {
-                signing: HashMap::new(),
-                verifying: HashMap::new(),
-                jwks: String::new(),
-            })),
-            last_miss_reload: std::sync::atomic::AtomicI64::new(0),
         };
-        ring.reload().await?;
+        let records = source
+            .store
+            .list_signing_keys(&source.issuer, unix_now())
+            .await?;
+        let missing: Vec<Alg> = Alg::ALL
+            .into_iter()
+            .filter(|alg| {
+                !records
+                    .iter()
+                    .any(|r| r.alg == alg.as_str() && r.retired_at.is_none())
+            })
+            .collect();
+        for alg in missing.iter().filter(|a| **a != Alg::RS256) {
+            source.create_key(*alg).await?;
+        }
+        let (current, _) = tokio::sync::watch::channel(Arc::new(source.load_set().await?));
+        let ring = KeyRing {
+            source,
+            current,
+            last_miss_reload: std::sync::atomic::AtomicI64::new(0),
+            creating: Arc::new(AtomicBool::new(false)),
+        };
+        if missing.contains(&Alg::RS256) {
+            ring.spawn_create(Alg::RS256);
+        }
         Ok(ring)
     }
 
-    pub fn keys(&self) -> Arc<KeySet> {
-        match self.current.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+    fn spawn_create(&self, alg: Alg) {
+        let source = self.source.clone();
+        let current = self.current.clone();
+        let creating = self.creating.clone();
+        creating.store(true, Ordering::Release);
+        tokio::spawn(async move {
+            let mut created = false;
+            for attempt in 1..=60 {
+                let made = async {
+                    if !created {
+                        source.create_key(alg).await?;
+                        created = true;
+                    }
+                    source.load_set().await
+                };
+                match made.await {
+                    Ok(set) => {
+                        current.send_replace(Arc::new(set));
+                        creating.store(false, Ordering::Release);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, alg = alg.as_str(), attempt, "creating a signing key failed; retrying in 5 s");
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    }
+                }
+            }
+            creating.store(false, Ordering::Release);
+        });
+    }
+
+    /// The keys, once they have a signer of `alg`: at once, or after waiting (up to 30 s)
+    /// for a key being made in the background.
+    pub async fn wait_for_signer(&self, alg: Alg) -> Result<Arc<KeySet>, KeyError> {
+        let set = self.keys();
+        if set.signer(alg).is_ok() || !self.creating.load(Ordering::Acquire) {
+            return Ok(set);
         }
+        let mut rx = self.current.subscribe();
+        let wait = rx.wait_for(|set| set.signer(alg).is_ok());
+        match tokio::time::timeout(std::time::Duration::from_secs(30), wait).await {
+            Ok(Ok(set)) => Ok(set.clone()),
+            _ => Err(KeyError::Missing(alg)),
+        }
+    }
+
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.current.borrow().clone()
     }
 
     /// The keys, reloaded first if `kid` is unknown (a key rotated by another replica or the
@@ -163,6 +227,29 @@ impl KeyRing {
 
     /// Re-reads the keys from the store.
     pub async fn reload(&self) -> Result<(), KeyError> {
+        let set = self.source.load_set().await?;
+        self.current.send_replace(Arc::new(set));
+        Ok(())
+    }
+}
+
+impl Source {
+    async fn create_key(&self, alg: Alg) -> Result<(), KeyError> {
+        let (issuer, master) = (self.issuer.clone(), self.master.clone());
+        let record = tokio::task::spawn_blocking(move || new_key_record(&issuer, alg, &master))
+            .await
+            .map_err(|e| KeyError::Invalid {
+                kid: "(new)".into(),
+                reason: e.to_string(),
+            })??
+            .0;
+        self.store.create_signing_key(&record).await?;
+        tracing::info!(issuer = %self.issuer, alg = alg.as_str(), kid = %record.kid, "created signing key");
+        Ok(())
+    }
+
+    /// Every published key of the issuer, opened and parsed.
+    async fn load_set(&self) -> Result<KeySet, KeyError> {
         let records = self
             .store
             .list_signing_keys(&self.issuer, unix_now())
@@ -201,16 +288,11 @@ impl KeyRing {
             });
         }
         let jwks = serde_json::json!({ "keys": jwks }).to_string();
-        let set = Arc::new(KeySet {
+        Ok(KeySet {
             signing,
             verifying,
             jwks,
-        });
-        match self.current.write() {
-            Ok(mut g) => *g = set,
-            Err(poisoned) => *poisoned.into_inner() = set,
-        }
-        Ok(())
+        })
     }
 }
 

@@ -12,6 +12,7 @@ pub mod jose;
 pub mod keyring;
 pub mod limits;
 pub mod metadata;
+pub mod minted;
 pub mod params;
 pub mod pkce;
 pub mod provider;

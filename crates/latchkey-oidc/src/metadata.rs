@@ -9,7 +9,9 @@ use crate::provider::ProviderSettings;
 /// RFC 8693's grant type.
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
-pub fn document(s: &ProviderSettings) -> Value {
+/// The discovery document, advertising the ID-token algorithms `algs` (those with a key in
+/// the JWKS).
+pub fn document(s: &ProviderSettings, algs: &[Alg]) -> Value {
     let mut doc = json!({
         "issuer": s.issuer,
         "authorization_endpoint": s.endpoint("/authorize"),
@@ -24,7 +26,7 @@ pub fn document(s: &ProviderSettings) -> Value {
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": supported_grant_types(s),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": Alg::ALL.map(Alg::as_str),
+        "id_token_signing_alg_values_supported": algs.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use latchkey_store::{Client, IssuerId, Store};
 
 use crate::crypto::MasterKey;
+use crate::jose::Alg;
 use crate::keyring::KeyRing;
 use crate::role::{Authenticator, ClaimsSource};
 
@@ -77,7 +78,9 @@ pub struct Provider {
     pub claims: Arc<dyn ClaimsSource>,
     pub limits: crate::limits::Limits,
     pub clients: crate::client_cache::ClientCache,
+    pub minted: crate::minted::MintedTokens,
     discovery: String,
+    discovery_without_rsa: String,
 }
 
 impl Provider {
@@ -89,7 +92,10 @@ impl Provider {
         claims: Arc<dyn ClaimsSource>,
     ) -> Result<Provider, crate::keyring::KeyError> {
         let keys = KeyRing::load(store.clone(), settings.issuer_id.clone(), master.clone()).await?;
-        let discovery = crate::metadata::document(&settings).to_string();
+        let discovery = crate::metadata::document(&settings, &Alg::ALL).to_string();
+        // Until a first start's RSA key exists, discovery does not advertise RS256.
+        let discovery_without_rsa =
+            crate::metadata::document(&settings, &[Alg::ES256, Alg::EdDSA]).to_string();
         Ok(Provider {
             settings,
             store,
@@ -99,7 +105,9 @@ impl Provider {
             claims,
             limits: Default::default(),
             clients: Default::default(),
+            minted: Default::default(),
             discovery,
+            discovery_without_rsa,
         })
     }
 
@@ -135,8 +143,36 @@ impl Provider {
         Ok(deleted)
     }
 
+    /// Signs an access token with the current keys and remembers it (see [`crate::minted`]).
+    /// Waits for the client's key if it is still being made (a first start's RSA key).
+    pub async fn mint_access_token(
+        &self,
+        req: &crate::tokens::AccessTokenRequest<'_>,
+    ) -> Result<crate::tokens::MintedAccessToken, crate::tokens::MintError> {
+        let keys = self
+            .keys
+            .wait_for_signer(crate::tokens::client_alg(req.client)?)
+            .await?;
+        let minted = crate::tokens::mint_access_token(&self.settings, &keys, req)?;
+        self.minted.remember(&minted.token);
+        Ok(minted)
+    }
+
+    /// Waits until every algorithm has a current key (on a first start the RSA key is made in
+    /// the background). For tools and tests that want the complete key set at once.
+    pub async fn wait_for_keys(&self) -> Result<(), crate::keyring::KeyError> {
+        for alg in Alg::ALL {
+            self.keys.wait_for_signer(alg).await?.signer(alg)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn discovery_json(&self) -> &str {
-        &self.discovery
+        if self.keys.keys().signer(Alg::RS256).is_ok() {
+            &self.discovery
+        } else {
+            &self.discovery_without_rsa
+        }
     }
 
     /// Reloads keys every `every` so rotations elsewhere are seen; runs until the process ends.

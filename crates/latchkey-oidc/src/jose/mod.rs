@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub use alg::{Alg, at_hash};
 pub use jwk::{VerifyingKey, jwk_thumbprint};
-pub use jws::{JwtHeader, SigningKey, decode_header, verify_jwt};
+pub use jws::{JwtHeader, SigningKey, decode_header, decode_own_jwt, verify_jwt};
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;

@@ -19,7 +19,7 @@ use crate::params::Params;
 use crate::pkce;
 use crate::provider::Provider;
 use crate::snapshot::Snapshot;
-use crate::tokens::{AccessTokenRequest, IdTokenRequest, mint_access_token, mint_id_token};
+use crate::tokens::{AccessTokenRequest, IdTokenRequest, mint_id_token};
 
 pub async fn post_token(
     State(p): State<Arc<Provider>>,
@@ -59,7 +59,7 @@ async fn token(
     let response = match grant_type {
         "authorization_code" => authorization_code(p, &client, &params).await?,
         "refresh_token" => refresh_token(p, &client, &params).await?,
-        "client_credentials" => client_credentials(p, &client, &params)?,
+        "client_credentials" => client_credentials(p, &client, &params).await?,
         crate::metadata::TOKEN_EXCHANGE if known => {
             super::token_exchange::exchange(p, &client, &params).await?
         }
@@ -207,11 +207,8 @@ async fn tokens_for(
     amr: &[String],
     audience: &[String],
 ) -> Result<Value, OAuthError> {
-    let keys = p.keys.keys();
-    let access = mint_access_token(
-        &p.settings,
-        &keys,
-        &AccessTokenRequest {
+    let access = p
+        .mint_access_token(&AccessTokenRequest {
             client,
             subject: grant.subject.as_str(),
             scope,
@@ -220,9 +217,9 @@ async fn tokens_for(
             grant: Some(&grant.id),
             act: None,
             not_after: None,
-        },
-    )
-    .map_err(OAuthError::internal)?;
+        })
+        .await
+        .map_err(OAuthError::internal)?;
     let mut body = json!({
         "access_token": access.token,
         "token_type": "Bearer",
@@ -241,7 +238,7 @@ async fn tokens_for(
         .await?;
         let id_token = mint_id_token(
             &p.settings,
-            &keys,
+            &p.keys.keys(),
             IdTokenRequest {
                 client,
                 subject: &grant.subject,
@@ -371,7 +368,11 @@ fn new_refresh_from(p: &Provider, old: &RefreshToken, now: i64) -> (String, Refr
     (token, record)
 }
 
-fn client_credentials(p: &Provider, client: &Client, params: &Params) -> Result<Value, OAuthError> {
+async fn client_credentials(
+    p: &Provider,
+    client: &Client,
+    params: &Params,
+) -> Result<Value, OAuthError> {
     if client.public {
         return Err(OAuthError::unauthorized_client(
             "public clients cannot use client_credentials",
@@ -386,10 +387,8 @@ fn client_credentials(p: &Provider, client: &Client, params: &Params) -> Result<
         .filter(|s| *s != "openid" && *s != "offline_access")
         .collect();
     let scope = scope.join(" ");
-    let access = mint_access_token(
-        &p.settings,
-        &p.keys.keys(),
-        &AccessTokenRequest {
+    let access = p
+        .mint_access_token(&AccessTokenRequest {
             client,
             subject: client.id.as_str(),
             scope: &scope,
@@ -398,9 +397,9 @@ fn client_credentials(p: &Provider, client: &Client, params: &Params) -> Result<
             grant: None,
             act: None,
             not_after: None,
-        },
-    )
-    .map_err(OAuthError::internal)?;
+        })
+        .await
+        .map_err(OAuthError::internal)?;
     let mut body = json!({
         "access_token": access.token,
         "token_type": "Bearer",

@@ -19,8 +19,7 @@ use crate::error::OAuthError;
 use crate::params::Params;
 use crate::provider::Provider;
 use crate::tokens::{
-    AccessTokenError, AccessTokenRequest, VerifiedAccessToken, mint_access_token,
-    verify_access_token,
+    AccessTokenError, AccessTokenRequest, VerifiedAccessToken, verify_access_token,
 };
 
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -107,10 +106,8 @@ pub(crate) async fn exchange(
         None => prior.cloned(),
     };
 
-    let access = mint_access_token(
-        &p.settings,
-        &p.keys.keys(),
-        &AccessTokenRequest {
+    let access = p
+        .mint_access_token(&AccessTokenRequest {
             client,
             subject: grant.subject.as_str(),
             scope: &scope,
@@ -120,9 +117,9 @@ pub(crate) async fn exchange(
             act: act.as_ref(),
             // Exchanging never extends how long a user's token is good for.
             not_after: Some(subject.exp),
-        },
-    )
-    .map_err(OAuthError::internal)?;
+        })
+        .await
+        .map_err(OAuthError::internal)?;
     tracing::info!(
         client = %client.id,
         from_client = %subject.client_id,
