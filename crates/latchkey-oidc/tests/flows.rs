@@ -6,27 +6,10 @@ mod common;
 use common::*;
 use latchkey_oidc::jose::Alg;
 use latchkey_store::unix_now;
-use latchkey_testkit::Backend;
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreUserInfoClaims,
-};
-use openidconnect::{
-    AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
-};
+use latchkey_testkit::{Backend, Pkce, RelyingParty, b64, jwt_parts};
+use openidconnect::core::{CoreJwsSigningAlgorithm, CoreProviderMetadata};
+use openidconnect::{AccessTokenHash, AuthType, OAuth2TokenResponse, TokenResponse};
 use serde_json::{Value, json};
-
-/// The relying party as openidconnect builds it from discovery.
-type Rp = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
 
 fn jws_alg(alg: Alg) -> CoreJwsSigningAlgorithm {
     match alg {
@@ -37,21 +20,21 @@ fn jws_alg(alg: Alg) -> CoreJwsSigningAlgorithm {
 }
 
 async fn discover(srv: &Server) -> CoreProviderMetadata {
-    CoreProviderMetadata::discover_async(IssuerUrl::new(srv.issuer.clone()).unwrap(), &srv.http)
-        .await
-        .expect("openidconnect discovery")
+    RelyingParty::discover(&srv.http, &srv.issuer).await
 }
 
-async fn relying_party(srv: &Server, c: &TestClient) -> Rp {
-    let rp = CoreClient::from_provider_metadata(
-        discover(srv).await,
-        ClientId::new(c.id.clone()),
-        c.secret.clone().map(ClientSecret::new),
+async fn relying_party(srv: &Server, c: &TestClient) -> RelyingParty {
+    let rp = RelyingParty::new(
+        &srv.http,
+        &srv.issuer,
+        &c.id,
+        c.secret.as_deref(),
+        &c.redirect_uri,
     )
-    .set_redirect_uri(RedirectUrl::new(c.redirect_uri.clone()).unwrap());
+    .await;
     match c.auth {
-        ClientAuth::Post => rp.set_auth_type(AuthType::RequestBody),
-        _ => rp.set_auth_type(AuthType::BasicAuth),
+        ClientAuth::Post => rp.with_auth_type(AuthType::RequestBody),
+        _ => rp,
     }
 }
 
@@ -60,40 +43,28 @@ async fn relying_party(srv: &Server, c: &TestClient) -> Rp {
 /// fetched through it.
 async fn oidc_code_flow(srv: &Server, c: &TestClient, user: &str) -> Tokens {
     let rp = relying_party(srv, c).await;
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, csrf, nonce) = rp
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("email".into()))
-        .add_scope(Scope::new("profile".into()))
-        .add_scope(Scope::new("groups".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+    let sign_in = rp.sign_in(&["email", "profile", "groups"]);
 
-    let r = srv.get(auth_url.as_str(), &[(USER, user)]).await;
+    let r = srv.get(sign_in.url.as_str(), &[(USER, user)]).await;
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let q = r.redirect_params(&c.redirect_uri);
-    assert_eq!(q.get("state"), Some(csrf.secret()), "state is echoed");
+    assert_eq!(
+        q.get("state"),
+        Some(sign_in.state.secret()),
+        "state is echoed"
+    );
     assert_eq!(
         q.get("iss"),
         Some(&srv.issuer),
         "RFC 9207 iss in the response"
     );
-    let code = q.get("code").expect("code").clone();
-
-    let token = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&srv.http)
-        .await
-        .expect("token request through openidconnect");
+    let code = q.get("code").expect("code");
+    let token = rp.redeem(code, sign_in.verifier).await;
 
     let id_token = token.id_token().expect("an ID token");
+    let nonce = sign_in.nonce;
     let verifier = rp
+        .client
         .id_token_verifier()
         .set_allowed_algs(vec![jws_alg(c.alg)]);
     let claims = id_token
@@ -133,12 +104,7 @@ async fn oidc_code_flow(srv: &Server, c: &TestClient, user: &str) -> Tokens {
     assert_eq!(raw["azp"], json!(c.id));
     assert!(raw["exp"].as_i64().unwrap() > unix_now());
 
-    let info: CoreUserInfoClaims = rp
-        .user_info(token.access_token().clone(), Some(claims.subject().clone()))
-        .unwrap()
-        .request_async(&srv.http)
-        .await
-        .expect("userinfo through openidconnect");
+    let info = rp.userinfo(&token, claims.subject()).await;
     assert_eq!(info.subject().as_str(), user);
     assert_eq!(
         info.email().map(|e| e.as_str().to_owned()),
