@@ -6,7 +6,9 @@ mod common;
 use common::*;
 use latchkey_oidc::jose::Alg;
 use latchkey_store::unix_now;
-use latchkey_testkit::{Backend, Pkce, RelyingParty, b64, jwt_parts};
+use latchkey_testkit::{
+    ACCESS_TOKEN_TYPE, Backend, Pkce, RelyingParty, TOKEN_EXCHANGE, b64, jwt_parts, token_exchange,
+};
 use openidconnect::core::{CoreJwsSigningAlgorithm, CoreProviderMetadata};
 use openidconnect::{AccessTokenHash, AuthType, OAuth2TokenResponse, TokenResponse};
 use serde_json::{Value, json};
@@ -1233,9 +1235,6 @@ async fn resources_are_refused_by_default() {
     h.finish().await;
 }
 
-const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
-
 /// RFC 8693 is off unless the role enables it, and the engine checks everything it can before
 /// asking the role which audiences to grant (this test role grants none).
 #[tokio::test]
@@ -1282,15 +1281,6 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             .as_str()
             .unwrap()
             .to_owned();
-        let exchange = |subject: &str, extra: &[(&'static str, &'static str)]| {
-            let mut pairs = vec![
-                ("grant_type", TOKEN_EXCHANGE.to_owned()),
-                ("subject_token", subject.to_owned()),
-                ("subject_token_type", ACCESS_TOKEN_TYPE.to_owned()),
-            ];
-            pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
-            pairs
-        };
         type Case<'a> = (
             &'a str,
             Vec<(&'a str, String)>,
@@ -1301,21 +1291,21 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
         let cases: Vec<Case> = vec![
             (
                 "no target",
-                exchange(&alice.access, &[]),
+                token_exchange(&alice.access, &[]),
                 &c,
                 400,
                 "invalid_request",
             ),
             (
                 "public client",
-                exchange(&alice.access, &[("audience", "https://api.example")]),
+                token_exchange(&alice.access, &[("audience", "https://api.example")]),
                 &public,
                 400,
                 "unauthorized_client",
             ),
             (
                 "subject type",
-                exchange(
+                token_exchange(
                     &alice.access,
                     &[
                         ("audience", "https://api.example"),
@@ -1331,7 +1321,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "requested type",
-                exchange(
+                token_exchange(
                     &alice.access,
                     &[
                         ("audience", "https://api.example"),
@@ -1347,7 +1337,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "not a token",
-                exchange(
+                token_exchange(
                     "garbage.garbage.garbage",
                     &[("audience", "https://api.example")],
                 ),
@@ -1357,7 +1347,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "refresh token as subject",
-                exchange(
+                token_exchange(
                     alice.refresh_token(),
                     &[("audience", "https://api.example")],
                 ),
@@ -1367,21 +1357,21 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "client_credentials token",
-                exchange(&cc, &[("audience", "https://api.example")]),
+                token_exchange(&cc, &[("audience", "https://api.example")]),
                 &c,
                 400,
                 "invalid_request",
             ),
             (
                 "resource with fragment",
-                exchange(&alice.access, &[("resource", "https://api.example/#x")]),
+                token_exchange(&alice.access, &[("resource", "https://api.example/#x")]),
                 &c,
                 400,
                 "invalid_target",
             ),
             (
                 "wider scope",
-                exchange(
+                token_exchange(
                     &alice.access,
                     &[
                         ("audience", "https://api.example"),
@@ -1394,7 +1384,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "actor token without type",
-                exchange(
+                token_exchange(
                     &alice.access,
                     &[
                         ("audience", "https://api.example"),
@@ -1407,7 +1397,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "role grants nothing",
-                exchange(&alice.access, &[("audience", "https://api.example")]),
+                token_exchange(&alice.access, &[("audience", "https://api.example")]),
                 &c,
                 400,
                 "invalid_target",
@@ -1421,7 +1411,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
         }
         // A revoked subject token cannot be exchanged either.
         h.revoke(&c, &alice.access).await;
-        let pairs = exchange(&alice.access, &[("audience", "https://api.example")]);
+        let pairs = token_exchange(&alice.access, &[("audience", "https://api.example")]);
         let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         h.token(&c, &pairs).await.assert_oauth_error(
             400,

@@ -1,5 +1,4 @@
-//! The authorization code flow seen from the client: the request URL, the response's query,
-//! the code at the token endpoint.
+//! The authorization request seen from the client: its URL, and the response's query.
 
 use std::collections::HashMap;
 
@@ -58,14 +57,4 @@ fn without_query(url: &Url) -> Url {
     let mut bare = url.clone();
     bare.set_query(None);
     bare
-}
-
-/// The token request form that redeems `code` (with the PKCE verifier).
-pub fn code_grant(code: &str, redirect_uri: &str, pkce: &Pkce) -> Vec<(&'static str, String)> {
-    vec![
-        ("grant_type", "authorization_code".into()),
-        ("code", code.into()),
-        ("redirect_uri", redirect_uri.into()),
-        ("code_verifier", pkce.verifier.clone()),
-    ]
 }

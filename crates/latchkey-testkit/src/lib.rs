@@ -4,7 +4,7 @@
 //! - [`FakeTailscaled`]: a stand-in tailscaled (LocalAPI on a unix socket).
 //! - [`Served`]: a role's router served on loopback, stopped gracefully.
 //! - HTTP as clients send it: [`http_client`], [`post_form_as`], [`authorize_url`],
-//!   [`authorization_response`], [`Pkce`], [`jwt_parts`], and [`RelyingParty`]
+//!   [`authorization_response`], [`code_grant`], [`Pkce`], [`jwt_parts`], and [`RelyingParty`]
 //!   (`openidconnect` as an independent client).
 
 mod authorization;
@@ -16,8 +16,9 @@ mod pkce;
 mod relying_party;
 mod serve;
 mod tailscaled;
+mod token_forms;
 
-pub use authorization::{authorization_response, authorize_url, code_grant, query_map};
+pub use authorization::{authorization_response, authorize_url, query_map};
 pub use db::{Backend, TestDb, backends, pg_admin_url, untrusted_ca_path, with_query};
 pub use http::{
     basic, get_json, http_client, http_client_from, post_form_as, post_form_json, status_json,
@@ -30,3 +31,4 @@ pub use serve::{Served, bind_loopback, free_port};
 pub use tailscaled::{
     DEFAULT_SELF, FakeTailscaled, TSIDP_CAP, status_body, tagged_body, whois_body, with_groups,
 };
+pub use token_forms::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE, code_grant, token_exchange};

@@ -12,9 +12,10 @@ use latchkey_oidc::jose::{Alg, verify_jwt};
 use latchkey_oidc::{Provider, ProviderSettings};
 use latchkey_store::IssuerId;
 use latchkey_testkit::{
-    Backend, FakeTailscaled, Pkce, RelyingParty, Served, TSIDP_CAP, TestDb, authorization_response,
-    authorize_url, bind_loopback, code_grant, get_json, http_client, http_client_from, master_key,
-    post_form_as, post_form_json, tagged_body, whois_body, with_groups,
+    ACCESS_TOKEN_TYPE, Backend, FakeTailscaled, Pkce, RelyingParty, Served, TSIDP_CAP, TestDb,
+    authorization_response, authorize_url, bind_loopback, code_grant, get_json, http_client,
+    http_client_from, master_key, post_form_as, post_form_json, tagged_body, token_exchange,
+    whois_body, with_groups,
 };
 use latchkey_tsidp::{LocalApi, TailnetAuthenticator, TailnetDirectoryClaims};
 use serde_json::{Map, Value, json};
@@ -99,14 +100,14 @@ impl Idp {
         )
     }
 
-    /// Sends the authorization request of `client_id` with `http` (so from its address).
+    /// Sends the authorization request of `client_id` from the caller at `addr`.
     async fn authorize(
         &self,
-        http: &reqwest::Client,
+        addr: &str,
         client_id: &str,
         headers: &[(&str, &str)],
     ) -> AuthResponse {
-        let mut req = http.get(self.authorize_url(client_id));
+        let mut req = http_client_from(addr).get(self.authorize_url(client_id));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -114,10 +115,7 @@ impl Idp {
     }
 
     async fn sign_in(&self, addr: &str) -> (Map<String, Value>, Map<String, Value>) {
-        let q = self
-            .authorize(&http_client_from(addr), &self.client_id, &[])
-            .await
-            .unwrap();
+        let q = self.authorize(addr, &self.client_id, &[]).await.unwrap();
         assert_eq!(q["state"], "st");
         assert_eq!(q["iss"], self.issuer);
         let code = q.get("code").expect("a code");
@@ -140,7 +138,7 @@ fn assert_refused(r: AuthResponse, error: &str, what: &str) {
                 Some(error),
                 "{what}: {q:?}"
             );
-            assert!(q.get("code").is_none(), "{what}: a code was issued");
+            assert!(!q.contains_key("code"), "{what}: a code was issued");
         }
         Err((status, body)) => {
             panic!("{what}: expected a redirect with {error}, got {status}: {body}")
@@ -273,27 +271,25 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
 
     // A public client with PKCE (tsidp has none).
     let q = idp
-        .authorize(&http_client_from("127.0.0.2"), &idp.public_id, &[])
+        .authorize("127.0.0.2", &idp.public_id, &[])
         .await
         .unwrap();
     assert!(q.contains_key("code"));
 
     // Refusals: nothing issued.
     assert_refused(
-        idp.authorize(&http_client_from("127.0.0.4"), &idp.client_id, &[])
-            .await,
+        idp.authorize("127.0.0.4", &idp.client_id, &[]).await,
         "access_denied",
         "tagged node",
     );
     assert_refused(
-        idp.authorize(&http_client_from("127.0.0.5"), &idp.client_id, &[])
-            .await,
+        idp.authorize("127.0.0.5", &idp.client_id, &[]).await,
         "access_denied",
         "not a tailnet peer",
     );
     assert_page(
         idp.authorize(
-            &http_client_from("127.0.0.2"),
+            "127.0.0.2",
             &idp.client_id,
             &[("Tailscale-Funnel-Request", "?1")],
         )
@@ -303,29 +299,25 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
         "funnel request",
     );
     assert_page(
-        idp.authorize(&http_client_from("127.0.0.6"), &idp.client_id, &[])
-            .await,
+        idp.authorize("127.0.0.6", &idp.client_id, &[]).await,
         503,
         "tailscaled",
         "tailscaled 500",
     );
     assert_page(
-        idp.authorize(&http_client_from("127.0.0.7"), &idp.client_id, &[])
-            .await,
+        idp.authorize("127.0.0.7", &idp.client_id, &[]).await,
         503,
         "could not be read",
         "malformed WhoIs",
     );
     assert_page(
-        idp.authorize(&http_client_from("127.0.0.8"), &idp.client_id, &[])
-            .await,
+        idp.authorize("127.0.0.8", &idp.client_id, &[]).await,
         503,
         "sub",
         "grant with a protected claim",
     );
     assert_page(
-        idp.authorize(&http_client_from("127.0.0.10"), &idp.client_id, &[])
-            .await,
+        idp.authorize("127.0.0.10", &idp.client_id, &[]).await,
         503,
         "names no user",
         "WhoIs without a user",
@@ -365,8 +357,7 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
     fake.stop();
     let started = std::time::Instant::now();
     assert_page(
-        idp.authorize(&http_client_from("127.0.0.2"), &idp.client_id, &[])
-            .await,
+        idp.authorize("127.0.0.2", &idp.client_id, &[]).await,
         503,
         "tailscaled is not answering",
         "tailscaled down",
@@ -387,7 +378,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     // client's own claims and are ignored).
     let q = idp
         .authorize(
-            &http_client_from("127.0.0.1"),
+            "127.0.0.1",
             &idp.client_id,
             &[("X-Forwarded-For", "127.0.0.2, 127.0.0.3")],
         )
@@ -439,7 +430,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     fake.clear_requests();
     let q = idp
         .authorize(
-            &http_client_from("127.0.0.2"),
+            "127.0.0.2",
             &idp.client_id,
             &[("X-Forwarded-For", "127.0.0.3")],
         )
@@ -479,10 +470,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 
 impl Idp {
     async fn code_for(&self, addr: &str) -> String {
-        let q = self
-            .authorize(&http_client_from(addr), &self.client_id, &[])
-            .await
-            .unwrap();
+        let q = self.authorize(addr, &self.client_id, &[]).await.unwrap();
         q.get("code").expect("a code").clone()
     }
 
@@ -630,8 +618,7 @@ async fn resource_indicators_follow_the_grant() {
 /// user's access token for one addressed to an audience the user's grant lists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_exchange_follows_the_grant() {
-    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-    const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
+    const AT: &str = ACCESS_TOKEN_TYPE;
     let fake = FakeTailscaled::start().await;
     let rule =
         json!({"users": ["alice@example.com"], "resources": ["https://api.example", "mcp-server"]});
@@ -653,15 +640,6 @@ async fn token_exchange_follows_the_grant() {
             .await
             .1
     };
-    let exchange = |subject: &str, targets: &[(&'static str, &str)]| {
-        let mut pairs = vec![
-            ("grant_type", EXCHANGE.to_owned()),
-            ("subject_token", subject.to_owned()),
-            ("subject_token_type", AT.to_owned()),
-        ];
-        pairs.extend(targets.iter().map(|(k, v)| (*k, (*v).to_owned())));
-        pairs
-    };
     let claims_of = |token: &str| {
         let keys = idp.provider.keys.keys();
         verify_jwt(token, |kid| keys.verifier(kid)).unwrap().1
@@ -673,7 +651,7 @@ async fn token_exchange_follows_the_grant() {
     let alice_at = alice["access_token"].as_str().unwrap().to_owned();
 
     // Listed and unlisted audiences together: only the listed ones are granted.
-    let (status, body) = as_gateway(exchange(
+    let (status, body) = as_gateway(token_exchange(
         &alice_at,
         &[
             ("audience", "mcp-server"),
@@ -698,7 +676,7 @@ async fn token_exchange_follows_the_grant() {
     assert_eq!(userinfo["sub"], "userid:1001");
 
     // Nothing the grant lists: invalid_target. Bob's grant lists nothing at all.
-    let (status, body) = as_gateway(exchange(
+    let (status, body) = as_gateway(token_exchange(
         &alice_at,
         &[("audience", "https://other.example")],
     ))
@@ -711,7 +689,7 @@ async fn token_exchange_follows_the_grant() {
     let code = idp.code_for("127.0.0.3").await;
     let (_, bob) = idp.redeem(&code, &[]).await;
     let bob_at = bob["access_token"].as_str().unwrap();
-    let (status, body) = as_gateway(exchange(bob_at, &[("audience", "mcp-server")])).await;
+    let (status, body) = as_gateway(token_exchange(bob_at, &[("audience", "mcp-server")])).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_target")),
@@ -721,7 +699,7 @@ async fn token_exchange_follows_the_grant() {
     // Delegation: the gateway acts with its own token; a narrower scope is granted as asked.
     let (_, cc) = as_gateway(vec![("grant_type", "client_credentials".to_owned())]).await;
     let actor = cc["access_token"].as_str().unwrap();
-    let mut pairs = exchange(
+    let mut pairs = token_exchange(
         &alice_at,
         &[("audience", "mcp-server"), ("scope", "openid")],
     );
@@ -735,7 +713,7 @@ async fn token_exchange_follows_the_grant() {
     assert_eq!(claims_of(&delegated)["act"], act);
     // Someone else's token cannot be the actor.
     let (_, app_cc) = idp.token(&[("grant_type", "client_credentials")]).await;
-    let mut pairs = exchange(&alice_at, &[("audience", "mcp-server")]);
+    let mut pairs = token_exchange(&alice_at, &[("audience", "mcp-server")]);
     pairs.push((
         "actor_token",
         app_cc["access_token"].as_str().unwrap().to_owned(),
@@ -750,15 +728,18 @@ async fn token_exchange_follows_the_grant() {
     // Exchanged again (a second later) without an actor token, the record of who acts is
     // kept, and the new token does not outlive the one it came from.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, body) =
-        as_gateway(exchange(&delegated, &[("audience", "https://api.example")])).await;
+    let (status, body) = as_gateway(token_exchange(
+        &delegated,
+        &[("audience", "https://api.example")],
+    ))
+    .await;
     assert_eq!(status, 200, "{body}");
     let again = body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(claims_of(&again)["act"], act);
     let exp = |t: &str| claims_of(t)["exp"].as_i64().unwrap();
     assert_eq!(exp(&again), exp(&delegated));
     // A new actor on a delegated token keeps the earlier one, nested.
-    let mut pairs = exchange(&delegated, &[("audience", "mcp-server")]);
+    let mut pairs = token_exchange(&delegated, &[("audience", "mcp-server")]);
     pairs.push(("actor_token", actor.to_owned()));
     pairs.push(("actor_token_type", AT.to_owned()));
     let (status, body) = as_gateway(pairs).await;
@@ -776,7 +757,7 @@ async fn token_exchange_follows_the_grant() {
         &token_url,
         &other.client.id.0,
         other.secret.as_deref().unwrap(),
-        &exchange(&alice_at, &[("audience", "mcp-server")]),
+        &token_exchange(&alice_at, &[("audience", "mcp-server")]),
     )
     .await;
     let theirs = body["access_token"].as_str().expect("exchanged").to_owned();
@@ -803,7 +784,7 @@ async fn token_exchange_follows_the_grant() {
         let body = introspect(t).await;
         assert_eq!(body["active"], false, "{body}");
     }
-    let (status, body) = as_gateway(exchange(&alice_at, &[("audience", "mcp-server")])).await;
+    let (status, body) = as_gateway(token_exchange(&alice_at, &[("audience", "mcp-server")])).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_request")),
