@@ -2,7 +2,8 @@
 //!
 //! - [`TestDb`]: a fresh database per test, on every backend.
 //! - [`FakeTailscaled`]: a stand-in tailscaled (LocalAPI on a unix socket).
-//! - [`Served`]: a role's router served on loopback, stopped gracefully.
+//! - [`Served`]: a role's router served on loopback, stopped gracefully; [`Process`]: the real
+//!   binary as a child process, read through its JSON log.
 //! - HTTP as clients send it: [`http_client`], [`post_form_as`], [`authorize_url`],
 //!   [`authorization_response`], [`code_grant`], [`Pkce`], [`jwt_parts`], and [`RelyingParty`]
 //!   (`openidconnect` as an independent client).
@@ -13,6 +14,7 @@ mod http;
 mod jwt;
 mod master_key;
 mod pkce;
+mod process;
 mod relying_party;
 mod serve;
 mod tailscaled;
@@ -26,6 +28,7 @@ pub use http::{
 pub use jwt::{b64, jwt_claims, jwt_parts};
 pub use master_key::master_key;
 pub use pkce::Pkce;
+pub use process::Process;
 pub use relying_party::{RelyingParty, SignIn};
 pub use serve::{Served, bind_loopback, free_port};
 pub use tailscaled::{
