@@ -56,7 +56,7 @@ pub async fn post_form_as<F: Serialize + ?Sized>(
 }
 
 /// The status and the JSON body (which must be JSON).
-pub async fn status_json(r: reqwest::Response) -> (u16, Value) {
+async fn status_json(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     let body = r.text().await.expect("response body");
     let json = serde_json::from_str(&body)

@@ -52,11 +52,6 @@ impl Served {
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
-    pub fn base(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
     /// Stops accepting, and waits (10 s at the most) until open connections are done.
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
