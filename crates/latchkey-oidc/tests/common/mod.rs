@@ -367,24 +367,7 @@ impl Server {
 
     /// POST /token as `client`, authenticating the way the client does.
     pub async fn token(&self, client: &TestClient, pairs: &[(&str, &str)]) -> Resp {
-        let mut pairs: Vec<(&str, &str)> = pairs.to_vec();
-        let mut headers = Vec::new();
-        let basic_value;
-        match client.auth {
-            ClientAuth::Basic => {
-                basic_value = basic(&client.id, client.secret.as_deref().unwrap_or_default());
-                headers.push(("authorization", basic_value.as_str()));
-            }
-            ClientAuth::Post => {
-                pairs.push(("client_id", &client.id));
-                pairs.push((
-                    "client_secret",
-                    client.secret.as_deref().unwrap_or_default(),
-                ));
-            }
-            ClientAuth::None => pairs.push(("client_id", &client.id)),
-        }
-        self.post_form("/token", &pairs, &headers).await
+        self.token_like("/token", client, pairs).await
     }
 
     pub async fn userinfo(&self, access_token: &str) -> Resp {
