@@ -30,6 +30,14 @@ fn builder() -> reqwest::ClientBuilder {
         .timeout(Duration::from_secs(20))
 }
 
+/// `req` with these headers added (a name given twice is sent twice).
+pub fn with_headers(
+    req: reqwest::RequestBuilder,
+    headers: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    headers.iter().fold(req, |req, (k, v)| req.header(*k, *v))
+}
+
 /// `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1).
 pub fn basic(id: &str, secret: &str) -> String {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();

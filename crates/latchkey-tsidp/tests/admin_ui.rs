@@ -11,7 +11,7 @@ use latchkey_store::{ClientId, IssuerId};
 use latchkey_testkit::{
     Backend, FakeTailscaled, Pkce, Served, TestDb, authorization_response, authorize_url, backends,
     bind_loopback, code_grant, http_client, http_client_from, master_key, post_form_json,
-    tagged_body, whois_body,
+    tagged_body, whois_body, with_headers,
 };
 use latchkey_tsidp::{LocalApi, TailnetAuthenticator, TailnetClaims};
 use serde_json::{Value, json};
@@ -129,11 +129,8 @@ impl Browser {
     }
 
     async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Page {
-        let mut req = self.http.get(format!("{}{path}", self.issuer));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        self.send(req).await
+        let req = self.http.get(format!("{}{path}", self.issuer));
+        self.send(with_headers(req, headers)).await
     }
 
     /// A form post as a browser sends it from one of our pages.
@@ -152,14 +149,11 @@ impl Browser {
         fields: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> Page {
-        let mut req = self
+        let req = self
             .http
             .post(format!("{}{path}", self.issuer))
             .form(fields);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        self.send(req).await
+        self.send(with_headers(req, headers)).await
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Page {

@@ -15,7 +15,7 @@ use latchkey_testkit::{
     ACCESS_TOKEN_TYPE, Backend, FakeTailscaled, Pkce, RelyingParty, Served, TSIDP_CAP, TestDb,
     authorization_response, authorize_url, bind_loopback, code_grant, get_json, http_client,
     http_client_from, master_key, post_form_as, post_form_json, tagged_body, token_exchange,
-    whois_body, with_groups,
+    whois_body, with_groups, with_headers,
 };
 use latchkey_tsidp::{LocalApi, TailnetAuthenticator, TailnetDirectoryClaims};
 use serde_json::{Map, Value, json};
@@ -107,11 +107,8 @@ impl Idp {
         client_id: &str,
         headers: &[(&str, &str)],
     ) -> AuthResponse {
-        let mut req = http_client_from(addr).get(self.authorize_url(client_id));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        authorization_response(req, REDIRECT).await
+        let req = http_client_from(addr).get(self.authorize_url(client_id));
+        authorization_response(with_headers(req, headers), REDIRECT).await
     }
 
     async fn sign_in(&self, addr: &str) -> (Map<String, Value>, Map<String, Value>) {

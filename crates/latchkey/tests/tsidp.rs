@@ -165,22 +165,18 @@ async fn directory_admin_ui_and_token_exchange_in_the_binary() {
 
     let srv = Server::start(&dir.join("data"), &["--config", cfg, "tsidp"]);
     // The admin UI: Alice's grant allows it, Bob's does not.
-    let r = http_client_from("127.0.0.2")
-        .get(format!("{}/", srv.base))
-        .send()
-        .await
-        .unwrap();
+    let admin_ui = async |addr: &str| {
+        let overview = http_client_from(addr).get(format!("{}/", srv.base));
+        overview.send().await.unwrap()
+    };
+    let r = admin_ui("127.0.0.2").await;
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
     assert!(
         page.contains("http://tsidp.test/token") && page.contains("Grafana"),
         "{page}"
     );
-    let r = http_client_from("127.0.0.3")
-        .get(format!("{}/", srv.base))
-        .send()
-        .await
-        .unwrap();
+    let r = admin_ui("127.0.0.3").await;
     assert_eq!(r.status(), 403);
     assert!(!r.text().await.unwrap().contains("Grafana"));
 

@@ -22,6 +22,7 @@ use latchkey_oidc::{
 use latchkey_store::{IssuerId, Store, Subject, unix_now};
 use latchkey_testkit::{
     Backend, Pkce, Served, TestDb, basic, bind_loopback, http_client, master_key, query_map,
+    with_headers,
 };
 use serde_json::{Map, Value, json};
 use url::Url;
@@ -315,11 +316,7 @@ impl Server {
     }
 
     pub async fn get(&self, url: &str, headers: &[(&str, &str)]) -> Resp {
-        let mut rb = self.http.get(url);
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        self.send(rb).await
+        self.send(with_headers(self.http.get(url), headers)).await
     }
 
     pub async fn post_raw(
@@ -333,10 +330,7 @@ impl Server {
         if let Some(ct) = content_type {
             rb = rb.header(header::CONTENT_TYPE.as_str(), ct);
         }
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        self.send(rb).await
+        self.send(with_headers(rb, headers)).await
     }
 
     pub async fn post_form(
