@@ -6,27 +6,12 @@ mod common;
 use common::*;
 use latchkey_oidc::jose::Alg;
 use latchkey_store::unix_now;
-use latchkey_testkit::Backend;
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreUserInfoClaims,
+use latchkey_testkit::{
+    ACCESS_TOKEN_TYPE, Backend, Pkce, RelyingParty, TOKEN_EXCHANGE, b64, jwt_parts, token_exchange,
 };
-use openidconnect::{
-    AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
-};
+use openidconnect::core::{CoreJwsSigningAlgorithm, CoreProviderMetadata};
+use openidconnect::{AccessTokenHash, AuthType, OAuth2TokenResponse, TokenResponse};
 use serde_json::{Value, json};
-
-/// The relying party as openidconnect builds it from discovery.
-type Rp = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
 
 fn jws_alg(alg: Alg) -> CoreJwsSigningAlgorithm {
     match alg {
@@ -37,21 +22,21 @@ fn jws_alg(alg: Alg) -> CoreJwsSigningAlgorithm {
 }
 
 async fn discover(srv: &Server) -> CoreProviderMetadata {
-    CoreProviderMetadata::discover_async(IssuerUrl::new(srv.issuer.clone()).unwrap(), &srv.http)
-        .await
-        .expect("openidconnect discovery")
+    RelyingParty::discover(&srv.http, &srv.issuer).await
 }
 
-async fn relying_party(srv: &Server, c: &TestClient) -> Rp {
-    let rp = CoreClient::from_provider_metadata(
-        discover(srv).await,
-        ClientId::new(c.id.clone()),
-        c.secret.clone().map(ClientSecret::new),
+async fn relying_party(srv: &Server, c: &TestClient) -> RelyingParty {
+    let rp = RelyingParty::new(
+        &srv.http,
+        &srv.issuer,
+        &c.id,
+        c.secret.as_deref(),
+        &c.redirect_uri,
     )
-    .set_redirect_uri(RedirectUrl::new(c.redirect_uri.clone()).unwrap());
+    .await;
     match c.auth {
-        ClientAuth::Post => rp.set_auth_type(AuthType::RequestBody),
-        _ => rp.set_auth_type(AuthType::BasicAuth),
+        ClientAuth::Post => rp.with_auth_type(AuthType::RequestBody),
+        _ => rp,
     }
 }
 
@@ -60,40 +45,28 @@ async fn relying_party(srv: &Server, c: &TestClient) -> Rp {
 /// fetched through it.
 async fn oidc_code_flow(srv: &Server, c: &TestClient, user: &str) -> Tokens {
     let rp = relying_party(srv, c).await;
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, csrf, nonce) = rp
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("email".into()))
-        .add_scope(Scope::new("profile".into()))
-        .add_scope(Scope::new("groups".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+    let sign_in = rp.sign_in(&["email", "profile", "groups"]);
 
-    let r = srv.get(auth_url.as_str(), &[(USER, user)]).await;
+    let r = srv.get(sign_in.url.as_str(), &[(USER, user)]).await;
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let q = r.redirect_params(&c.redirect_uri);
-    assert_eq!(q.get("state"), Some(csrf.secret()), "state is echoed");
+    assert_eq!(
+        q.get("state"),
+        Some(sign_in.state.secret()),
+        "state is echoed"
+    );
     assert_eq!(
         q.get("iss"),
         Some(&srv.issuer),
         "RFC 9207 iss in the response"
     );
-    let code = q.get("code").expect("code").clone();
-
-    let token = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&srv.http)
-        .await
-        .expect("token request through openidconnect");
+    let code = q.get("code").expect("code");
+    let token = rp.redeem(code, sign_in.verifier).await;
 
     let id_token = token.id_token().expect("an ID token");
+    let nonce = sign_in.nonce;
     let verifier = rp
+        .client
         .id_token_verifier()
         .set_allowed_algs(vec![jws_alg(c.alg)]);
     let claims = id_token
@@ -133,12 +106,7 @@ async fn oidc_code_flow(srv: &Server, c: &TestClient, user: &str) -> Tokens {
     assert_eq!(raw["azp"], json!(c.id));
     assert!(raw["exp"].as_i64().unwrap() > unix_now());
 
-    let info: CoreUserInfoClaims = rp
-        .user_info(token.access_token().clone(), Some(claims.subject().clone()))
-        .unwrap()
-        .request_async(&srv.http)
-        .await
-        .expect("userinfo through openidconnect");
+    let info = rp.userinfo(&token, claims.subject()).await;
     assert_eq!(info.subject().as_str(), user);
     assert_eq!(
         info.email().map(|e| e.as_str().to_owned()),
@@ -1267,9 +1235,6 @@ async fn resources_are_refused_by_default() {
     h.finish().await;
 }
 
-const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
-
 /// RFC 8693 is off unless the role enables it, and the engine checks everything it can before
 /// asking the role which audiences to grant (this test role grants none).
 #[tokio::test]
@@ -1316,15 +1281,6 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             .as_str()
             .unwrap()
             .to_owned();
-        let exchange = |subject: &str, extra: &[(&'static str, &'static str)]| {
-            let mut pairs = vec![
-                ("grant_type", TOKEN_EXCHANGE.to_owned()),
-                ("subject_token", subject.to_owned()),
-                ("subject_token_type", ACCESS_TOKEN_TYPE.to_owned()),
-            ];
-            pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
-            pairs
-        };
         type Case<'a> = (
             &'a str,
             Vec<(&'a str, String)>,
@@ -1335,21 +1291,21 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
         let cases: Vec<Case> = vec![
             (
                 "no target",
-                exchange(&alice.access, &[]),
+                token_exchange(&alice.access, &[]),
                 &c,
                 400,
                 "invalid_request",
             ),
             (
                 "public client",
-                exchange(&alice.access, &[("audience", "https://api.example")]),
+                token_exchange(&alice.access, &[("audience", "https://api.example")]),
                 &public,
                 400,
                 "unauthorized_client",
             ),
             (
                 "subject type",
-                exchange(
+                token_exchange(
                     &alice.access,
                     &[
                         ("audience", "https://api.example"),
@@ -1365,7 +1321,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "requested type",
-                exchange(
+                token_exchange(
                     &alice.access,
                     &[
                         ("audience", "https://api.example"),
@@ -1381,7 +1337,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "not a token",
-                exchange(
+                token_exchange(
                     "garbage.garbage.garbage",
                     &[("audience", "https://api.example")],
                 ),
@@ -1391,7 +1347,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "refresh token as subject",
-                exchange(
+                token_exchange(
                     alice.refresh_token(),
                     &[("audience", "https://api.example")],
                 ),
@@ -1401,21 +1357,21 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "client_credentials token",
-                exchange(&cc, &[("audience", "https://api.example")]),
+                token_exchange(&cc, &[("audience", "https://api.example")]),
                 &c,
                 400,
                 "invalid_request",
             ),
             (
                 "resource with fragment",
-                exchange(&alice.access, &[("resource", "https://api.example/#x")]),
+                token_exchange(&alice.access, &[("resource", "https://api.example/#x")]),
                 &c,
                 400,
                 "invalid_target",
             ),
             (
                 "wider scope",
-                exchange(
+                token_exchange(
                     &alice.access,
                     &[
                         ("audience", "https://api.example"),
@@ -1428,7 +1384,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "actor token without type",
-                exchange(
+                token_exchange(
                     &alice.access,
                     &[
                         ("audience", "https://api.example"),
@@ -1441,7 +1397,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
             ),
             (
                 "role grants nothing",
-                exchange(&alice.access, &[("audience", "https://api.example")]),
+                token_exchange(&alice.access, &[("audience", "https://api.example")]),
                 &c,
                 400,
                 "invalid_target",
@@ -1455,7 +1411,7 @@ async fn token_exchange_is_checked_before_the_role_is_asked() {
         }
         // A revoked subject token cannot be exchanged either.
         h.revoke(&c, &alice.access).await;
-        let pairs = exchange(&alice.access, &[("audience", "https://api.example")]);
+        let pairs = token_exchange(&alice.access, &[("audience", "https://api.example")]);
         let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         h.token(&c, &pairs).await.assert_oauth_error(
             400,

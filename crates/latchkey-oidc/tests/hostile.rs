@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::*;
 use latchkey_oidc::jose::{Alg, SigningKey};
 use latchkey_store::unix_now;
-use latchkey_testkit::Backend;
+use latchkey_testkit::{Backend, Pkce, b64, basic, jwt_parts};
 use serde_json::{Value, json};
 
 enum Req {

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use latchkey_oidc::jose::Alg;
 use latchkey_store::IssuerId;
-use latchkey_testkit::{Backend, TestDb};
+use latchkey_testkit::{Backend, TestDb, master_key};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_on_postgres_share_one_issuer() {

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use latchkey_oidc::jose::Alg;
-use latchkey_testkit::{Backend, TestDb};
+use latchkey_testkit::{Backend, Pkce, TestDb, jwt_parts};
 
 async fn restart(backend: Backend) {
     let db = TestDb::new(backend).await;

@@ -2,19 +2,20 @@
 //! is, and a browser-like client drives the pages. Admins manage clients that then work for
 //! sign-in; everyone else, Funnel and forged form posts are refused and change nothing.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey_oidc::crypto::MasterKey;
-use latchkey_oidc::pkce::s256_challenge;
 use latchkey_oidc::{Provider, ProviderSettings};
 use latchkey_store::{ClientId, IssuerId};
-use latchkey_testkit::{Backend, FakeTailscaled, TestDb, backends, tagged_body, whois_body};
+use latchkey_testkit::{
+    Backend, FakeTailscaled, Pkce, Served, TestDb, authorization_response, authorize_url, backends,
+    bind_loopback, code_grant, http_client, http_client_from, master_key, post_form_json,
+    tagged_body, whois_body, with_headers,
+};
 use latchkey_tsidp::{LocalApi, TailnetAuthenticator, TailnetClaims};
 use serde_json::{Value, json};
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const ALICE: &str = "127.0.0.2"; // admin
 const BOB: &str = "127.0.0.3"; // tailnet user, no allow_admin_ui
 const CAROL: &str = "127.0.0.4"; // another admin
@@ -66,11 +67,12 @@ async fn tailnet() -> FakeTailscaled {
 struct Server {
     issuer: String,
     provider: Arc<Provider>,
+    _served: Served,
 }
 
 /// The engine, the admin UI and the Funnel layer, as the binary mounts them for tsidp.
 async fn start(db: &TestDb, fake: &FakeTailscaled) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = bind_loopback(0).await;
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     let local = LocalApi::new(fake.socket_path()).with_cache_ttl(Duration::ZERO);
     let authn = Arc::new(TailnetAuthenticator::new(
@@ -83,7 +85,7 @@ async fn start(db: &TestDb, fake: &FakeTailscaled) -> Server {
         Provider::new(
             ProviderSettings::new(tsidp(), &issuer),
             db.store().await,
-            Arc::new(MasterKey::from_bytes(&[9u8; 32]).unwrap()),
+            master_key(),
             authn.clone(),
             Arc::new(TailnetClaims),
         )
@@ -94,12 +96,12 @@ async fn start(db: &TestDb, fake: &FakeTailscaled) -> Server {
         .merge(latchkey_tsidp::admin::router(provider.clone(), authn))
         .layer(axum::middleware::from_fn(
             latchkey_tsidp::funnel::refuse_over_funnel,
-        ))
-        .into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Server { issuer, provider }
+        ));
+    Server {
+        issuer,
+        provider,
+        _served: Served::start(listener, app),
+    }
 }
 
 /// A browser on the tailnet machine at `addr`.
@@ -110,18 +112,13 @@ struct Browser {
 
 struct Page {
     status: u16,
-    location: Option<String>,
     body: String,
 }
 
 impl Browser {
     fn at(server: &Server, addr: &str) -> Browser {
         Browser {
-            http: reqwest::Client::builder()
-                .local_address(ip(addr))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
+            http: http_client_from(addr),
             issuer: server.issuer.clone(),
         }
     }
@@ -132,11 +129,8 @@ impl Browser {
     }
 
     async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Page {
-        let mut req = self.http.get(format!("{}{path}", self.issuer));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        self.send(req).await
+        let req = self.http.get(format!("{}{path}", self.issuer));
+        self.send(with_headers(req, headers)).await
     }
 
     /// A form post as a browser sends it from one of our pages.
@@ -155,24 +149,17 @@ impl Browser {
         fields: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> Page {
-        let mut req = self
+        let req = self
             .http
             .post(format!("{}{path}", self.issuer))
             .form(fields);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        self.send(req).await
+        self.send(with_headers(req, headers)).await
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Page {
         let r = req.send().await.unwrap();
         Page {
             status: r.status().as_u16(),
-            location: r
-                .headers()
-                .get("location")
-                .map(|v| v.to_str().unwrap().to_owned()),
             body: r.text().await.unwrap(),
         }
     }
@@ -206,56 +193,20 @@ impl Server {
         secret: &str,
         redirect: &str,
     ) -> Result<(u16, Value), (u16, String)> {
-        let mut url = url::Url::parse(&format!("{}/authorize", self.issuer)).unwrap();
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", client_id)
-            .append_pair("redirect_uri", redirect)
-            .append_pair("scope", "openid email")
-            .append_pair("state", "st")
-            .append_pair("code_challenge", &s256_challenge(VERIFIER))
-            .append_pair("code_challenge_method", "S256");
-        let browser = Browser {
-            http: reqwest::Client::builder()
-                .local_address(ip(addr))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            issuer: self.issuer.clone(),
-        };
-        let page = browser.send(browser.http.get(url.as_str())).await;
-        let code = match page.location.as_deref() {
-            Some(l) if l.starts_with(redirect) => url::Url::parse(l)
-                .unwrap()
-                .query_pairs()
-                .find(|(k, _)| k == "code")
-                .map(|(_, v)| v.into_owned())
-                .expect("a code"),
-            _ => return Err((page.status, page.body)),
-        };
-        Ok(self.redeem(client_id, secret, &code, redirect).await)
-    }
-
-    async fn redeem(
-        &self,
-        client_id: &str,
-        secret: &str,
-        code: &str,
-        redirect: &str,
-    ) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(client_id, Some(secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", redirect),
-                ("code_verifier", VERIFIER),
-            ])
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
+        let pkce = Pkce::new();
+        let url = authorize_url(
+            &self.issuer,
+            client_id,
+            redirect,
+            "openid email",
+            &pkce,
+            &[("state", "st")],
+        );
+        let q = authorization_response(http_client_from(addr).get(url), redirect).await?;
+        let code = q.get("code").expect("a code");
+        let token_url = format!("{}/token", self.issuer);
+        let form = code_grant(code, redirect, &pkce);
+        Ok(post_form_json(&http_client(), &token_url, client_id, secret, &form).await)
     }
 
     async fn client(&self, id: &str) -> Option<latchkey_store::Client> {

@@ -2,24 +2,25 @@
 //! come from distinct loopback addresses, and an OAuth client completes the flow with no
 //! prompt. Each refusal is checked to issue nothing.
 
-use std::net::{IpAddr, SocketAddr};
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey_oidc::clients::{NewClient, create_client};
-use latchkey_oidc::crypto::MasterKey;
 use latchkey_oidc::jose::{Alg, verify_jwt};
-use latchkey_oidc::pkce::s256_challenge;
 use latchkey_oidc::{Provider, ProviderSettings};
 use latchkey_store::IssuerId;
 use latchkey_testkit::{
-    Backend, FakeTailscaled, TSIDP_CAP, TestDb, tagged_body, whois_body, with_groups,
+    ACCESS_TOKEN_TYPE, Backend, FakeTailscaled, Pkce, RelyingParty, Served, TSIDP_CAP, TestDb,
+    authorization_response, authorize_url, bind_loopback, code_grant, get_json, http_client,
+    http_client_from, master_key, post_form_as, post_form_json, tagged_body, token_exchange,
+    whois_body, with_groups, with_headers,
 };
 use latchkey_tsidp::{LocalApi, TailnetAuthenticator, TailnetDirectoryClaims};
 use serde_json::{Map, Value, json};
 
 const REDIRECT: &str = "https://app.example/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -31,10 +32,12 @@ struct Idp {
     client_id: String,
     secret: String,
     public_id: String,
+    pkce: Pkce,
+    _served: Served,
 }
 
 async fn start(db: &TestDb, fake: &FakeTailscaled, trusted_proxies: Vec<IpAddr>) -> Idp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = bind_loopback(0).await;
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     let tailnet = LocalApi::new(fake.socket_path()).with_cache_ttl(Duration::ZERO);
     let authn = TailnetAuthenticator::new(Arc::new(tailnet), &issuer, trusted_proxies, false);
@@ -46,21 +49,17 @@ async fn start(db: &TestDb, fake: &FakeTailscaled, trusted_proxies: Vec<IpAddr>)
                 ..ProviderSettings::new(tsidp(), &issuer)
             },
             store.clone(),
-            Arc::new(MasterKey::from_bytes(&[9u8; 32]).unwrap()),
+            master_key(),
             Arc::new(authn),
             Arc::new(TailnetDirectoryClaims::new(store.clone())),
         )
         .await
         .unwrap(),
     );
-    let app = latchkey_oidc::router(provider.clone())
-        .layer(axum::middleware::from_fn(
-            latchkey_tsidp::funnel::refuse_over_funnel,
-        ))
-        .into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let app = latchkey_oidc::router(provider.clone()).layer(axum::middleware::from_fn(
+        latchkey_tsidp::funnel::refuse_over_funnel,
+    ));
+    let served = Served::start(listener, app);
     let new = |public| NewClient {
         name: "app".into(),
         redirect_uris: vec![REDIRECT.into()],
@@ -77,97 +76,66 @@ async fn start(db: &TestDb, fake: &FakeTailscaled, trusted_proxies: Vec<IpAddr>)
         client_id: confidential.client.id.0,
         secret: confidential.secret.unwrap(),
         public_id: public.client.id.0,
+        pkce: Pkce::new(),
+        _served: served,
     }
 }
 
-/// An HTTP client whose connections come from `from`.
-fn from(addr: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(ip(addr))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+/// An authorization response's parameters, or the status and body of what came instead.
+type AuthResponse = Result<HashMap<String, String>, (u16, String)>;
 
 impl Idp {
-    fn authorize_url(&self, client_id: &str) -> String {
-        let mut url = url::Url::parse(&format!("{}/authorize", self.issuer)).unwrap();
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", client_id)
-            .append_pair("redirect_uri", REDIRECT)
-            .append_pair("scope", "openid email profile")
-            .append_pair("state", "st")
-            .append_pair("nonce", "nn")
-            .append_pair("code_challenge", &s256_challenge(VERIFIER))
-            .append_pair("code_challenge_method", "S256");
-        url.into()
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
     }
 
-    /// The authorization response's query parameters, or the response itself if it is not a
-    /// redirect to the client.
+    fn authorize_url(&self, client_id: &str) -> String {
+        authorize_url(
+            &self.issuer,
+            client_id,
+            REDIRECT,
+            "openid email profile",
+            &self.pkce,
+            &[("state", "st"), ("nonce", "nn")],
+        )
+    }
+
+    /// Sends the authorization request of `client_id` from the caller at `addr`.
     async fn authorize(
         &self,
-        http: &reqwest::Client,
+        addr: &str,
         client_id: &str,
         headers: &[(&str, &str)],
-    ) -> Result<Map<String, Value>, (u16, String)> {
-        let mut req = http.get(self.authorize_url(client_id));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let location = r
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned());
-        match location {
-            Some(l) if l.starts_with(REDIRECT) => {
-                let u = url::Url::parse(&l).unwrap();
-                Ok(u.query_pairs()
-                    .map(|(k, v)| (k.into_owned(), Value::from(v.into_owned())))
-                    .collect())
-            }
-            _ => Err((status, r.text().await.unwrap())),
-        }
+    ) -> AuthResponse {
+        let req = http_client_from(addr).get(self.authorize_url(client_id));
+        authorization_response(with_headers(req, headers), REDIRECT).await
     }
 
     async fn sign_in(&self, addr: &str) -> (Map<String, Value>, Map<String, Value>) {
-        let q = self
-            .authorize(&from(addr), &self.client_id, &[])
-            .await
-            .unwrap();
+        let q = self.authorize(addr, &self.client_id, &[]).await.unwrap();
         assert_eq!(q["state"], "st");
-        assert_eq!(q["iss"], Value::from(self.issuer.as_str()));
-        let code = q["code"].as_str().expect("a code").to_owned();
-        let (status, body) = self.redeem(&code, &[]).await;
+        assert_eq!(q["iss"], self.issuer);
+        let code = q.get("code").expect("a code");
+        let (status, body) = self.redeem(code, &[]).await;
         assert_eq!(status, 200, "{body}");
         let keys = self.provider.keys.keys();
         let (_, id) =
             verify_jwt(body["id_token"].as_str().unwrap(), |kid| keys.verifier(kid)).unwrap();
-        let userinfo: Value = reqwest::Client::new()
-            .get(format!("{}/userinfo", self.issuer))
-            .bearer_auth(body["access_token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let access = body["access_token"].as_str();
+        let userinfo = get_json(&http_client(), &self.url("/userinfo"), access).await;
         (id, userinfo.as_object().unwrap().clone())
     }
 }
 
-fn assert_refused(r: Result<Map<String, Value>, (u16, String)>, error: &str, what: &str) {
+fn assert_refused(r: AuthResponse, error: &str, what: &str) {
     match r {
         Ok(q) => {
             assert_eq!(
-                q.get("error").and_then(Value::as_str),
+                q.get("error").map(String::as_str),
                 Some(error),
                 "{what}: {q:?}"
             );
-            assert!(q.get("code").is_none(), "{what}: a code was issued");
+            assert!(!q.contains_key("code"), "{what}: a code was issued");
         }
         Err((status, body)) => {
             panic!("{what}: expected a redirect with {error}, got {status}: {body}")
@@ -175,7 +143,7 @@ fn assert_refused(r: Result<Map<String, Value>, (u16, String)>, error: &str, wha
     }
 }
 
-fn assert_page(r: Result<Map<String, Value>, (u16, String)>, status: u16, text: &str, what: &str) {
+fn assert_page(r: AuthResponse, status: u16, text: &str, what: &str) {
     match r {
         Ok(q) => panic!("{what}: expected a {status} page, got a redirect {q:?}"),
         Err((s, body)) => {
@@ -300,25 +268,25 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
 
     // A public client with PKCE (tsidp has none).
     let q = idp
-        .authorize(&from("127.0.0.2"), &idp.public_id, &[])
+        .authorize("127.0.0.2", &idp.public_id, &[])
         .await
         .unwrap();
     assert!(q.contains_key("code"));
 
     // Refusals: nothing issued.
     assert_refused(
-        idp.authorize(&from("127.0.0.4"), &idp.client_id, &[]).await,
+        idp.authorize("127.0.0.4", &idp.client_id, &[]).await,
         "access_denied",
         "tagged node",
     );
     assert_refused(
-        idp.authorize(&from("127.0.0.5"), &idp.client_id, &[]).await,
+        idp.authorize("127.0.0.5", &idp.client_id, &[]).await,
         "access_denied",
         "not a tailnet peer",
     );
     assert_page(
         idp.authorize(
-            &from("127.0.0.2"),
+            "127.0.0.2",
             &idp.client_id,
             &[("Tailscale-Funnel-Request", "?1")],
         )
@@ -328,26 +296,25 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
         "funnel request",
     );
     assert_page(
-        idp.authorize(&from("127.0.0.6"), &idp.client_id, &[]).await,
+        idp.authorize("127.0.0.6", &idp.client_id, &[]).await,
         503,
         "tailscaled",
         "tailscaled 500",
     );
     assert_page(
-        idp.authorize(&from("127.0.0.7"), &idp.client_id, &[]).await,
+        idp.authorize("127.0.0.7", &idp.client_id, &[]).await,
         503,
         "could not be read",
         "malformed WhoIs",
     );
     assert_page(
-        idp.authorize(&from("127.0.0.8"), &idp.client_id, &[]).await,
+        idp.authorize("127.0.0.8", &idp.client_id, &[]).await,
         503,
         "sub",
         "grant with a protected claim",
     );
     assert_page(
-        idp.authorize(&from("127.0.0.10"), &idp.client_id, &[])
-            .await,
+        idp.authorize("127.0.0.10", &idp.client_id, &[]).await,
         503,
         "names no user",
         "WhoIs without a user",
@@ -355,7 +322,7 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
 
     // Dynamic registration: only for a caller whose grant says allow_dcr, never over Funnel.
     let register = |addr: &str, funnel: bool| {
-        let mut req = from(addr)
+        let mut req = http_client_from(addr)
             .post(format!("{}/register", idp.issuer))
             .json(&json!({"redirect_uris": ["https://new.example/cb"], "client_name": "new"}));
         if funnel {
@@ -375,7 +342,7 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
     assert_eq!(r.status(), 403, "not a tailnet peer");
 
     // Funnel may still reach discovery.
-    let r = from("127.0.0.2")
+    let r = http_client_from("127.0.0.2")
         .get(format!("{}/.well-known/openid-configuration", idp.issuer))
         .header("Tailscale-Funnel-Request", "?1")
         .send()
@@ -387,7 +354,7 @@ async fn tailnet_users_sign_in_silently_and_others_are_refused() {
     fake.stop();
     let started = std::time::Instant::now();
     assert_page(
-        idp.authorize(&from("127.0.0.2"), &idp.client_id, &[]).await,
+        idp.authorize("127.0.0.2", &idp.client_id, &[]).await,
         503,
         "tailscaled is not answering",
         "tailscaled down",
@@ -408,7 +375,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     // client's own claims and are ignored).
     let q = idp
         .authorize(
-            &from("127.0.0.1"),
+            "127.0.0.1",
             &idp.client_id,
             &[("X-Forwarded-For", "127.0.0.2, 127.0.0.3")],
         )
@@ -436,7 +403,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     );
     fake.clear_requests();
     for bad in [&b"\xff\xfe"[..], b" , "] {
-        let r = from("127.0.0.1")
+        let r = http_client_from("127.0.0.1")
             .get(idp.authorize_url(&idp.client_id))
             .header(
                 "X-Forwarded-For",
@@ -460,7 +427,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     fake.clear_requests();
     let q = idp
         .authorize(
-            &from("127.0.0.2"),
+            "127.0.0.2",
             &idp.client_id,
             &[("X-Forwarded-For", "127.0.0.3")],
         )
@@ -478,7 +445,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     // Rate limits count the caller the proxy names, not the proxy: one caller guessing
     // secrets through it does not lock the others out.
     let token = |forwarded: &'static str, secret: String| {
-        let req = from("127.0.0.1")
+        let req = http_client_from("127.0.0.1")
             .post(format!("{}/token", idp.issuer))
             .header("X-Forwarded-For", forwarded)
             .basic_auth(&idp.client_id, Some(secret))
@@ -500,33 +467,20 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 
 impl Idp {
     async fn code_for(&self, addr: &str) -> String {
-        let q = self
-            .authorize(&from(addr), &self.client_id, &[])
-            .await
-            .unwrap();
-        q["code"].as_str().expect("a code").to_owned()
+        let q = self.authorize(addr, &self.client_id, &[]).await.unwrap();
+        q.get("code").expect("a code").clone()
     }
 
-    async fn token(&self, pairs: &[(&str, &str)]) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(&self.client_id, Some(&self.secret))
-            .form(pairs)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
+    /// POSTs `form` to /token as the confidential client: the status and the JSON answer.
+    async fn token<F: serde::Serialize + ?Sized>(&self, form: &F) -> (u16, Value) {
+        let (id, secret) = (&self.client_id, &self.secret);
+        post_form_json(&http_client(), &self.url("/token"), id, secret, form).await
     }
 
     async fn redeem(&self, code: &str, resources: &[&str]) -> (u16, Value) {
-        let mut pairs = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ];
-        pairs.extend(resources.iter().map(|r| ("resource", *r)));
-        self.token(&pairs).await
+        let mut form = code_grant(code, REDIRECT, &self.pkce);
+        form.extend(resources.iter().map(|r| ("resource", (*r).to_owned())));
+        self.token(&form).await
     }
 
     fn audience(&self, access_token: &str) -> Vec<String> {
@@ -566,18 +520,6 @@ fn alice_and_bob(fake: &FakeTailscaled, alice_rules: Vec<Value>) {
             vec![],
         ),
     );
-}
-
-/// POSTs a form to `url` as client `id`: the status and the JSON answer.
-async fn post_as(url: &str, id: &str, secret: &str, pairs: &[(&str, String)]) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(url)
-        .basic_auth(id, Some(secret))
-        .form(pairs)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 /// A confidential client with no redirect URI (a gateway that only exchanges tokens).
@@ -673,8 +615,7 @@ async fn resource_indicators_follow_the_grant() {
 /// user's access token for one addressed to an audience the user's grant lists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_exchange_follows_the_grant() {
-    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-    const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
+    const AT: &str = ACCESS_TOKEN_TYPE;
     let fake = FakeTailscaled::start().await;
     let rule =
         json!({"users": ["alice@example.com"], "resources": ["https://api.example", "mcp-server"]});
@@ -686,23 +627,15 @@ async fn token_exchange_follows_the_grant() {
     let gateway_secret = gateway.secret.unwrap();
     let token_url = format!("{}/token", idp.issuer);
     let introspect_url = format!("{}/introspect", idp.issuer);
+    let http = http_client();
     let as_gateway = async |pairs: Vec<(&'static str, String)>| {
-        post_as(&token_url, &gateway_id, &gateway_secret, &pairs).await
+        post_form_json(&http, &token_url, &gateway_id, &gateway_secret, &pairs).await
     };
     let introspect = async |token: &str| {
-        let pairs = [("token", token.to_owned())];
-        post_as(&introspect_url, &gateway_id, &gateway_secret, &pairs)
+        let pairs = [("token", token)];
+        post_form_json(&http, &introspect_url, &gateway_id, &gateway_secret, &pairs)
             .await
             .1
-    };
-    let exchange = |subject: &str, targets: &[(&'static str, &str)]| {
-        let mut pairs = vec![
-            ("grant_type", EXCHANGE.to_owned()),
-            ("subject_token", subject.to_owned()),
-            ("subject_token_type", AT.to_owned()),
-        ];
-        pairs.extend(targets.iter().map(|(k, v)| (*k, (*v).to_owned())));
-        pairs
     };
     let claims_of = |token: &str| {
         let keys = idp.provider.keys.keys();
@@ -715,7 +648,7 @@ async fn token_exchange_follows_the_grant() {
     let alice_at = alice["access_token"].as_str().unwrap().to_owned();
 
     // Listed and unlisted audiences together: only the listed ones are granted.
-    let (status, body) = as_gateway(exchange(
+    let (status, body) = as_gateway(token_exchange(
         &alice_at,
         &[
             ("audience", "mcp-server"),
@@ -736,19 +669,11 @@ async fn token_exchange_follows_the_grant() {
     assert_eq!(c["scope"], "openid email profile");
     assert!(c.get("act").is_none());
     // The exchanged token is a working access token for the same person.
-    let userinfo: Value = reqwest::Client::new()
-        .get(format!("{}/userinfo", idp.issuer))
-        .bearer_auth(&exchanged)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let userinfo = get_json(&http, &idp.url("/userinfo"), Some(&exchanged)).await;
     assert_eq!(userinfo["sub"], "userid:1001");
 
     // Nothing the grant lists: invalid_target. Bob's grant lists nothing at all.
-    let (status, body) = as_gateway(exchange(
+    let (status, body) = as_gateway(token_exchange(
         &alice_at,
         &[("audience", "https://other.example")],
     ))
@@ -761,7 +686,7 @@ async fn token_exchange_follows_the_grant() {
     let code = idp.code_for("127.0.0.3").await;
     let (_, bob) = idp.redeem(&code, &[]).await;
     let bob_at = bob["access_token"].as_str().unwrap();
-    let (status, body) = as_gateway(exchange(bob_at, &[("audience", "mcp-server")])).await;
+    let (status, body) = as_gateway(token_exchange(bob_at, &[("audience", "mcp-server")])).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_target")),
@@ -771,7 +696,7 @@ async fn token_exchange_follows_the_grant() {
     // Delegation: the gateway acts with its own token; a narrower scope is granted as asked.
     let (_, cc) = as_gateway(vec![("grant_type", "client_credentials".to_owned())]).await;
     let actor = cc["access_token"].as_str().unwrap();
-    let mut pairs = exchange(
+    let mut pairs = token_exchange(
         &alice_at,
         &[("audience", "mcp-server"), ("scope", "openid")],
     );
@@ -785,7 +710,7 @@ async fn token_exchange_follows_the_grant() {
     assert_eq!(claims_of(&delegated)["act"], act);
     // Someone else's token cannot be the actor.
     let (_, app_cc) = idp.token(&[("grant_type", "client_credentials")]).await;
-    let mut pairs = exchange(&alice_at, &[("audience", "mcp-server")]);
+    let mut pairs = token_exchange(&alice_at, &[("audience", "mcp-server")]);
     pairs.push((
         "actor_token",
         app_cc["access_token"].as_str().unwrap().to_owned(),
@@ -800,15 +725,18 @@ async fn token_exchange_follows_the_grant() {
     // Exchanged again (a second later) without an actor token, the record of who acts is
     // kept, and the new token does not outlive the one it came from.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, body) =
-        as_gateway(exchange(&delegated, &[("audience", "https://api.example")])).await;
+    let (status, body) = as_gateway(token_exchange(
+        &delegated,
+        &[("audience", "https://api.example")],
+    ))
+    .await;
     assert_eq!(status, 200, "{body}");
     let again = body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(claims_of(&again)["act"], act);
     let exp = |t: &str| claims_of(t)["exp"].as_i64().unwrap();
     assert_eq!(exp(&again), exp(&delegated));
     // A new actor on a delegated token keeps the earlier one, nested.
-    let mut pairs = exchange(&delegated, &[("audience", "mcp-server")]);
+    let mut pairs = token_exchange(&delegated, &[("audience", "mcp-server")]);
     pairs.push(("actor_token", actor.to_owned()));
     pairs.push(("actor_token_type", AT.to_owned()));
     let (status, body) = as_gateway(pairs).await;
@@ -821,11 +749,12 @@ async fn token_exchange_follows_the_grant() {
     );
     // Deleting the exchanging client revokes what it was given.
     let other = gateway_client(&idp, "short-lived gateway").await;
-    let (_, body) = post_as(
+    let (_, body) = post_form_json(
+        &http,
         &token_url,
         &other.client.id.0,
         other.secret.as_deref().unwrap(),
-        &exchange(&alice_at, &[("audience", "mcp-server")]),
+        &token_exchange(&alice_at, &[("audience", "mcp-server")]),
     )
     .await;
     let theirs = body["access_token"].as_str().expect("exchanged").to_owned();
@@ -838,19 +767,21 @@ async fn token_exchange_follows_the_grant() {
     assert_eq!(body["act"], act);
 
     // Exchanged tokens belong to the user's grant: revoking the grant revokes them.
-    let r = reqwest::Client::new()
-        .post(format!("{}/revoke", idp.issuer))
-        .basic_auth(&idp.client_id, Some(&idp.secret))
-        .form(&[("token", alice["refresh_token"].as_str().unwrap())])
-        .send()
-        .await
-        .unwrap();
+    let refresh = [("token", alice["refresh_token"].as_str().unwrap())];
+    let r = post_form_as(
+        &http,
+        &idp.url("/revoke"),
+        &idp.client_id,
+        &idp.secret,
+        &refresh,
+    )
+    .await;
     assert_eq!(r.status(), 200);
     for t in [&exchanged, &delegated, &again] {
         let body = introspect(t).await;
         assert_eq!(body["active"], false, "{body}");
     }
-    let (status, body) = as_gateway(exchange(&alice_at, &[("audience", "mcp-server")])).await;
+    let (status, body) = as_gateway(token_exchange(&alice_at, &[("audience", "mcp-server")])).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_request")),
@@ -998,13 +929,7 @@ async fn directory_enriches_tailnet_identities() {
 /// audience, nonce), userinfo through it. Two people, two identities.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_client_signs_in_two_tailnet_users() {
-    use openidconnect::core::{
-        CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
-    };
-    use openidconnect::{
-        AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-        OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
-    };
+    use openidconnect::TokenResponse;
 
     let fake = FakeTailscaled::start().await;
     for (addr, id, login, name) in [
@@ -1019,68 +944,36 @@ async fn an_independent_client_signs_in_two_tailnet_users() {
     }
     let db = TestDb::new(Backend::Sqlite).await;
     let idp = start(&db, &fake, vec![]).await;
-    // openidconnect insists on a client that does not follow redirects.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(idp.issuer.clone()).unwrap(), &http)
-            .await
-            .expect("discovery through openidconnect");
-    let rp = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(idp.client_id.clone()),
-        Some(ClientSecret::new(idp.secret.clone())),
+    let rp = RelyingParty::new(
+        &http_client(),
+        &idp.issuer,
+        &idp.client_id,
+        Some(&idp.secret),
+        REDIRECT,
     )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    .await;
 
     let mut subjects = Vec::new();
     for (addr, login, name) in [
         ("127.0.0.2", "alice@example.com", "Alice"),
         ("127.0.0.3", "bob@example.com", "Bob"),
     ] {
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, csrf, nonce) = rp
-            .authorize_url(
-                CoreAuthenticationFlow::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
-            .add_scope(Scope::new("email".into()))
-            .add_scope(Scope::new("profile".into()))
-            .set_pkce_challenge(challenge)
-            .url();
+        let sign_in = rp.sign_in(&["email", "profile"]);
         // The browser of this tailnet user: its connection comes from its own address.
-        let r = from(addr).get(url.as_str()).send().await.unwrap();
-        let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-        let q: std::collections::HashMap<String, String> = location
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        assert_eq!(q.get("state"), Some(csrf.secret()));
-        let token = rp
-            .exchange_code(AuthorizationCode::new(q["code"].clone()))
-            .unwrap()
-            .set_pkce_verifier(verifier)
-            .request_async(&http)
-            .await
-            .expect("token request through openidconnect");
+        let browser = http_client_from(addr).get(sign_in.url.as_str());
+        let q = authorization_response(browser, REDIRECT).await.unwrap();
+        assert_eq!(q.get("state"), Some(sign_in.state.secret()));
+        let token = rp.redeem(&q["code"], sign_in.verifier).await;
         let id_token = token.id_token().expect("an ID token");
         let claims = id_token
-            .claims(&rp.id_token_verifier(), &nonce)
+            .claims(&rp.client.id_token_verifier(), &sign_in.nonce)
             .expect("openidconnect verifies the ID token");
         assert_eq!(claims.email().map(|e| e.as_str()), Some(login));
         assert_eq!(
             claims.name().and_then(|n| n.get(None)).map(|n| n.as_str()),
             Some(name)
         );
-        let info: CoreUserInfoClaims = rp
-            .user_info(token.access_token().clone(), Some(claims.subject().clone()))
-            .unwrap()
-            .request_async(&http)
-            .await
-            .expect("userinfo through openidconnect");
+        let info = rp.userinfo(&token, claims.subject()).await;
         assert_eq!(info.subject(), claims.subject());
         subjects.push(claims.subject().as_str().to_owned());
     }

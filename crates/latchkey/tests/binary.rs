@@ -4,28 +4,17 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
-use common::{Server, bin, temp_dir};
+use common::{Server, bin, create_client, run, temp_dir};
+use latchkey_testkit::{Process, free_port, get_json, http_client, post_form_as, post_form_json};
 use serde_json::Value;
 
-fn create_client(data_dir: &Path, alg: &str) -> (String, String) {
-    let out = bin()
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["clients", "create", "--role", "idp", "--name", "svc"])
-        .args(["--redirect-uri", "https://app.example/cb", "--alg", alg])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("clients create prints JSON");
-    (
-        v["client_id"].as_str().unwrap().to_owned(),
-        v["client_secret"].as_str().unwrap().to_owned(),
-    )
+/// `latchkey ARGS` with this data directory, which must succeed.
+fn run_in(data_dir: &Path, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["--data-dir", data_dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(&all).unwrap_or_else(|stderr| panic!("latchkey {args:?}: {stderr}"))
 }
 
 #[test]
@@ -72,7 +61,9 @@ fn check_config_accepts_good_and_rejects_unknown_keys() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_discovery_tokens_and_survives_restart() {
     let dir = temp_dir("serve");
-    let (id, secret) = create_client(&dir, "ES256");
+    let global = ["--data-dir", dir.to_str().unwrap()];
+    let redirect = "https://app.example/cb";
+    let (id, secret) = create_client(&global, "idp", "svc", redirect, &["--alg", "ES256"]);
     let server = Server::start(&dir, &["--public-url", "https://id.example.com"]);
     // The encryption key was generated into the data dir, readable by the owner only.
     let key = dir.join("encryption.key");
@@ -85,25 +76,13 @@ async fn serves_discovery_tokens_and_survives_restart() {
         );
     }
 
-    let http = reqwest::Client::new();
-    let disco: Value = http
-        .get(format!("{}/.well-known/openid-configuration", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let http = http_client();
+    let discovery = |base: &str| format!("{base}/.well-known/openid-configuration");
+    let jwks_url = |base: &str| format!("{base}/.well-known/jwks.json");
+    let disco = get_json(&http, &discovery(&server.base), None).await;
     assert_eq!(disco["issuer"], "https://id.example.com");
     assert_eq!(disco["token_endpoint"], "https://id.example.com/token");
-    let jwks: Value = http
-        .get(format!("{}/.well-known/jwks.json", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = get_json(&http, &jwks_url(&server.base), None).await;
     let kids: Vec<String> = jwks["keys"]
         .as_array()
         .unwrap()
@@ -112,43 +91,21 @@ async fn serves_discovery_tokens_and_survives_restart() {
         .collect();
     assert_eq!(kids.len(), 3, "one key per algorithm: {jwks}");
 
-    let token = |base: String| {
-        let http = http.clone();
-        let (id, secret) = (id.clone(), secret.clone());
-        async move {
-            http.post(format!("{base}/token"))
-                .basic_auth(&id, Some(&secret))
-                .form(&[("grant_type", "client_credentials"), ("scope", "api")])
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let resp = token(server.base.clone()).await;
+    let form = [("grant_type", "client_credentials"), ("scope", "api")];
+    let token_url = format!("{}/token", server.base);
+    let resp = post_form_as(&http, &token_url, &id, &secret, &form).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let body: Value = resp.json().await.unwrap();
     let access = body["access_token"].as_str().unwrap().to_owned();
 
-    let introspect = |base: String, token: String| {
-        let http = http.clone();
-        let (id, secret) = (id.clone(), secret.clone());
-        async move {
-            http.post(format!("{base}/introspect"))
-                .basic_auth(&id, Some(&secret))
-                .form(&[("token", token.as_str())])
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+    let introspect = async |base: &str, token: &str| {
+        let url = format!("{base}/introspect");
+        post_form_json(&http, &url, &id, &secret, &[("token", token)])
+            .await
+            .1
     };
-    assert_eq!(
-        introspect(server.base.clone(), access.clone()).await["active"],
-        true
-    );
+    assert_eq!(introspect(&server.base, &access).await["active"], true);
 
     let health = http
         .get(format!("{}/healthz", server.base))
@@ -197,19 +154,9 @@ async fn serves_discovery_tokens_and_survives_restart() {
 
     // Same data dir: same keys, and the token issued before still introspects.
     let server = Server::start(&dir, &["--public-url", "https://id.example.com"]);
-    let jwks2: Value = http
-        .get(format!("{}/.well-known/jwks.json", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks2 = get_json(&http, &jwks_url(&server.base), None).await;
     assert_eq!(jwks, jwks2);
-    assert_eq!(
-        introspect(server.base.clone(), access).await["active"],
-        true
-    );
+    assert_eq!(introspect(&server.base, &access).await["active"], true);
     server.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -217,39 +164,13 @@ async fn serves_discovery_tokens_and_survives_restart() {
 #[test]
 fn keys_rotate_keeps_previous_key_published() {
     let dir = temp_dir("rotate");
-    let list = |dir: &Path| -> Vec<Value> {
-        let out = bin()
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["keys", "list"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    let list = |dir: &Path| run_in(dir, &["keys", "list"]);
     // A server start creates the keys; `keys rotate` on a fresh dir creates the new one only.
     let server = Server::start(&dir, &[]);
     server.stop();
     let before = list(&dir);
     assert_eq!(before.len(), 3);
-    let out = bin()
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["keys", "rotate", "--alg", "ES256", "--role", "idp"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_in(&dir, &["keys", "rotate", "--alg", "ES256", "--role", "idp"]);
     let after = list(&dir);
     assert_eq!(after.len(), 4);
     let es: Vec<&Value> = after.iter().filter(|k| k["alg"] == "ES256").collect();
@@ -262,67 +183,6 @@ fn keys_rotate_keeps_previous_key_published() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `latchkey` process started with JSON logs; killed when dropped.
-struct Running {
-    child: std::process::Child,
-    /// The JSON log lines, as they come.
-    lines: std::sync::mpsc::Receiver<Value>,
-}
-
-impl Running {
-    fn start(cmd: &mut std::process::Command) -> Running {
-        use std::io::BufRead;
-        let mut child = cmd
-            .args(["--log-format", "json"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn latchkey");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        Running { child, lines }
-    }
-
-    /// The first log line with this message; panics after 30 s or if the process ends.
-    fn wait_for(&self, message: &str) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) if v["message"].as_str().is_some_and(|m| m.contains(message)) => return v,
-                Ok(_) => {}
-                Err(e) => panic!("no {message:?} log line: {e}"),
-            }
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `latchkey tsidp` started as tsidp would be, with its flags: the data directory, a loopback
 /// listener behind `tailscale serve`, and the issuer named after the tailnet by tailscaled.
 #[tokio::test(flavor = "multi_thread")]
@@ -333,19 +193,20 @@ async fn tsidp_runs_from_tsidps_own_flags() {
         &["100.64.0.9"],
     ));
     let dir = temp_dir("tsidp-flags");
-    let port = free_port().to_string();
-    let server = Running::start(
+    let port = free_port("127.0.0.1").to_string();
+    let server = Process::spawn(
         bin()
             .args(["tsidp", "-dir"])
             .arg(&dir)
             .args(["-local-port", &port, "-hostname", "idp", "-enable-sts"])
             .args(["-funnel"])
             .arg("--tailscaled-socket")
-            .arg(fake.socket_path()),
+            .arg(fake.socket_path())
+            .args(["--log-format", "json"]),
     );
-    let funnel = server.wait_for("tailscale funnel");
+    let funnel = server.wait_for_log(|m| m.contains("tailscale funnel"));
     assert_eq!(funnel["level"], "INFO", "{funnel}");
-    let serving = server.wait_for("serving");
+    let serving = server.wait_for_log(|m| m == "serving");
     let listen = format!("127.0.0.1:{port}");
     assert_eq!(serving["listen"], listen.as_str(), "{serving}");
     assert_eq!(
@@ -361,12 +222,8 @@ async fn tsidp_runs_from_tsidps_own_flags() {
         fake.requests()
     );
 
-    let disco: Value = reqwest::get(format!("http://{listen}/.well-known/openid-configuration"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!("http://{listen}/.well-known/openid-configuration");
+    let disco = get_json(&http_client(), &url, None).await;
     assert_eq!(disco["issuer"], "https://idp.tailfe12.ts.net");
     assert_eq!(disco["token_endpoint"], "https://idp.tailfe12.ts.net/token");
     drop(server);
@@ -435,7 +292,12 @@ fn tsidp_environment_names_and_failures() {
     let out = bin()
         .args(["tsidp", "-dir"])
         .arg(&dir)
-        .args(["-hostname", "idp", "-local-port", &free_port().to_string()])
+        .args([
+            "-hostname",
+            "idp",
+            "-local-port",
+            &free_port("127.0.0.1").to_string(),
+        ])
         .args(["--tailscaled-socket", "/nonexistent/tailscaled.sock"])
         .output()
         .unwrap();
@@ -461,27 +323,16 @@ async fn untrusted_postgres_certificate_stops_the_start() {
         &db.url,
         &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
     );
-    let mut child = bin()
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["--listen", "127.0.0.1:0", "--database-url", &url])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("latchkey kept running with an untrusted PostgreSQL certificate");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let mut process = Process::spawn(bin().arg("--data-dir").arg(&dir).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &url,
+    ]));
+    let status = process
+        .wait_exit(Duration::from_secs(10))
+        .expect("latchkey kept running with an untrusted PostgreSQL certificate");
+    let err = process.rest_of_stderr();
     db.cleanup().await;
     let _ = std::fs::remove_dir_all(&dir);
 

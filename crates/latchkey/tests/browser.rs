@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Server, bin, temp_dir};
-use latchkey_testkit::{FakeTailscaled, whois_body};
+use common::{Server, alice_whois, run, temp_dir};
+use latchkey_testkit::{FakeTailscaled, free_port, http_client, post_form_as};
 use serde_json::{Value, json};
 
 fn e2e_dir() -> PathBuf {
@@ -40,14 +39,6 @@ fn node(script: &str, args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stdout}"))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A tsidp admin (the browser connects from 127.0.0.1, which the stand-in tailscaled names
 /// as Alice with `allow_admin_ui`) manages clients through the pages; a forged cross-origin
 /// post is refused even with a valid form token.
@@ -55,33 +46,12 @@ fn free_port() -> u16 {
 async fn tsidp_admin_ui_in_chromium() {
     let fake = FakeTailscaled::start().await;
     let rule = json!({"allow_admin_ui": true});
-    fake.set_peer(
-        "127.0.0.1".parse().unwrap(),
-        whois_body(
-            1001,
-            "alice@example.com",
-            "Alice",
-            "alice-laptop",
-            &["100.64.0.2"],
-            vec![rule],
-        ),
-    );
+    fake.set_peer("127.0.0.1".parse().unwrap(), alice_whois(vec![rule]));
     let dir = temp_dir("browser-admin");
     std::fs::create_dir_all(&dir).unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let srv = Server::start_tsidp(&dir, &listen, fake.socket_path());
     let base = format!("http://{listen}");
-    let socket = fake.socket_path().display().to_string();
-    let srv = Server::start_on(
-        &dir,
-        &listen,
-        &[
-            "--public-url",
-            &base,
-            "--tailscaled-socket",
-            &socket,
-            "tsidp",
-        ],
-    );
 
     let seen = tokio::task::spawn_blocking({
         let base = base.clone();
@@ -109,41 +79,22 @@ async fn tsidp_admin_ui_in_chromium() {
 
     // From outside: the regenerated secret is the one that works.
     let kept = seen["kept_id"].as_str().unwrap();
-    let http = reqwest::Client::new();
-    let status = |secret: String| {
-        let (http, base, kept) = (http.clone(), base.clone(), kept.to_owned());
-        async move {
-            http.post(format!("{base}/token"))
-                .basic_auth(kept, Some(secret))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+    let http = http_client();
+    let token_url = format!("{base}/token");
+    let status = async |secret: &Value| {
+        let secret = secret.as_str().unwrap();
+        let form = [("grant_type", "client_credentials")];
+        post_form_as(&http, &token_url, kept, secret, &form)
+            .await
+            .status()
+            .as_u16()
     };
-    assert_eq!(
-        status(seen["second_secret"].as_str().unwrap().into()).await,
-        200
-    );
-    assert_eq!(
-        status(seen["first_secret"].as_str().unwrap().into()).await,
-        401
-    );
+    assert_eq!(status(&seen["second_secret"]).await, 200);
+    assert_eq!(status(&seen["first_secret"]).await, 401);
 
     // The edit reached the database; the forged client and the deleted one are not there.
-    let out = bin()
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["clients", "list", "--role", "tsidp"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let clients: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let data_dir = dir.to_str().unwrap();
+    let clients = run(&["--data-dir", data_dir, "clients", "list", "--role", "tsidp"]).unwrap();
     assert_eq!(clients.len(), 1, "{clients:?}");
     assert_eq!(clients[0]["client_id"], kept);
     assert_eq!(

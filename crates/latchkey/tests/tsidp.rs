@@ -4,165 +4,73 @@
 
 mod common;
 
-use std::net::TcpListener;
+use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, bin, temp_dir};
-use latchkey_oidc::pkce::s256_challenge;
-use latchkey_testkit::{Backend, FakeTailscaled, TestDb, whois_body};
+use common::{Server, alice_whois, create_client, run, temp_dir, write_config};
+use latchkey_testkit::{
+    ACCESS_TOKEN_TYPE, Backend, FakeTailscaled, Pkce, TestDb, authorization_response,
+    authorize_url, code_grant, free_port, get_json, http_client, http_client_from, jwt_claims,
+    post_form_json, token_exchange, whois_body,
+};
 use serde_json::Value;
 
 const REDIRECT: &str = "https://app.example/cb";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-/// The authorization request of client `id` at `base`, with PKCE.
-fn authorize_url(base: &str, id: &str, scope: &str) -> String {
-    let mut authorize = url::Url::parse(&format!("{base}/authorize")).unwrap();
-    authorize
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", id)
-        .append_pair("redirect_uri", REDIRECT)
-        .append_pair("scope", scope)
-        .append_pair("code_challenge", &s256_challenge(VERIFIER))
-        .append_pair("code_challenge_method", "S256");
-    authorize.into()
-}
-
-/// Signs in silently as whoever `http` connects as; the authorization response's parameters.
-async fn silent_code(http: &reqwest::Client, authorize: &str) -> Vec<(String, String)> {
-    let r = http.get(authorize).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-    location
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn param<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .expect(name)
+/// Signs in silently as whoever `http` connects as: the authorization response's parameters.
+async fn silent_sign_in(http: &reqwest::Client, authorize: &str) -> HashMap<String, String> {
+    authorization_response(http.get(authorize), REDIRECT)
+        .await
+        .unwrap_or_else(|(status, body)| panic!("no redirect to the client: {status} {body}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tsidp_processes_on_postgres_and_a_restart() {
     let fake = FakeTailscaled::start().await;
-    fake.set_peer(
-        "127.0.0.2".parse().unwrap(),
-        whois_body(
-            1001,
-            "alice@example.com",
-            "Alice",
-            "alice-laptop",
-            &["100.64.0.2"],
-            vec![],
-        ),
-    );
+    fake.set_peer("127.0.0.2".parse().unwrap(), alice_whois(vec![]));
     let db = TestDb::new(Backend::Postgres).await;
     let dir = temp_dir("tsidp-ha");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("latchkey.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let cfg = &write_config(
+        &dir,
+        &format!(
             "database_url = \"{}\"\nencryption_key = \"one key for every replica, 32+ bytes\"\n\
              [tsidp]\npublic_url = \"http://tsidp.test\"\ntailscaled_socket = \"{}\"\n",
             db.url,
             fake.socket_path().display()
         ),
-    )
-    .unwrap();
-    let cfg = config.to_str().unwrap();
-
-    let out = bin()
-        .args([
-            "--config", cfg, "clients", "create", "--role", "tsidp", "--name", "app",
-        ])
-        .args(["--redirect-uri", REDIRECT, "--alg", "ES256"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let id = created["client_id"].as_str().unwrap().to_owned();
-    let secret = created["client_secret"].as_str().unwrap().to_owned();
+
+    let global = ["--config", cfg];
+    let (id, secret) = create_client(&global, "tsidp", "app", REDIRECT, &["--alg", "ES256"]);
 
     let a = Server::start(&dir.join("a"), &["--config", cfg, "tsidp"]);
     let b = Server::start(&dir.join("b"), &["--config", cfg, "tsidp"]);
 
     // Silent sign-in at A, from the tailnet user's address.
-    let alice = reqwest::Client::builder()
-        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let authorize = authorize_url(&a.base, &id, "openid email");
-    let response = silent_code(&alice, &authorize).await;
-    let code = param(&response, "code").to_owned();
-    assert_eq!(param(&response, "iss"), "http://tsidp.test");
+    let alice = http_client_from("127.0.0.2");
+    let pkce = Pkce::new();
+    let authorize = authorize_url(&a.base, &id, REDIRECT, "openid email", &pkce, &[]);
+    let response = silent_sign_in(&alice, &authorize).await;
+    let code = &response["code"];
+    assert_eq!(response["iss"], "http://tsidp.test");
 
-    let http = reqwest::Client::new();
-    let token = |base: String, form: Vec<(&'static str, String)>| {
-        let http = http.clone();
-        let (id, secret) = (id.clone(), secret.clone());
-        async move {
-            let r = http
-                .post(format!("{base}/token"))
-                .basic_auth(&id, Some(&secret))
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }
+    let http = http_client();
+    let token = async |base: &str, form: &[(&str, String)]| {
+        post_form_json(&http, &format!("{base}/token"), &id, &secret, form).await
     };
     // The code minted by A is redeemed at B.
-    let (status, tokens) = token(
-        b.base.clone(),
-        vec![
-            ("grant_type", "authorization_code".into()),
-            ("code", code.clone()),
-            ("redirect_uri", REDIRECT.into()),
-            ("code_verifier", VERIFIER.into()),
-        ],
-    )
-    .await;
+    let (status, tokens) = token(&b.base, &code_grant(code, REDIRECT, &pkce)).await;
     assert_eq!(status, 200, "{tokens}");
     // ... and is spent for A too.
-    let (status, again) = token(
-        a.base.clone(),
-        vec![
-            ("grant_type", "authorization_code".into()),
-            ("code", code),
-            ("redirect_uri", REDIRECT.into()),
-            ("code_verifier", VERIFIER.into()),
-        ],
-    )
-    .await;
+    let (status, again) = token(&a.base, &code_grant(code, REDIRECT, &pkce)).await;
     assert_eq!(
         (status, again["error"].as_str()),
         (400, Some("invalid_grant"))
     );
     // The replay revoked the grant: sign in again for the rest.
-    let code = param(&silent_code(&alice, &authorize).await, "code").to_owned();
-    let (status, tokens) = token(
-        b.base.clone(),
-        vec![
-            ("grant_type", "authorization_code".into()),
-            ("code", code),
-            ("redirect_uri", REDIRECT.into()),
-            ("code_verifier", VERIFIER.into()),
-        ],
-    )
-    .await;
+    let code = &silent_sign_in(&alice, &authorize).await["code"];
+    let (status, tokens) = token(&b.base, &code_grant(code, REDIRECT, &pkce)).await;
     assert_eq!(status, 200, "{tokens}");
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
@@ -170,23 +78,16 @@ async fn two_tsidp_processes_on_postgres_and_a_restart() {
     assert!(a.stop().success());
     let a = Server::start(&dir.join("a"), &["--config", cfg, "tsidp"]);
     let (status, refreshed) = token(
-        a.base.clone(),
-        vec![
+        &a.base,
+        &[
             ("grant_type", "refresh_token".into()),
             ("refresh_token", refresh),
         ],
     )
     .await;
     assert_eq!(status, 200, "{refreshed}");
-    let info: Value = http
-        .get(format!("{}/userinfo", b.base))
-        .bearer_auth(refreshed["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let access = refreshed["access_token"].as_str();
+    let info = get_json(&http, &format!("{}/userinfo", b.base), access).await;
     assert_eq!(info["sub"], "userid:1001");
     assert_eq!(info["email"], "alice@example.com");
 
@@ -195,18 +96,6 @@ async fn two_tsidp_processes_on_postgres_and_a_restart() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     db.cleanup().await;
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Runs `latchkey ARGS` to completion; its stdout as JSON lines, or its stderr on failure.
-fn run(args: &[&str]) -> Result<Vec<Value>, String> {
-    let out = bin().args(args).output().unwrap();
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect())
 }
 
 /// What the binary adds around the engine for the tsidp role: the directory filled from the
@@ -218,17 +107,7 @@ async fn directory_admin_ui_and_token_exchange_in_the_binary() {
     let admin_rule = serde_json::json!({
         "allow_admin_ui": true, "users": ["*"], "resources": ["https://api.example"]
     });
-    fake.set_peer(
-        "127.0.0.2".parse().unwrap(),
-        whois_body(
-            1001,
-            "alice@example.com",
-            "Alice",
-            "alice-laptop",
-            &["100.64.0.2"],
-            vec![admin_rule],
-        ),
-    );
+    fake.set_peer("127.0.0.2".parse().unwrap(), alice_whois(vec![admin_rule]));
     fake.set_peer(
         "127.0.0.3".parse().unwrap(),
         whois_body(
@@ -241,19 +120,15 @@ async fn directory_admin_ui_and_token_exchange_in_the_binary() {
         ),
     );
     let dir = temp_dir("tsidp-directory");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("latchkey.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let cfg = &write_config(
+        &dir,
+        &format!(
             "data_dir = \"{}\"\n[tsidp]\npublic_url = \"http://tsidp.test\"\n\
              tailscaled_socket = \"{}\"\nenable_sts = true\n",
             dir.join("data").display(),
             fake.socket_path().display()
         ),
-    )
-    .unwrap();
-    let cfg = config.to_str().unwrap();
+    );
     let latchkey = |args: &[&str]| {
         let mut all = vec!["--config", cfg];
         all.extend_from_slice(args);
@@ -286,54 +161,28 @@ async fn directory_admin_ui_and_token_exchange_in_the_binary() {
         shown[0]["claims"],
         serde_json::json!({"shell": "bash", "teams": ["red", "blue"]})
     );
-    let created = latchkey(&[
-        "clients",
-        "create",
-        "--role",
-        "tsidp",
-        "--name",
-        "Grafana",
-        "--redirect-uri",
-        REDIRECT,
-    ])
-    .unwrap();
-    let id = created[0]["client_id"].as_str().unwrap().to_owned();
-    let secret = created[0]["client_secret"].as_str().unwrap().to_owned();
+    let (id, secret) = create_client(&["--config", cfg], "tsidp", "Grafana", REDIRECT, &[]);
 
     let srv = Server::start(&dir.join("data"), &["--config", cfg, "tsidp"]);
-    let from = |addr: &str| {
-        reqwest::Client::builder()
-            .local_address(addr.parse::<std::net::IpAddr>().unwrap())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
-    };
     // The admin UI: Alice's grant allows it, Bob's does not.
-    let r = from("127.0.0.2")
-        .get(format!("{}/", srv.base))
-        .send()
-        .await
-        .unwrap();
+    let admin_ui = async |addr: &str| {
+        let overview = http_client_from(addr).get(format!("{}/", srv.base));
+        overview.send().await.unwrap()
+    };
+    let r = admin_ui("127.0.0.2").await;
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
     assert!(
         page.contains("http://tsidp.test/token") && page.contains("Grafana"),
         "{page}"
     );
-    let r = from("127.0.0.3")
-        .get(format!("{}/", srv.base))
-        .send()
-        .await
-        .unwrap();
+    let r = admin_ui("127.0.0.3").await;
     assert_eq!(r.status(), 403);
     assert!(!r.text().await.unwrap().contains("Grafana"));
 
-    let discovery: Value = reqwest::get(format!("{}/.well-known/openid-configuration", srv.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let http = http_client();
+    let url = format!("{}/.well-known/openid-configuration", srv.base);
+    let discovery = get_json(&http, &url, None).await;
     assert!(
         discovery["grant_types_supported"]
             .as_array()
@@ -344,57 +193,26 @@ async fn directory_admin_ui_and_token_exchange_in_the_binary() {
     );
 
     // Alice signs in silently; the directory adds her group and custom claims.
-    let authorize = authorize_url(&srv.base, &id, "openid profile");
-    let code = param(&silent_code(&from("127.0.0.2"), &authorize).await, "code").to_owned();
-    let http = reqwest::Client::new();
-    let tokens: Value = http
-        .post(format!("{}/token", srv.base))
-        .basic_auth(&id, Some(&secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id_token = tokens["id_token"].as_str().expect("an ID token");
-    let payload = id_token.split('.').nth(1).unwrap();
-    let claims: Value =
-        serde_json::from_slice(&latchkey_oidc::crypto::b64url_decode(payload).unwrap()).unwrap();
+    let pkce = Pkce::new();
+    let authorize = authorize_url(&srv.base, &id, REDIRECT, "openid profile", &pkce, &[]);
+    let alice = http_client_from("127.0.0.2");
+    let code = &silent_sign_in(&alice, &authorize).await["code"];
+    let token_url = format!("{}/token", srv.base);
+    let form = code_grant(code, REDIRECT, &pkce);
+    let (status, tokens) = post_form_json(&http, &token_url, &id, &secret, &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = jwt_claims(tokens["id_token"].as_str().expect("an ID token"));
     assert_eq!(claims["sub"], "userid:1001");
     assert_eq!(claims["groups"], serde_json::json!(["eng"]));
     assert_eq!(claims["shell"], "bash");
     assert_eq!(claims["teams"], serde_json::json!(["red", "blue"]));
 
     // Token exchange for an audience Alice's grant lists.
-    let exchanged: Value = http
-        .post(format!("{}/token", srv.base))
-        .basic_auth(&id, Some(&secret))
-        .form(&[
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
-            ("subject_token", tokens["access_token"].as_str().unwrap()),
-            (
-                "subject_token_type",
-                "urn:ietf:params:oauth:token-type:access_token",
-            ),
-            ("audience", "https://api.example"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let exchange = token_exchange(access, &[("audience", "https://api.example")]);
+    let (_, exchanged) = post_form_json(&http, &token_url, &id, &secret, &exchange).await;
     assert_eq!(
-        exchanged["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token",
+        exchanged["issued_token_type"], ACCESS_TOKEN_TYPE,
         "{exchanged}"
     );
 
@@ -491,40 +309,12 @@ async fn callers_from_tailnet_addresses_in_a_network_namespace() {
         ),
     );
     let dir = temp_dir("tsidp-netns");
-    let port = TcpListener::bind("100.64.77.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("100.64.77.1:{port}");
-    let base = format!("http://{listen}");
-    let socket = fake.socket_path().display().to_string();
-    let srv = Server::start_on(
-        &dir,
-        &listen,
-        &[
-            "--public-url",
-            &base,
-            "--tailscaled-socket",
-            &socket,
-            "tsidp",
-        ],
-    );
-    let created = run(&[
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "clients",
-        "create",
-        "--role",
-        "tsidp",
-        "--name",
-        "app",
-        "--redirect-uri",
-        REDIRECT,
-    ])
-    .unwrap();
-    let id = created[0]["client_id"].as_str().unwrap().to_owned();
-    let authorize = authorize_url(&srv.base, &id, "openid email");
+    let listen = format!("100.64.77.1:{}", free_port("100.64.77.1"));
+    let srv = Server::start_tsidp(&dir, &listen, fake.socket_path());
+    let global = ["--data-dir", dir.to_str().unwrap()];
+    let (id, _) = create_client(&global, "tsidp", "app", REDIRECT, &[]);
+    let pkce = Pkce::new();
+    let authorize = authorize_url(&srv.base, &id, REDIRECT, "openid email", &pkce, &[]);
 
     let host = std::sync::Arc::new(host);
     let remote = host.clone();
@@ -547,12 +337,15 @@ async fn callers_from_tailnet_addresses_in_a_network_namespace() {
     );
 
     // This machine's own address on that network is not a tailnet user.
-    let r = reqwest::Client::builder()
-        .local_address("100.64.77.1".parse::<std::net::IpAddr>().unwrap())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(authorize_url(&srv.base, &id, "openid"))
+    let r = http_client_from("100.64.77.1")
+        .get(authorize_url(
+            &srv.base,
+            &id,
+            REDIRECT,
+            "openid",
+            &pkce,
+            &[],
+        ))
         .send()
         .await
         .unwrap();

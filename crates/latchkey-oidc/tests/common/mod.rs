@@ -11,24 +11,20 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use latchkey_oidc::clients::{NewClient, create_client};
-use latchkey_oidc::crypto::MasterKey;
 use latchkey_oidc::jose::Alg;
 use latchkey_oidc::{
     Authentication, Authenticator, AuthnRequest, BoxFuture, ClaimsSource, Principal, Provider,
     ProviderSettings, RoleError, Snapshot, StandardClaims,
 };
 use latchkey_store::{IssuerId, Store, Subject, unix_now};
-use latchkey_testkit::{Backend, TestDb};
+use latchkey_testkit::{
+    Backend, Pkce, Served, TestDb, basic, bind_loopback, http_client, master_key, query_map,
+    with_headers,
+};
 use serde_json::{Map, Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use url::Url;
 
 pub const USER: &str = "x-test-user";
@@ -209,29 +205,13 @@ impl ClaimsSource for TestClaims {
 // ---------------------------------------------------------------------------------------------
 // The server.
 
-pub fn master_key() -> Arc<MasterKey> {
-    Arc::new(MasterKey::from_bytes(&[7u8; 32]).expect("master key"))
-}
-
-/// No redirects followed, no connection reuse (so a stopped server is really gone), no proxy.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(0)
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("http client")
-}
-
 pub struct Server {
     pub issuer: String,
     pub addr: SocketAddr,
     pub provider: Arc<Provider>,
     pub authn: Arc<TestAuthenticator>,
     pub http: reqwest::Client,
-    shutdown: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    served: Served,
 }
 
 impl Server {
@@ -241,9 +221,7 @@ impl Server {
         port: u16,
         tweak: impl FnOnce(&mut ProviderSettings),
     ) -> Server {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind 127.0.0.1");
+        let listener = bind_loopback(port).await;
         let addr = listener.local_addr().expect("local addr");
         let issuer = format!("http://{addr}");
         let mut settings = ProviderSettings::new(IssuerId::from("idp"), &issuer);
@@ -260,36 +238,21 @@ impl Server {
             .await
             .expect("Provider::new"),
         );
-        let app = latchkey_oidc::router(provider.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let (shutdown, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("serve");
-        });
+        let served = Served::start(listener, latchkey_oidc::router(provider.clone()));
         Server {
             issuer,
             addr,
             provider,
             authn,
             http: http_client(),
-            shutdown,
-            task,
+            served,
         }
     }
 
     /// Stops serving, waits for the server to finish and closes its store. Returns a weak
     /// reference that must no longer upgrade: the Provider is gone.
     pub async fn stop(self) -> Weak<Provider> {
-        let _ = self.shutdown.send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server did not stop")
-            .expect("server task");
+        self.served.stop().await;
         let weak = Arc::downgrade(&self.provider);
         let store = self.provider.store.clone();
         drop(self.provider);
@@ -353,11 +316,7 @@ impl Server {
     }
 
     pub async fn get(&self, url: &str, headers: &[(&str, &str)]) -> Resp {
-        let mut rb = self.http.get(url);
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        self.send(rb).await
+        self.send(with_headers(self.http.get(url), headers)).await
     }
 
     pub async fn post_raw(
@@ -371,10 +330,7 @@ impl Server {
         if let Some(ct) = content_type {
             rb = rb.header(header::CONTENT_TYPE.as_str(), ct);
         }
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        self.send(rb).await
+        self.send(with_headers(rb, headers)).await
     }
 
     pub async fn post_form(
@@ -405,24 +361,7 @@ impl Server {
 
     /// POST /token as `client`, authenticating the way the client does.
     pub async fn token(&self, client: &TestClient, pairs: &[(&str, &str)]) -> Resp {
-        let mut pairs: Vec<(&str, &str)> = pairs.to_vec();
-        let mut headers = Vec::new();
-        let basic_value;
-        match client.auth {
-            ClientAuth::Basic => {
-                basic_value = basic(&client.id, client.secret.as_deref().unwrap_or_default());
-                headers.push(("authorization", basic_value.as_str()));
-            }
-            ClientAuth::Post => {
-                pairs.push(("client_id", &client.id));
-                pairs.push((
-                    "client_secret",
-                    client.secret.as_deref().unwrap_or_default(),
-                ));
-            }
-            ClientAuth::None => pairs.push(("client_id", &client.id)),
-        }
-        self.post_form("/token", &pairs, &headers).await
+        self.token_like("/token", client, pairs).await
     }
 
     pub async fn userinfo(&self, access_token: &str) -> Resp {
@@ -637,29 +576,6 @@ pub struct TestClient {
     pub auth: ClientAuth,
 }
 
-/// A PKCE pair, computed by openidconnect (independently of the engine).
-#[derive(Clone, Debug)]
-pub struct Pkce {
-    pub verifier: String,
-    pub challenge: String,
-}
-
-impl Pkce {
-    pub fn new() -> Pkce {
-        let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
-        Pkce {
-            verifier: verifier.secret().clone(),
-            challenge: challenge.as_str().to_owned(),
-        }
-    }
-}
-
-impl Default for Pkce {
-    fn default() -> Self {
-        Pkce::new()
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct Tokens {
     pub access: String,
@@ -820,10 +736,6 @@ impl Resp {
     }
 }
 
-pub fn query_map(url: &Url) -> HashMap<String, String> {
-    url.query_pairs().into_owned().collect()
-}
-
 /// Borrowed view of owned pairs.
 pub fn refs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
     pairs
@@ -839,33 +751,6 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
         s.append_pair(k, v);
     }
     s.finish()
-}
-
-/// `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1).
-pub fn basic(id: &str, secret: &str) -> String {
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
-}
-
-/// Header and payload of a compact JWS, unverified.
-pub fn jwt_parts(token: &str) -> (Value, Value) {
-    let mut it = token.split('.');
-    let mut part = || {
-        let b = URL_SAFE_NO_PAD
-            .decode(it.next().expect("JWT part"))
-            .expect("base64url");
-        serde_json::from_slice::<Value>(&b).expect("JSON")
-    };
-    let h = part();
-    let p = part();
-    (h, p)
-}
-
-pub fn b64(data: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(data)
 }
 
 /// The value of the hidden `<input name=NAME value=...>` of a form_post page.

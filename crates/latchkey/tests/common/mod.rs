@@ -2,11 +2,10 @@
 //! started and stopped as an operator would.
 #![allow(dead_code, reason = "each test file uses a different part")]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use latchkey_testkit::{Process, whois_body};
 use serde_json::Value;
 
 pub fn bin() -> Command {
@@ -30,8 +29,60 @@ pub fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
+/// Writes `latchkey.toml` with this text into `dir` (created): the file's path.
+pub fn write_config(dir: &Path, toml: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let config = dir.join("latchkey.toml");
+    std::fs::write(&config, toml).unwrap();
+    config.to_str().expect("a UTF-8 path").to_owned()
+}
+
+/// Runs `latchkey ARGS` to completion; its stdout as JSON lines, or its stderr on failure.
+pub fn run(args: &[&str]) -> Result<Vec<Value>, String> {
+    let out = bin().args(args).output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect())
+}
+
+/// `latchkey GLOBAL clients create --role ROLE --name NAME --redirect-uri URI EXTRA`, which
+/// must succeed: the new client's id and secret.
+pub fn create_client(
+    global: &[&str],
+    role: &str,
+    name: &str,
+    redirect_uri: &str,
+    extra: &[&str],
+) -> (String, String) {
+    let mut args = global.to_vec();
+    args.extend(["clients", "create", "--role", role, "--name", name]);
+    args.extend(["--redirect-uri", redirect_uri]);
+    args.extend(extra);
+    let created = run(&args).unwrap_or_else(|stderr| panic!("clients create: {stderr}"));
+    assert_eq!(created.len(), 1, "one JSON object: {created:?}");
+    let text = |key: &str| created[0][key].as_str().expect(key).to_owned();
+    (text("client_id"), text("client_secret"))
+}
+
+/// What the stand-in tailscaled says of Alice (userid:1001) on her laptop, with these tsidp
+/// grant rules.
+pub fn alice_whois(rules: Vec<Value>) -> Value {
+    whois_body(
+        1001,
+        "alice@example.com",
+        "Alice",
+        "alice-laptop",
+        &["100.64.0.2"],
+        rules,
+    )
+}
+
 pub struct Server {
-    child: Child,
+    process: Process,
     pub base: String,
 }
 
@@ -43,51 +94,38 @@ impl Server {
 
     /// Like [`Server::start`], on a chosen address.
     pub fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Server {
-        let mut child = bin()
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", listen, "--log-format", "json"])
-            .args(extra)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn latchkey");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["message"] == "serving"
-                {
-                    let _ = tx.send(v["listen"].as_str().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server reported its address");
+        let process = Process::spawn(
+            bin()
+                .arg("--data-dir")
+                .arg(data_dir)
+                .args(["--listen", listen, "--log-format", "json"])
+                .args(extra),
+        );
+        let serving = process.wait_for_log(|message| message == "serving");
+        let addr = serving["listen"].as_str().unwrap_or_default();
         Server {
-            child,
             base: format!("http://{addr}"),
+            process,
         }
     }
 
+    /// `latchkey tsidp` on `listen`, its issuer that address, asking the tailscaled at
+    /// `socket` who is connecting.
+    pub fn start_tsidp(data_dir: &Path, listen: &str, socket: &Path) -> Server {
+        let base = format!("http://{listen}");
+        let socket = socket.to_str().expect("a UTF-8 socket path");
+        let flags = [
+            "--public-url",
+            &base,
+            "--tailscaled-socket",
+            socket,
+            "tsidp",
+        ];
+        Server::start_on(data_dir, listen, &flags)
+    }
+
+    /// SIGTERM; the exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
+        self.process.terminate()
     }
 }
