@@ -207,6 +207,77 @@ async fn discovery_and_jwks() {
     h.finish().await;
 }
 
+/// A first start serves before its RSA key exists (it is made in the background), but never
+/// advertises an algorithm its JWKS has no key for, and an RS256 client's token request
+/// waits for the key instead of failing.
+#[tokio::test]
+async fn a_first_start_serves_before_its_rsa_key_exists() {
+    let db = latchkey_testkit::TestDb::new(Backend::Sqlite).await;
+    let h = Harness {
+        srv: Server::start_with(db.store().await, 0, |_| {}, false).await,
+        db,
+    };
+    let kty = |alg: &str| match alg {
+        "RS256" => "RSA",
+        "ES256" => "EC",
+        _ => "OKP",
+    };
+    let mut saw_without_rsa = false;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let doc = h
+            .get(&h.url("/.well-known/openid-configuration"), &[])
+            .await
+            .json();
+        let jwks = h.get(&h.url("/.well-known/jwks.json"), &[]).await.json();
+        let advertised: Vec<String> =
+            serde_json::from_value(doc["id_token_signing_alg_values_supported"].clone()).unwrap();
+        let key_types: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kty"].as_str().unwrap())
+            .collect();
+        for alg in &advertised {
+            assert!(
+                key_types.contains(&kty(alg)),
+                "{alg} advertised, JWKS has {key_types:?}"
+            );
+        }
+        if advertised.iter().any(|a| a == "RS256") {
+            break;
+        }
+        saw_without_rsa = true;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no RSA key after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    eprintln!("discovery was served without RS256 first: {saw_without_rsa}");
+
+    // On another fresh database, an RS256 client asks at once: the answer waits for the key.
+    let db2 = latchkey_testkit::TestDb::new(Backend::Sqlite).await;
+    let h2 = Harness {
+        srv: Server::start_with(db2.store().await, 0, |_| {}, false).await,
+        db: db2,
+    };
+    let c = h2.confidential().await;
+    assert_eq!(c.alg, Alg::RS256);
+    let r = h2.token(&c, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let (header, _) = jwt_parts(&token);
+    assert_eq!(header["alg"], "RS256");
+    assert!(
+        h2.jwks_kids()
+            .await
+            .contains(&header["kid"].as_str().unwrap().to_owned())
+    );
+    h2.finish().await;
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn confidential_client_secret_basic_rs256() {
     let h = Harness::new(Backend::Sqlite).await;

@@ -92,6 +92,7 @@ async fn start(db: &TestDb, fake: &FakeTailscaled) -> Server {
         .await
         .unwrap(),
     );
+    provider.wait_for_keys().await.unwrap();
     let app = latchkey_oidc::router(provider.clone())
         .merge(latchkey_tsidp::admin::router(provider.clone(), authn))
         .layer(axum::middleware::from_fn(

@@ -56,6 +56,7 @@ async fn start(db: &TestDb, fake: &FakeTailscaled, trusted_proxies: Vec<IpAddr>)
         .await
         .unwrap(),
     );
+    provider.wait_for_keys().await.unwrap();
     let app = latchkey_oidc::router(provider.clone()).layer(axum::middleware::from_fn(
         latchkey_tsidp::funnel::refuse_over_funnel,
     ));

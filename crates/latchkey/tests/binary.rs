@@ -65,6 +65,7 @@ async fn serves_discovery_tokens_and_survives_restart() {
     let redirect = "https://app.example/cb";
     let (id, secret) = create_client(&global, "idp", "svc", redirect, &["--alg", "ES256"]);
     let server = Server::start(&dir, &["--public-url", "https://id.example.com"]);
+    server.wait_for_rsa_key();
     // The encryption key was generated into the data dir, readable by the owner only.
     let key = dir.join("encryption.key");
     #[cfg(unix)]
@@ -167,6 +168,7 @@ fn keys_rotate_keeps_previous_key_published() {
     let list = |dir: &Path| run_in(dir, &["keys", "list"]);
     // A server start creates the keys; `keys rotate` on a fresh dir creates the new one only.
     let server = Server::start(&dir, &[]);
+    server.wait_for_rsa_key();
     server.stop();
     let before = list(&dir);
     assert_eq!(before.len(), 3);

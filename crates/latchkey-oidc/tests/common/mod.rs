@@ -215,11 +215,23 @@ pub struct Server {
 }
 
 impl Server {
-    /// Serves a new Provider on `store`, on 127.0.0.1:`port` (0: any free port).
+    /// Serves a new Provider on `store`, on 127.0.0.1:`port` (0: any free port), once it has
+    /// every signing key.
     pub async fn start(
         store: Store,
         port: u16,
         tweak: impl FnOnce(&mut ProviderSettings),
+    ) -> Server {
+        Server::start_with(store, port, tweak, true).await
+    }
+
+    /// Like [`Server::start`]; with `wait_for_keys` false it serves as soon as the Provider
+    /// exists, as the binary does.
+    pub async fn start_with(
+        store: Store,
+        port: u16,
+        tweak: impl FnOnce(&mut ProviderSettings),
+        wait_for_keys: bool,
     ) -> Server {
         let listener = bind_loopback(port).await;
         let addr = listener.local_addr().expect("local addr");
@@ -238,6 +250,11 @@ impl Server {
             .await
             .expect("Provider::new"),
         );
+        // Most tests want every key at once; the first moments of a first start have their
+        // own test (`a_first_start_serves_before_its_rsa_key_exists`).
+        if wait_for_keys {
+            provider.wait_for_keys().await.expect("signing keys");
+        }
         let served = Served::start(listener, latchkey_oidc::router(provider.clone()));
         Server {
             issuer,

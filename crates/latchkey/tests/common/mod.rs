@@ -125,6 +125,15 @@ impl Server {
     }
 
     /// SIGTERM; the exit status.
+    /// On a first start the RSA key is made in the background once serving has begun; this
+    /// waits for it (call it only after a first start: a restart makes no key).
+    pub fn wait_for_rsa_key(&self) {
+        let line = self
+            .process
+            .wait_for_log(|message| message == "created signing key");
+        assert_eq!(line["alg"], "RS256", "{line}");
+    }
+
     pub fn stop(mut self) -> std::process::ExitStatus {
         self.process.terminate()
     }
