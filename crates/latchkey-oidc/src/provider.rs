@@ -69,6 +69,9 @@ impl ProviderSettings {
     }
 }
 
+/// How long a grant read or written by this process is trusted without reading it again.
+pub const GRANT_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Provider {
     pub settings: ProviderSettings,
     pub store: Store,
@@ -79,6 +82,12 @@ pub struct Provider {
     pub limits: crate::limits::Limits,
     pub clients: crate::client_cache::ClientCache,
     pub minted: crate::minted::MintedTokens,
+    /// On SQLite, grants read or written in the last [`GRANT_TTL`], so a userinfo call right
+    /// after the token answer needs no database read. Cleared at every revocation in this
+    /// process. Only SQLite: there this process is the only server of the database (a
+    /// one-shot CLI command's revocation is seen within the TTL, as its client deletions
+    /// are), while replicas on PostgreSQL must see each other's revocations at once.
+    grants: Option<crate::ttl_cache::TtlCache<latchkey_store::GrantId, Arc<latchkey_store::Grant>>>,
     discovery: String,
     discovery_without_rsa: String,
 }
@@ -92,6 +101,8 @@ impl Provider {
         claims: Arc<dyn ClaimsSource>,
     ) -> Result<Provider, crate::keyring::KeyError> {
         let keys = KeyRing::load(store.clone(), settings.issuer_id.clone(), master.clone()).await?;
+        let grants = (store.backend_name() == "sqlite")
+            .then(|| crate::ttl_cache::TtlCache::new(GRANT_TTL, 2048));
         let discovery = crate::metadata::document(&settings, &Alg::ALL).to_string();
         // Until a first start's RSA key exists, discovery does not advertise RS256.
         let discovery_without_rsa =
@@ -106,6 +117,7 @@ impl Provider {
             limits: Default::default(),
             clients: Default::default(),
             minted: Default::default(),
+            grants,
             discovery,
             discovery_without_rsa,
         })
@@ -140,6 +152,7 @@ impl Provider {
             .delete_client(&self.settings.issuer_id, id, latchkey_store::unix_now())
             .await?;
         self.clients.evict(id);
+        self.forget_grants();
         Ok(deleted)
     }
 
@@ -156,6 +169,27 @@ impl Provider {
         let minted = crate::tokens::mint_access_token(&self.settings, &keys, req)?;
         self.minted.remember(&minted.token);
         Ok(minted)
+    }
+
+    /// Forgets the cached grants: called after anything in this process revokes a grant or a
+    /// token.
+    pub(crate) fn forget_grants(&self) {
+        if let Some(g) = &self.grants {
+            g.clear();
+        }
+    }
+
+    pub(crate) fn remember_grant(&self, grant: &latchkey_store::Grant) {
+        if let Some(g) = &self.grants {
+            g.insert(grant.id.clone(), Arc::new(grant.clone()));
+        }
+    }
+
+    pub(crate) fn cached_grant(
+        &self,
+        id: &latchkey_store::GrantId,
+    ) -> Option<Arc<latchkey_store::Grant>> {
+        self.grants.as_ref()?.get(id)
     }
 
     /// Waits until every algorithm has a current key (on a first start the RSA key is made in

@@ -245,7 +245,20 @@ pub async fn verify_access_token(
         return Err(AccessTokenError::Invalid("the token lacks sub or jti"));
     };
     let grant = claims.get("gid").and_then(Value::as_str).map(GrantId::from);
-    let state = p.store.access_token_state(jti, grant.as_ref()).await?;
+    let cached = grant.as_ref().and_then(|g| p.cached_grant(g));
+    let state = match cached {
+        Some(g) => latchkey_store::AccessTokenState {
+            denied: false,
+            grant: Some((*g).clone()),
+        },
+        None => {
+            let state = p.store.access_token_state(jti, grant.as_ref()).await?;
+            if let (false, Some(g)) = (state.denied, &state.grant) {
+                p.remember_grant(g);
+            }
+            state
+        }
+    };
     if state.denied {
         return Err(AccessTokenError::Invalid("the token has been revoked"));
     }

@@ -4,6 +4,7 @@
 
 mod audit;
 mod clients;
+mod conns;
 mod directory;
 mod keys;
 mod migrate;
@@ -18,10 +19,13 @@ pub use model::*;
 pub use tokens::AccessTokenState;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::PgPool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+
+use crate::conns::SqliteConns;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,8 +58,8 @@ enum Backend {
     /// SQLite allows one writer at a time; a single-connection writer pool queues writes in
     /// process instead of letting connections spin on the database lock.
     Sqlite {
-        read: SqlitePool,
-        write: SqlitePool,
+        read: Arc<SqliteConns>,
+        write: Arc<SqliteConns>,
     },
     Postgres(PgPool),
 }
@@ -67,17 +71,30 @@ pub struct Store {
 }
 
 /// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
-/// `read` picks SQLite's reader pool, `write` its single writer.
+/// `read` leases one of SQLite's reader connections, `write` its single writer (see
+/// [`conns`]); on PostgreSQL both are the pool.
 macro_rules! on_pool {
     ($store:expr, read, $pool:ident => $body:expr) => {
         match &$store.backend {
-            $crate::Backend::Sqlite { read: $pool, .. } => $body,
+            $crate::Backend::Sqlite { read, .. } => {
+                #[allow(unused_imports)]
+                use sqlx::Connection as _;
+                let mut lease = read.lease().await?;
+                let $pool = &mut *lease;
+                $body
+            }
             $crate::Backend::Postgres($pool) => $body,
         }
     };
     ($store:expr, write, $pool:ident => $body:expr) => {
         match &$store.backend {
-            $crate::Backend::Sqlite { write: $pool, .. } => $body,
+            $crate::Backend::Sqlite { write, .. } => {
+                #[allow(unused_imports)]
+                use sqlx::Connection as _;
+                let mut lease = write.lease().await?;
+                let $pool = &mut *lease;
+                $body
+            }
             $crate::Backend::Postgres($pool) => $body,
         }
     };
@@ -100,14 +117,8 @@ impl Store {
                 // continuous load, when readers keep the WAL from restarting).
                 .pragma("wal_autocheckpoint", "0")
                 .pragma("journal_size_limit", "67108864");
-            let write = SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options.clone())
-                .await?;
-            let read = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(options)
-                .await?;
+            let write = Arc::new(SqliteConns::open(&options, 1).await?);
+            let read = Arc::new(SqliteConns::open(&options, 8).await?);
             spawn_checkpointer(read.clone());
             Backend::Sqlite { read, write }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -182,7 +193,7 @@ impl Store {
 /// waits (briefly: reads are short) until readers have moved off the WAL, so the next write
 /// starts the WAL from the beginning; a PASSIVE checkpoint under continuous load never gets
 /// that chance and the WAL grows without bound. `journal_size_limit` then trims the file.
-fn spawn_checkpointer(pool: SqlitePool) {
+fn spawn_checkpointer(pool: Arc<SqliteConns>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -191,10 +202,13 @@ fn spawn_checkpointer(pool: SqlitePool) {
             if pool.is_closed() {
                 break;
             }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-                .execute(&pool)
-                .await
-            {
+            let checkpoint = async {
+                let mut conn = pool.lease().await?;
+                sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                    .execute(&mut *conn)
+                    .await
+            };
+            if let Err(e) = checkpoint.await {
                 if pool.is_closed() {
                     break;
                 }

@@ -50,7 +50,7 @@ macro_rules! apply {
 pub(crate) async fn run(store: &Store) -> Result<()> {
     match &store.backend {
         Backend::Sqlite { write, .. } => {
-            let mut conn = write.acquire().await?;
+            let mut conn = write.lease().await?;
             apply!(conn, SQLITE);
         }
         Backend::Postgres(pool) => {

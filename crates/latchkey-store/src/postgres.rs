@@ -70,6 +70,9 @@ fn install_crypto_provider() {
     });
 }
 
+/// Connections idle longer than this are pinged before use.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     install_crypto_provider();
     let mut options =
@@ -96,6 +99,18 @@ pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // sqlx pings a connection before every use by default: a network round trip per query.
+        // A connection used in the last few seconds is known to be alive; one idle longer (the
+        // server may have restarted or a proxy dropped it) is still checked first.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > IDLE_BEFORE_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .map_err(|e| connect_error(e, &target))

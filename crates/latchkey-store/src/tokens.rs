@@ -144,7 +144,7 @@ impl Store {
                            token_hash, r_issuer, r_grant_id, r_client_id, r_subject, r_scope, r_auth_time, r_extra, r_created_at, r_expires_at) \
                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
                 bind_refresh!(bind_grant!(sqlx::query(sql), grant), t)
-                    .execute(write)
+                    .execute(&mut *write.lease().await?)
                     .await
                     .map_err(conflict)?;
             }

@@ -83,12 +83,12 @@ impl Reply<'_> {
         match self.mode {
             ResponseMode::Query => {
                 let mut url = self.redirect_uri.clone();
-                let mut ser = url::form_urlencoded::Serializer::new(String::new());
+                let mut sep = if url.contains('?') { '&' } else { '?' };
                 for (k, v) in &pairs {
-                    ser.append_pair(k, v);
+                    url.push(sep);
+                    sep = '&';
+                    append_query_pair(&mut url, k, v);
                 }
-                url.push(if url.contains('?') { '&' } else { '?' });
-                url.push_str(&ser.finish());
                 see_other(&url)
             }
             ResponseMode::FormPost => form_post(&self.redirect_uri, &pairs),
@@ -102,6 +102,22 @@ impl Reply<'_> {
             ("error", code.to_owned()),
             ("error_description", description.to_owned()),
         ])
+    }
+}
+
+/// `k=v`, form-encoded; values made only of unreserved characters (the sealed code, which is
+/// base64url and a few hundred bytes long) are copied as they are.
+fn append_query_pair(out: &mut String, k: &str, v: &str) {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    for (i, part) in [k, v].into_iter().enumerate() {
+        if i == 1 {
+            out.push('=');
+        }
+        if part.bytes().all(unreserved) {
+            out.push_str(part);
+        } else {
+            out.extend(url::form_urlencoded::byte_serialize(part.as_bytes()));
+        }
     }
 }
 
@@ -456,4 +472,22 @@ fn issue_code(
         exp: unix_now() + p.settings.code_lifetime,
     };
     crate::code::seal(&p.master, p.issuer_id(), &claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append_query_pair;
+
+    #[test]
+    fn pairs_are_form_encoded_and_plain_values_copied() {
+        let mut out = String::new();
+        append_query_pair(&mut out, "code", "aZ09-._~");
+        out.push('&');
+        append_query_pair(&mut out, "state", "a b&c=d/é");
+        assert_eq!(out, "code=aZ09-._~&state=a+b%26c%3Dd%2F%C3%A9");
+        let parsed: Vec<(String, String)> = url::form_urlencoded::parse(out.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(parsed[1], ("state".into(), "a b&c=d/é".into()));
+    }
 }

@@ -48,6 +48,7 @@ async fn revoke(
             p.store
                 .revoke_access_token(p.issuer_id(), &at.jti, at.exp)
                 .await?;
+            p.forget_grants();
         }
         return Ok(());
     }
@@ -58,6 +59,7 @@ async fn revoke(
         && rt.client_id == client.id
     {
         p.store.revoke_grant(&rt.grant_id, now).await?;
+        p.forget_grants();
     }
     Ok(())
 }

@@ -135,9 +135,10 @@ async fn authorization_code(
     let refresh = new_refresh(p, &grant, &grant.scope, &json!({"amr": c.amr}), now);
     // The grant id is the code's single-use marker: only the first redemption can insert it.
     match p.store.create_grant(&grant, Some(&refresh.1)).await {
-        Ok(()) => {}
+        Ok(()) => p.remember_grant(&grant),
         Err(latchkey_store::StoreError::Conflict) => {
             p.store.revoke_grant(&grant.id, now).await?;
+            p.forget_grants();
             tracing::warn!(client = %client.id, "authorization code replayed; grant revoked");
             audit(
                 p,
@@ -325,6 +326,7 @@ async fn refresh_token(
         Redemption::Redeemed(old) => old,
         Redemption::Replayed(old) => {
             p.store.revoke_grant(&old.grant_id, now).await?;
+            p.forget_grants();
             tracing::warn!(client = %client.id, "refresh token reused; grant revoked");
             audit(
                 p,
