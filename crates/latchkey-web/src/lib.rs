@@ -8,5 +8,5 @@ pub mod form;
 pub mod page;
 
 pub use csrf::{Csrf, CsrfError, TOKEN_FIELD};
-pub use form::{Form, FormError};
+pub use form::{Form, FormError, FormRules};
 pub use page::{Site, message_page, render};

@@ -31,9 +31,9 @@ pub async fn get_authorize(
     peer: Peer,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match Params::parse(query.unwrap_or_default().as_bytes()) {
+    match crate::params::parse(query.unwrap_or_default().as_bytes()) {
         Ok(params) => authorize(&p, &headers, &peer, params).await,
-        Err(e) => ErrorPage::bad_request("Invalid request", e.description()).into_response(),
+        Err(e) => ErrorPage::bad_request("Invalid request", e.to_string()).into_response(),
     }
 }
 
@@ -54,9 +54,9 @@ pub async fn post_authorize(
         )
         .into_response();
     }
-    match Params::parse(&body) {
+    match crate::params::parse(&body) {
         Ok(params) => authorize(&p, &headers, &peer, params).await,
-        Err(e) => ErrorPage::bad_request("Invalid request", e.description()).into_response(),
+        Err(e) => ErrorPage::bad_request("Invalid request", e.to_string()).into_response(),
     }
 }
 

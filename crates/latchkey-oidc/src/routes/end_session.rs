@@ -20,9 +20,9 @@ pub async fn get_end_session(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match Params::parse(query.unwrap_or_default().as_bytes()) {
+    match crate::params::parse(query.unwrap_or_default().as_bytes()) {
         Ok(params) => end_session(&p, &headers, &params).await,
-        Err(e) => ErrorPage::bad_request("Invalid request", e.description()).into_response(),
+        Err(e) => ErrorPage::bad_request("Invalid request", e.to_string()).into_response(),
     }
 }
 
@@ -32,7 +32,7 @@ pub async fn post_end_session(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let params = match body {
-        Ok(b) if super::is_form(&headers) => Params::parse(&b),
+        Ok(b) if super::is_form(&headers) => crate::params::parse(&b),
         Ok(b) if b.is_empty() => Ok(Params::default()),
         _ => {
             return ErrorPage::bad_request("Invalid request", "The request must be form-encoded.")
@@ -41,7 +41,7 @@ pub async fn post_end_session(
     };
     match params {
         Ok(params) => end_session(&p, &headers, &params).await,
-        Err(e) => ErrorPage::bad_request("Invalid request", e.description()).into_response(),
+        Err(e) => ErrorPage::bad_request("Invalid request", e.to_string()).into_response(),
     }
 }
 

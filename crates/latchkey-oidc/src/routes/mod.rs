@@ -123,8 +123,8 @@ pub(crate) fn form_params(
             "Content-Type must be application/x-www-form-urlencoded",
         ));
     }
-    Params::parse_allowing(&body, &["resource", "audience"])
-        .map_err(|e| OAuthError::invalid_request(e.description()))
+    crate::params::parse_allowing(&body, &["resource", "audience"])
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))
 }
 
 pub(crate) fn is_form(headers: &HeaderMap) -> bool {
