@@ -78,6 +78,7 @@ pub struct Provider {
     pub limits: crate::limits::Limits,
     pub clients: crate::client_cache::ClientCache,
     discovery: String,
+    site: latchkey_web::Site,
 }
 
 impl Provider {
@@ -90,6 +91,7 @@ impl Provider {
     ) -> Result<Provider, crate::keyring::KeyError> {
         let keys = KeyRing::load(store.clone(), settings.issuer_id.clone(), master.clone()).await?;
         let discovery = crate::metadata::document(&settings).to_string();
+        let site = latchkey_web::Site::from_issuer(&settings.issuer);
         Ok(Provider {
             settings,
             store,
@@ -100,6 +102,7 @@ impl Provider {
             limits: Default::default(),
             clients: Default::default(),
             discovery,
+            site,
         })
     }
 
@@ -109,6 +112,11 @@ impl Provider {
 
     pub fn issuer(&self) -> &str {
         &self.settings.issuer
+    }
+
+    /// Where this issuer's pages live (origin, base path), for links and same-origin checks.
+    pub fn site(&self) -> &latchkey_web::Site {
+        &self.site
     }
 
     /// A client of this issuer, from the short-lived cache (see [`crate::client_cache`]).

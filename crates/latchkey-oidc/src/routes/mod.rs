@@ -68,6 +68,8 @@ pub fn router(provider: Arc<Provider>) -> Router {
         .merge(cross_origin)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(provider)
+        // The stylesheet of the engine's pages, and of every role's (one per listener).
+        .merge(latchkey_web::assets::router())
 }
 
 pub(crate) type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
