@@ -129,8 +129,8 @@ fn form_post(site: &Site, action: &str, pairs: &[(&str, String)]) -> Response {
     latchkey_web::auto_submit_page(
         site,
         &FormPage {
-            title: "Returning to the application",
-            message: Some("Your browser is taking you back to the application."),
+            title: "Back to the application",
+            message: Some("If your browser does not take you there by itself, press Continue."),
             action,
             fields: &fields,
             button: "Continue",
@@ -186,7 +186,8 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
         Ok(None) => {
             return ErrorPage::bad_request(
                 "Unknown application",
-                "No application is registered with this client_id.",
+                "No application is registered with this client_id. The link that brought you here may be \
+                 wrong or out of date: tell the application's administrator.",
             )
             .render(p.site());
         }
@@ -198,7 +199,8 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
             None => {
                 return ErrorPage::bad_request(
                     "Invalid redirect URI",
-                    "The redirect_uri is not registered for this application.",
+                    "The redirect_uri is not registered for this application, so Latchkey will not send \
+                     you there. Tell the application's administrator.",
                 )
                 .render(p.site());
             }
