@@ -8,20 +8,15 @@ use std::path::Path;
 use common::{Server, bin, temp_dir};
 use serde_json::Value;
 
-fn create_client(data_dir: &Path, alg: &str) -> (String, String) {
-    let out = bin()
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["clients", "create", "--role", "idp", "--name", "svc"])
-        .args(["--redirect-uri", "https://app.example/cb", "--alg", alg])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+fn idp_client(data_dir: &Path, alg: &str) -> (String, String) {
+    let dir = data_dir.to_str().unwrap();
+    let v = common::create_client(
+        &["--data-dir", dir],
+        "idp",
+        "svc",
+        "https://app.example/cb",
+        &["--alg", alg],
     );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("clients create prints JSON");
     (
         v["client_id"].as_str().unwrap().to_owned(),
         v["client_secret"].as_str().unwrap().to_owned(),
@@ -72,7 +67,7 @@ fn check_config_accepts_good_and_rejects_unknown_keys() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_discovery_tokens_and_survives_restart() {
     let dir = temp_dir("serve");
-    let (id, secret) = create_client(&dir, "ES256");
+    let (id, secret) = idp_client(&dir, "ES256");
     let server = Server::start(&dir, &["--public-url", "https://id.example.com"]);
     // The encryption key was generated into the data dir, readable by the owner only.
     let key = dir.join("encryption.key");

@@ -8,8 +8,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Server, bin, temp_dir};
-use latchkey_testkit::{FakeTailscaled, whois_body};
+use common::{Server, bin, create_client, tailscaled_with_alice, temp_dir};
 use serde_json::{Value, json};
 
 fn e2e_dir() -> PathBuf {
@@ -53,35 +52,12 @@ fn free_port() -> u16 {
 /// post is refused even with a valid form token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tsidp_admin_ui_in_chromium() {
-    let fake = FakeTailscaled::start().await;
-    let rule = json!({"allow_admin_ui": true});
-    fake.set_peer(
-        "127.0.0.1".parse().unwrap(),
-        whois_body(
-            1001,
-            "alice@example.com",
-            "Alice",
-            "alice-laptop",
-            &["100.64.0.2"],
-            vec![rule],
-        ),
-    );
+    let fake = tailscaled_with_alice("127.0.0.1", vec![json!({"allow_admin_ui": true})]).await;
     let dir = temp_dir("browser-admin");
     std::fs::create_dir_all(&dir).unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{listen}");
-    let socket = fake.socket_path().display().to_string();
-    let srv = Server::start_on(
-        &dir,
-        &listen,
-        &[
-            "--public-url",
-            &base,
-            "--tailscaled-socket",
-            &socket,
-            "tsidp",
-        ],
-    );
+    let srv = Server::start_tsidp(&dir, &listen, &fake);
 
     let seen = tokio::task::spawn_blocking({
         let base = base.clone();
@@ -164,50 +140,23 @@ async fn tsidp_admin_ui_in_chromium() {
 /// `target/screenshots/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_pages_in_chromium() {
-    let fake = FakeTailscaled::start().await;
-    fake.set_peer(
-        "127.0.0.1".parse().unwrap(),
-        whois_body(
-            1001,
-            "alice@example.com",
-            "Alice",
-            "alice-laptop",
-            &["100.64.0.2"],
-            vec![],
-        ),
-    );
+    let fake = tailscaled_with_alice("127.0.0.1", vec![]).await;
     let dir = temp_dir("browser-pages");
     std::fs::create_dir_all(&dir).unwrap();
     let callback_port = free_port();
     let callback = format!("http://127.0.0.1:{callback_port}/cb");
-    let out = bin()
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["clients", "create", "--role", "tsidp", "--name", "Grafana"])
-        .args(["--redirect-uri", &callback])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let data_dir = dir.to_str().unwrap();
+    let created = create_client(
+        &["--data-dir", data_dir],
+        "tsidp",
+        "Grafana",
+        &callback,
+        &[],
     );
-    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
     let client_id = created["client_id"].as_str().unwrap().to_owned();
     let listen = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{listen}");
-    let socket = fake.socket_path().display().to_string();
-    let tsidp = Server::start_on(
-        &dir,
-        &listen,
-        &[
-            "--public-url",
-            &base,
-            "--tailscaled-socket",
-            &socket,
-            "tsidp",
-        ],
-    );
+    let tsidp = Server::start_tsidp(&dir, &listen, &fake);
     let idp_dir = dir.join("idp");
     let idp = Server::start(&idp_dir, &["idp"]);
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");

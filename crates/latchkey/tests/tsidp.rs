@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, bin, temp_dir};
+use common::{Server, create_client, run, tailscaled_with_alice, temp_dir};
 use latchkey_oidc::pkce::s256_challenge;
 use latchkey_testkit::{Backend, FakeTailscaled, TestDb, whois_body};
 use serde_json::Value;
@@ -51,18 +51,7 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tsidp_processes_on_postgres_and_a_restart() {
-    let fake = FakeTailscaled::start().await;
-    fake.set_peer(
-        "127.0.0.2".parse().unwrap(),
-        whois_body(
-            1001,
-            "alice@example.com",
-            "Alice",
-            "alice-laptop",
-            &["100.64.0.2"],
-            vec![],
-        ),
-    );
+    let fake = tailscaled_with_alice("127.0.0.2", vec![]).await;
     let db = TestDb::new(Backend::Postgres).await;
     let dir = temp_dir("tsidp-ha");
     std::fs::create_dir_all(&dir).unwrap();
@@ -79,19 +68,13 @@ async fn two_tsidp_processes_on_postgres_and_a_restart() {
     .unwrap();
     let cfg = config.to_str().unwrap();
 
-    let out = bin()
-        .args([
-            "--config", cfg, "clients", "create", "--role", "tsidp", "--name", "app",
-        ])
-        .args(["--redirect-uri", REDIRECT, "--alg", "ES256"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let created = create_client(
+        &["--config", cfg],
+        "tsidp",
+        "app",
+        REDIRECT,
+        &["--alg", "ES256"],
     );
-    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = created["client_id"].as_str().unwrap().to_owned();
     let secret = created["client_secret"].as_str().unwrap().to_owned();
 
@@ -197,38 +180,15 @@ async fn two_tsidp_processes_on_postgres_and_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Runs `latchkey ARGS` to completion; its stdout as JSON lines, or its stderr on failure.
-fn run(args: &[&str]) -> Result<Vec<Value>, String> {
-    let out = bin().args(args).output().unwrap();
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect())
-}
-
 /// What the binary adds around the engine for the tsidp role: the directory filled from the
 /// command line enriches tailnet identities, the admin UI answers at `/` to admins only, and
 /// `enable_sts` turns token exchange on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_admin_ui_and_token_exchange_in_the_binary() {
-    let fake = FakeTailscaled::start().await;
     let admin_rule = serde_json::json!({
         "allow_admin_ui": true, "users": ["*"], "resources": ["https://api.example"]
     });
-    fake.set_peer(
-        "127.0.0.2".parse().unwrap(),
-        whois_body(
-            1001,
-            "alice@example.com",
-            "Alice",
-            "alice-laptop",
-            &["100.64.0.2"],
-            vec![admin_rule],
-        ),
-    );
+    let fake = tailscaled_with_alice("127.0.0.2", vec![admin_rule]).await;
     fake.set_peer(
         "127.0.0.3".parse().unwrap(),
         whois_body(
@@ -497,33 +457,15 @@ async fn callers_from_tailnet_addresses_in_a_network_namespace() {
         .unwrap()
         .port();
     let listen = format!("100.64.77.1:{port}");
-    let base = format!("http://{listen}");
-    let socket = fake.socket_path().display().to_string();
-    let srv = Server::start_on(
-        &dir,
-        &listen,
-        &[
-            "--public-url",
-            &base,
-            "--tailscaled-socket",
-            &socket,
-            "tsidp",
-        ],
-    );
-    let created = run(&[
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "clients",
-        "create",
-        "--role",
+    let srv = Server::start_tsidp(&dir, &listen, &fake);
+    let created = create_client(
+        &["--data-dir", dir.to_str().unwrap()],
         "tsidp",
-        "--name",
         "app",
-        "--redirect-uri",
         REDIRECT,
-    ])
-    .unwrap();
-    let id = created[0]["client_id"].as_str().unwrap().to_owned();
+        &[],
+    );
+    let id = created["client_id"].as_str().unwrap().to_owned();
     let authorize = authorize_url(&srv.base, &id, "openid email");
 
     let host = std::sync::Arc::new(host);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use latchkey_testkit::{FakeTailscaled, whois_body};
 use serde_json::Value;
 
 pub fn bin() -> Command {
@@ -24,6 +25,59 @@ pub fn bin() -> Command {
     c
 }
 
+/// Runs `latchkey ARGS` to completion; its stdout as JSON lines, or its stderr on failure.
+pub fn run(args: &[&str]) -> Result<Vec<Value>, String> {
+    let out = bin().args(args).output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect())
+}
+
+/// `latchkey GLOBAL… clients create --role ROLE --name NAME --redirect-uri URI EXTRA…`: the
+/// client it printed.
+pub fn create_client(
+    global: &[&str],
+    role: &str,
+    name: &str,
+    redirect: &str,
+    extra: &[&str],
+) -> Value {
+    let create = [
+        "clients",
+        "create",
+        "--role",
+        role,
+        "--name",
+        name,
+        "--redirect-uri",
+        redirect,
+    ];
+    let args: Vec<&str> = [global, &create, extra].concat();
+    run(&args).unwrap().remove(0)
+}
+
+/// A stand-in tailscaled that names the peer at `addr` as Alice (`userid:1001`,
+/// alice@example.com) with `rules` in her `tailscale.com/cap/tsidp` grant.
+pub async fn tailscaled_with_alice(addr: &str, rules: Vec<Value>) -> FakeTailscaled {
+    let fake = FakeTailscaled::start().await;
+    fake.set_peer(
+        addr.parse().unwrap(),
+        whois_body(
+            1001,
+            "alice@example.com",
+            "Alice",
+            "alice-laptop",
+            &["100.64.0.2"],
+            rules,
+        ),
+    );
+    fake
+}
+
 pub fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("latchkey-bin-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -36,6 +90,20 @@ pub struct Server {
 }
 
 impl Server {
+    /// `latchkey tsidp` at `http://LISTEN`, asking `fake` who is connecting.
+    pub fn start_tsidp(data_dir: &Path, listen: &str, fake: &FakeTailscaled) -> Server {
+        let base = format!("http://{listen}");
+        let socket = fake.socket_path().display().to_string();
+        let args = [
+            "--public-url",
+            &base,
+            "--tailscaled-socket",
+            &socket,
+            "tsidp",
+        ];
+        Server::start_on(data_dir, listen, &args)
+    }
+
     /// Starts `latchkey` with JSON logs and waits for the "serving" line to learn the port.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
         Server::start_on(data_dir, "127.0.0.1:0", extra)
