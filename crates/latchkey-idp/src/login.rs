@@ -1,24 +1,26 @@
 //! The idp's own pages.
 
 use axum::Router;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
+use latchkey_web::Site;
 
-pub fn router() -> Router {
-    Router::new().route("/login", get(get_login))
+/// The pages, for the issuer at `site` (their stylesheet is served by the engine's router).
+pub fn router(site: Site) -> Router {
+    Router::new()
+        .route("/login", get(get_login))
+        .with_state(site)
 }
 
-async fn get_login() -> Response {
-    (
+async fn get_login(State(site): State<Site>) -> Response {
+    latchkey_web::message_page(
+        &site,
         StatusCode::SERVICE_UNAVAILABLE,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in</title></head><body><main>\
-         <h1>Sign-in is not available</h1><p>Passkey sign-in is not part of this build of Latchkey yet. \
-         Applications can use the client_credentials grant; people cannot sign in.</p></main></body></html>",
+        "Sign-in is not available",
+        "Passkey sign-in is not part of this build of Latchkey yet. Applications can use the \
+         client_credentials grant; people cannot sign in.",
+        None,
     )
-        .into_response()
 }

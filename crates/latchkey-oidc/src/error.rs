@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use latchkey_web::Site;
 
 /// An RFC 6749 §5.2 error answer.
 #[derive(Debug, Clone)]
@@ -167,7 +168,8 @@ impl IntoResponse for BearerError {
     }
 }
 
-/// An error shown to a person: when there is no trustworthy redirect target.
+/// An error shown to a person, when there is no trustworthy redirect target: a page in
+/// `latchkey-web`'s layout, which escapes everything.
 #[derive(Debug, Clone)]
 pub struct ErrorPage {
     pub status: StatusCode,
@@ -176,21 +178,35 @@ pub struct ErrorPage {
 }
 
 impl ErrorPage {
-    pub fn bad_request(title: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
         ErrorPage {
-            status: StatusCode::BAD_REQUEST,
+            status,
             title,
             message: message.into(),
         }
     }
 
+    pub fn bad_request(title: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, title, message)
+    }
+
+    /// Logs `err` under a short reference that the page shows, so a person can point an
+    /// administrator at the log line without seeing its detail.
     pub fn internal(err: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %err, "internal error");
-        ErrorPage {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            title: "Something went wrong",
-            message: "The server could not complete this request. Try again later.".into(),
-        }
+        let reference = crate::crypto::b64url(&crate::crypto::random_bytes::<6>());
+        tracing::error!(error = %err, %reference, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            format!(
+                "The server could not complete this request. Try again in a moment; if it keeps \
+                 happening, give your administrator this reference: {reference}."
+            ),
+        )
+    }
+
+    pub fn render(&self, site: &Site) -> Response {
+        latchkey_web::message_page(site, self.status, self.title, &self.message, None)
     }
 }
 
@@ -198,39 +214,4 @@ impl From<latchkey_store::StoreError> for ErrorPage {
     fn from(err: latchkey_store::StoreError) -> Self {
         ErrorPage::internal(err)
     }
-}
-
-impl IntoResponse for ErrorPage {
-    fn into_response(self) -> Response {
-        let body = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-             <title>{title}</title></head><body><main><h1>{title}</h1><p>{message}</p></main></body></html>",
-            title = html_escape(self.title),
-            message = html_escape(&self.message),
-        );
-        (
-            self.status,
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            body,
-        )
-            .into_response()
-    }
-}
-
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }

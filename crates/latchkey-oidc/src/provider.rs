@@ -90,6 +90,7 @@ pub struct Provider {
     grants: Option<crate::ttl_cache::TtlCache<latchkey_store::GrantId, Arc<latchkey_store::Grant>>>,
     discovery: String,
     discovery_without_rsa: String,
+    site: latchkey_web::Site,
 }
 
 impl Provider {
@@ -107,6 +108,7 @@ impl Provider {
         // Until a first start's RSA key exists, discovery does not advertise RS256.
         let discovery_without_rsa =
             crate::metadata::document(&settings, &[Alg::ES256, Alg::EdDSA]).to_string();
+        let site = latchkey_web::Site::from_issuer(&settings.issuer);
         Ok(Provider {
             settings,
             store,
@@ -120,6 +122,7 @@ impl Provider {
             grants,
             discovery,
             discovery_without_rsa,
+            site,
         })
     }
 
@@ -129,6 +132,11 @@ impl Provider {
 
     pub fn issuer(&self) -> &str {
         &self.settings.issuer
+    }
+
+    /// Where this issuer's pages live (origin, base path), for links and same-origin checks.
+    pub fn site(&self) -> &latchkey_web::Site {
+        &self.site
     }
 
     /// A client of this issuer, from the short-lived cache (see [`crate::client_cache`]).

@@ -369,6 +369,17 @@ async fn form_post_response_mode() {
     let t = h.redeem(&c, &code, Some(&pkce.verifier)).await;
     assert_eq!(t.status, 200, "{}", t.body);
 
+    // Whatever the client put in `state` comes back as a value, never as markup.
+    let hostile = "\"><script>alert('x')</script>&amp;";
+    let odd = h.auth_params(
+        &c,
+        &pkce,
+        &[("response_mode", "form_post"), ("state", hostile)],
+    );
+    let r = h.authorize(&refs(&odd), Some("alice")).await;
+    assert_eq!(hidden_input(&r.body, "state").as_deref(), Some(hostile));
+    assert_eq!(r.body.matches("<script").count(), 1, "{}", r.body);
+
     // Errors use the same mode.
     let r = h.authorize(&params, Some("denied")).await;
     assert_eq!(r.status, 200);
@@ -918,6 +929,9 @@ async fn end_session() {
         )
         .await;
     assert_eq!(r.status, 403);
+    let r = h.post_form("/end-session", &confirm, &[]).await;
+    assert_eq!(r.status, 403, "a post that does not say where it came from");
+    assert!(r.is_html() && r.body.contains("did not come from this site"));
     let origin = h.issuer.clone();
     let r = h
         .post_form("/end-session", &confirm, &[("origin", origin.as_str())])

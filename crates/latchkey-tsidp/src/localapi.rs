@@ -9,19 +9,18 @@
 //! connect, request and body read under a single timeout, so a wedged tailscaled can never
 //! hang a sign-in. Successful answers are cached per address for a short time; errors never are.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
 use hyper::header::{HOST, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use latchkey_oidc::ttl_cache::TtlCache;
 use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
 
@@ -40,7 +39,7 @@ pub const TAILSCALE_CAP: &str = "145";
 /// Largest WhoIs body we accept. Real answers are a few KiB.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// Bound on cached addresses; past it, expired entries (then the oldest) are dropped.
+/// Bound on cached addresses (the engine's [`TtlCache`] evicts past it).
 const MAX_CACHE_ENTRIES: usize = 4096;
 
 /// At most this much of an error body is quoted in an error message.
@@ -136,8 +135,7 @@ impl SelfStatus {
 pub struct LocalApi {
     socket: PathBuf,
     timeout: Duration,
-    cache_ttl: Duration,
-    cache: Mutex<HashMap<SocketAddr, (Instant, Bytes)>>,
+    cache: TtlCache<SocketAddr, Bytes>,
 }
 
 impl LocalApi {
@@ -146,8 +144,7 @@ impl LocalApi {
         LocalApi {
             socket: socket.into(),
             timeout: DEFAULT_TIMEOUT,
-            cache_ttl: DEFAULT_CACHE_TTL,
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::new(DEFAULT_CACHE_TTL, MAX_CACHE_ENTRIES),
         }
     }
 
@@ -159,7 +156,7 @@ impl LocalApi {
 
     /// How long a successful answer is reused for the same address; zero disables the cache.
     pub fn with_cache_ttl(mut self, t: Duration) -> LocalApi {
-        self.cache_ttl = t;
+        self.cache = TtlCache::new(t, MAX_CACHE_ENTRIES);
         self
     }
 
@@ -176,7 +173,7 @@ impl LocalApi {
     /// reports them) are asked about as plain IPv4, as Go's `RemoteAddr` would present them.
     pub async fn whois_raw(&self, addr: SocketAddr) -> Result<Bytes, LocalApiError> {
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-        if let Some(hit) = self.cached(addr) {
+        if let Some(hit) = self.cache.get(&addr) {
             return Ok(hit);
         }
         let body = match tokio::time::timeout(self.timeout, self.fetch(addr)).await {
@@ -189,36 +186,8 @@ impl LocalApi {
                 )));
             }
         };
-        self.remember(addr, body.clone());
+        self.cache.insert(addr, body.clone());
         Ok(body)
-    }
-
-    fn cached(&self, addr: SocketAddr) -> Option<Bytes> {
-        if self.cache_ttl.is_zero() {
-            return None;
-        }
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        match cache.get(&addr) {
-            Some((at, body)) if at.elapsed() < self.cache_ttl => Some(body.clone()),
-            _ => None,
-        }
-    }
-
-    fn remember(&self, addr: SocketAddr, body: Bytes) {
-        if self.cache_ttl.is_zero() {
-            return;
-        }
-        let ttl = self.cache_ttl;
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= MAX_CACHE_ENTRIES && !cache.contains_key(&addr) {
-            cache.retain(|_, (at, _)| at.elapsed() < ttl);
-            if cache.len() >= MAX_CACHE_ENTRIES
-                && let Some(oldest) = cache.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k)
-            {
-                cache.remove(&oldest);
-            }
-        }
-        cache.insert(addr, (Instant::now(), body));
     }
 
     async fn fetch(&self, addr: SocketAddr) -> Result<Bytes, LocalApiError> {
@@ -450,8 +419,8 @@ mod tests {
         let api = LocalApi::new("/nonexistent").with_cache_ttl(Duration::from_secs(60));
         for i in 0..(MAX_CACHE_ENTRIES as u32 + 10) {
             let addr = SocketAddr::from((std::net::Ipv4Addr::from(0x0a00_0000 + i), 1));
-            api.remember(addr, Bytes::from_static(b"{}"));
+            api.cache.insert(addr, Bytes::from_static(b"{}"));
         }
-        assert_eq!(api.cache.lock().unwrap().len(), MAX_CACHE_ENTRIES);
+        assert!(api.cache.len() <= MAX_CACHE_ENTRIES, "{}", api.cache.len());
     }
 }

@@ -95,7 +95,8 @@ async fn start(db: &TestDb, fake: &FakeTailscaled) -> Server {
     provider.wait_for_keys().await.unwrap();
     let app = latchkey_oidc::router(provider.clone())
         .merge(latchkey_tsidp::admin::router(provider.clone(), authn))
-        .layer(axum::middleware::from_fn(
+        .layer(axum::middleware::from_fn_with_state(
+            provider.site().clone(),
             latchkey_tsidp::funnel::refuse_over_funnel,
         ));
     Server {

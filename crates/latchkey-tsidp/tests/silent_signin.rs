@@ -57,7 +57,8 @@ async fn start(db: &TestDb, fake: &FakeTailscaled, trusted_proxies: Vec<IpAddr>)
         .unwrap(),
     );
     provider.wait_for_keys().await.unwrap();
-    let app = latchkey_oidc::router(provider.clone()).layer(axum::middleware::from_fn(
+    let app = latchkey_oidc::router(provider.clone()).layer(axum::middleware::from_fn_with_state(
+        provider.site().clone(),
         latchkey_tsidp::funnel::refuse_over_funnel,
     ));
     let served = Served::start(listener, app);

@@ -1,6 +1,8 @@
 //! Cross-site request forgery protection for state-changing form posts, in two independent
 //! layers: the browser must say the request came from our own origin (Fetch Metadata or
 //! `Origin`), and the form must carry a synchronizer token we issued to this person recently.
+//! A post that changes nothing secret-bearing and carries no token (a sign-out confirmation)
+//! uses the first layer alone, strictly: [`require_same_origin`].
 //!
 //! Tokens are stateless: `<issued at>.<HMAC-SHA256(purpose, subject, issued at)>`. The key
 //! is given by the role (derived from the instance key), so every replica accepts every
@@ -28,6 +30,8 @@ pub enum CsrfError {
     CrossSite(String),
     #[error("the request came from another origin ({0})")]
     ForeignOrigin(String),
+    #[error("the request does not say where it came from (no Sec-Fetch-Site, no Origin)")]
+    UnknownOrigin,
     #[error("the form carries no CSRF token")]
     MissingToken,
     #[error("the form's CSRF token is malformed")]
@@ -159,6 +163,17 @@ pub fn check_same_origin(headers: &HeaderMap, origin: &str) -> Result<(), CsrfEr
         }
     }
     Ok(())
+}
+
+/// Like [`check_same_origin`], for a post that carries no token (a confirmation that holds
+/// nothing secret): the browser must also have said where the request came from.
+pub fn require_same_origin(headers: &HeaderMap, origin: &str) -> Result<(), CsrfError> {
+    check_same_origin(headers, origin)?;
+    if headers.contains_key("sec-fetch-site") || headers.contains_key(header::ORIGIN) {
+        Ok(())
+    } else {
+        Err(CsrfError::UnknownOrigin)
+    }
 }
 
 /// A header value for a log line or a message, never longer than a line.
@@ -335,6 +350,32 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn without_a_token_the_origin_must_be_said() {
+        assert_eq!(
+            require_same_origin(&headers(&[]), ORIGIN),
+            Err(CsrfError::UnknownOrigin)
+        );
+        for ok in [
+            headers(&[("sec-fetch-site", "same-origin")]),
+            headers(&[("origin", ORIGIN)]),
+            headers(&[("sec-fetch-site", "same-origin"), ("origin", "null")]),
+        ] {
+            assert_eq!(require_same_origin(&ok, ORIGIN), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            headers(&[("sec-fetch-site", "cross-site")]),
+            headers(&[("origin", "https://evil.example")]),
+            headers(&[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "https://evil.example"),
+            ]),
+            headers(&[("origin", "null")]),
+        ] {
+            assert!(require_same_origin(&bad, ORIGIN).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,41 +1,117 @@
-//! Strict parsing of `application/x-www-form-urlencoded` bodies posted by our own pages:
-//! every value must decode to UTF-8 and no field may appear twice.
+//! Strict `application/x-www-form-urlencoded` decoding, for the OAuth endpoints (bodies and
+//! query strings) and for the pages' own forms alike.
+//!
+//! Splitting and decoding are `form_urlencoded`'s (the WHATWG algorithm, as `url` uses). That
+//! parser is lenient by design: a `%` not followed by two hex digits stays literal, and bytes
+//! that are not UTF-8 become U+FFFD. What it would paper over is checked first, on the raw
+//! bytes, according to the caller's [`FormRules`].
+
+use percent_encoding::percent_decode;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormError {
-    #[error("the form is not valid UTF-8 after decoding")]
+    #[error("the request is not valid UTF-8 once decoded")]
     NotUtf8,
-    #[error("the form has a malformed percent-escape")]
+    #[error("the request has a malformed percent-escape")]
     BadEscape,
-    #[error("the form has the field {0:?} more than once")]
+    #[error("the parameter {0} is repeated")]
     Repeated(String),
 }
 
-/// The fields of a posted form, in order.
+/// What a caller accepts beyond the common rules (UTF-8, no repeated names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormRules<'a> {
+    /// Names that may occur several times (RFC 8707 `resource`); read them with
+    /// [`Form::get_all`]. Any other name sent twice is refused.
+    pub repeatable: &'a [&'a str],
+    /// Keep fields sent empty (`a=`, `a`). Otherwise they are dropped as if absent (RFC 6749
+    /// §3.1), and an empty repeat does not count as a repeat.
+    pub keep_empty: bool,
+    /// Refuse a `%` that is not followed by two hex digits, instead of taking it literally.
+    pub strict_escapes: bool,
+}
+
+impl FormRules<'static> {
+    /// Forms posted by our own pages: every field is kept, escapes must be well-formed.
+    pub const PAGE: FormRules<'static> = FormRules {
+        repeatable: &[],
+        keep_empty: true,
+        strict_escapes: true,
+    };
+
+    /// OAuth and OpenID Connect requests: an empty parameter is an absent one, and a stray
+    /// `%` is literal (as a browser's URL parser takes it).
+    pub const PROTOCOL: FormRules<'static> = FormRules {
+        repeatable: &[],
+        keep_empty: false,
+        strict_escapes: false,
+    };
+}
+
+impl<'a> FormRules<'a> {
+    /// The same rules, with `names` allowed to repeat.
+    pub const fn repeatable<'b>(self, names: &'b [&'b str]) -> FormRules<'b> {
+        FormRules {
+            repeatable: names,
+            keep_empty: self.keep_empty,
+            strict_escapes: self.strict_escapes,
+        }
+    }
+
+    pub fn parse(&self, body: &[u8]) -> Result<Form, FormError> {
+        if self.strict_escapes && has_bad_escape(body) {
+            return Err(FormError::BadEscape);
+        }
+        // `&` and `=` (raw or escaped) are ASCII, so the whole body decodes to UTF-8 exactly
+        // when every name and value does; `+` is ASCII too and can be left as it is.
+        if percent_decode(body).decode_utf8().is_err() {
+            return Err(FormError::NotUtf8);
+        }
+        let mut fields: Vec<(String, String)> = Vec::new();
+        // Names seen so far: a set keeps a 64 KiB body of tiny fields linear.
+        let mut seen = std::collections::HashSet::new();
+        for (name, value) in form_urlencoded::parse(body) {
+            if value.is_empty() && !self.keep_empty {
+                continue;
+            }
+            if !seen.insert(name.clone()) && !self.repeatable.contains(&name.as_ref()) {
+                return Err(FormError::Repeated(name.into_owned()));
+            }
+            fields.push((name.into_owned(), value.into_owned()));
+        }
+        Ok(Form { fields })
+    }
+}
+
+/// One component decoded on its own (`+` is a space), e.g. a client id in HTTP Basic
+/// credentials (RFC 6749 §2.3.1), where `=` and `&` are plain characters.
+pub fn decode_component(raw: &[u8], rules: FormRules<'_>) -> Result<String, FormError> {
+    if rules.strict_escapes && has_bad_escape(raw) {
+        return Err(FormError::BadEscape);
+    }
+    let plus: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    String::from_utf8(percent_decode(&plus).collect()).map_err(|_| FormError::NotUtf8)
+}
+
+fn has_bad_escape(raw: &[u8]) -> bool {
+    raw.iter().enumerate().any(|(i, b)| {
+        *b == b'%'
+            && !raw
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
+}
+
+/// The fields of a request or a posted form, in arrival order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Form {
     fields: Vec<(String, String)>,
 }
 
 impl Form {
-    pub fn parse(body: &[u8]) -> Result<Form, FormError> {
-        let mut fields: Vec<(String, String)> = Vec::new();
-        // Names seen so far: a set keeps a large body of tiny fields linear.
-        let mut seen = std::collections::HashSet::new();
-        for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
-            let (name, value) = match pair.iter().position(|b| *b == b'=') {
-                Some(i) => (&pair[..i], &pair[i + 1..]),
-                None => (pair, &[][..]),
-            };
-            let name = decode(name)?;
-            if !seen.insert(name.clone()) {
-                return Err(FormError::Repeated(name));
-            }
-            fields.push((name, decode(value)?));
-        }
-        Ok(Form { fields })
-    }
-
     /// The value of a field, if it was sent.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields
@@ -43,35 +119,41 @@ impl Form {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
-}
 
-/// `+` is a space; `%XX` is a byte; the bytes must be UTF-8.
-fn decode(raw: &[u8]) -> Result<String, FormError> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = raw.get(i + 1..i + 3).ok_or(FormError::BadEscape)?;
-                let hi = hex_value(hex[0]).ok_or(FormError::BadEscape)?;
-                let lo = hex_value(hex[1]).ok_or(FormError::BadEscape)?;
-                out.push(hi << 4 | lo);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    /// Every value of a repeatable field, in order.
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.fields
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
-    String::from_utf8(out).map_err(|_| FormError::NotUtf8)
-}
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn push(&mut self, name: &str, value: &str) {
+        self.fields.push((name.into(), value.into()));
+    }
+
+    /// The same fields but those named.
+    pub fn without(&self, names: &[&str]) -> Form {
+        Form {
+            fields: self
+                .fields
+                .iter()
+                .filter(|(k, _)| !names.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Serialised back to a query string, in the same order.
+    pub fn to_query(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&self.fields)
+            .finish()
     }
 }
 
@@ -79,12 +161,14 @@ fn hex_value(b: u8) -> Option<u8> {
 mod tests {
     use super::*;
 
+    const PAGE: FormRules<'static> = FormRules::PAGE;
+    const PROTOCOL: FormRules<'static> = FormRules::PROTOCOL;
+
     #[test]
     fn decodes_what_browsers_send() {
-        let f = Form::parse(
-            b"name=My+App%21&redirect_uris=https%3A%2F%2Fa.example%2Fcb%0D%0Ahttps%3A%2F%2Fb.example%2Fcb&empty=&flag&x=%C3%A9",
-        )
-        .unwrap();
+        let f = PAGE
+            .parse(b"name=My+App%21&redirect_uris=https%3A%2F%2Fa.example%2Fcb%0D%0Ahttps%3A%2F%2Fb.example%2Fcb&empty=&flag&x=%C3%A9")
+            .unwrap();
         assert_eq!(f.get("name"), Some("My App!"));
         assert_eq!(
             f.get("redirect_uris"),
@@ -94,19 +178,85 @@ mod tests {
         assert_eq!(f.get("flag"), Some(""));
         assert_eq!(f.get("x"), Some("é"));
         assert_eq!(f.get("absent"), None);
-        assert_eq!(Form::parse(b"").unwrap(), Form::default());
+        assert_eq!(PAGE.parse(b"").unwrap(), Form::default());
+        assert_eq!(PAGE.parse(b"&&a=1&").unwrap().get("a"), Some("1"));
     }
 
     #[test]
-    fn refuses_what_is_not_a_clean_form() {
+    fn pages_refuse_what_is_not_a_clean_form() {
+        assert_eq!(PAGE.parse(b"a=1&a=2"), Err(FormError::Repeated("a".into())));
+        assert_eq!(PAGE.parse(b"a=1&a="), Err(FormError::Repeated("a".into())));
+        assert_eq!(PAGE.parse(b"a=%ff"), Err(FormError::NotUtf8));
+        assert_eq!(PAGE.parse(b"a=%4"), Err(FormError::BadEscape));
+        assert_eq!(PAGE.parse(b"a=%zz"), Err(FormError::BadEscape));
+        assert_eq!(PAGE.parse(b"a=%"), Err(FormError::BadEscape));
+        assert_eq!(PAGE.parse(b"a%2=1"), Err(FormError::BadEscape));
+        assert_eq!(PAGE.parse(b"a\xff=1"), Err(FormError::NotUtf8));
+        // A sequence cut by a separator is not UTF-8 on either side.
+        assert_eq!(PAGE.parse(b"a=%C3&b=%A9"), Err(FormError::NotUtf8));
+        assert_eq!(PAGE.parse(b"a=%C3%26%A9"), Err(FormError::NotUtf8));
+        // U+FFFD sent as such is a character like any other.
         assert_eq!(
-            Form::parse(b"a=1&a=2"),
+            PAGE.parse(b"a=%EF%BF%BD").unwrap().get("a"),
+            Some("\u{fffd}")
+        );
+    }
+
+    #[test]
+    fn protocol_drops_empty_values_and_takes_stray_percent_literally() {
+        let p = PROTOCOL.parse(b"a=1&b=hello+world&c=%2Fx%3D&d=&e").unwrap();
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), Some("hello world"));
+        assert_eq!(p.get("c"), Some("/x="));
+        assert_eq!(p.get("d"), None);
+        assert_eq!(p.get("e"), None);
+        // An empty repeat is "absent" and does not count.
+        assert!(PROTOCOL.parse(b"a=1&a=").is_ok());
+        let p = PROTOCOL.parse(b"a=50%&b=%4").unwrap();
+        assert_eq!(p.get("a"), Some("50%"));
+        assert_eq!(p.get("b"), Some("%4"));
+    }
+
+    #[test]
+    fn protocol_refuses_repeats_and_bad_utf8() {
+        assert_eq!(
+            PROTOCOL.parse(b"a=1&a=2"),
             Err(FormError::Repeated("a".into()))
         );
-        assert_eq!(Form::parse(b"a=%ff"), Err(FormError::NotUtf8));
-        assert_eq!(Form::parse(b"a=%4"), Err(FormError::BadEscape));
-        assert_eq!(Form::parse(b"a=%zz"), Err(FormError::BadEscape));
-        assert_eq!(Form::parse(b"a=%"), Err(FormError::BadEscape));
-        assert_eq!(Form::parse(b"a\xff=1"), Err(FormError::NotUtf8));
+        assert_eq!(PROTOCOL.parse(b"a=%ff%fe"), Err(FormError::NotUtf8));
+        assert_eq!(PROTOCOL.parse(b"a=\xff"), Err(FormError::NotUtf8));
+        assert_eq!(PROTOCOL.parse(b"a=%%ff"), Err(FormError::NotUtf8));
+    }
+
+    #[test]
+    fn repeatable_names() {
+        let rules = PROTOCOL.repeatable(&["resource"]);
+        let p = rules.parse(b"resource=a&x=1&resource=b").unwrap();
+        assert_eq!(p.get_all("resource"), vec!["a", "b"]);
+        assert_eq!(p.get("resource"), Some("a"));
+        assert_eq!(
+            rules.parse(b"x=1&x=2"),
+            Err(FormError::Repeated("x".into()))
+        );
+    }
+
+    #[test]
+    fn round_trips_query() {
+        let p = PROTOCOL.parse(b"x=a+b&y=%26&z=%C3%A9").unwrap();
+        assert_eq!(PROTOCOL.parse(p.to_query().as_bytes()).unwrap(), p);
+        let mut q = p.without(&["y"]);
+        q.push("w", "1 2");
+        assert_eq!(q.to_query(), "x=a+b&z=%C3%A9&w=1+2");
+    }
+
+    #[test]
+    fn components_keep_separators() {
+        assert_eq!(
+            decode_component(b"a%3Ab=c&d+e", PROTOCOL),
+            Ok("a:b=c&d e".into())
+        );
+        assert_eq!(decode_component(b"50%", PROTOCOL), Ok("50%".into()));
+        assert_eq!(decode_component(b"50%", PAGE), Err(FormError::BadEscape));
+        assert_eq!(decode_component(b"%ff", PROTOCOL), Err(FormError::NotUtf8));
     }
 }

@@ -5,8 +5,10 @@
 pub mod assets;
 pub mod csrf;
 pub mod form;
+pub mod form_page;
 pub mod page;
 
 pub use csrf::{Csrf, CsrfError, TOKEN_FIELD};
-pub use form::{Form, FormError};
-pub use page::{Site, message_page, render};
+pub use form::{Form, FormError, FormRules};
+pub use form_page::{FormPage, auto_submit_page, form_page};
+pub use page::{Site, message_page, render, render_card};

@@ -44,6 +44,9 @@ struct Layout<'a> {
     stylesheet: String,
     /// Rendered by an askama template, which escaped everything it was given.
     content: &'a str,
+    /// A person-facing page (one centred card under Latchkey's mark) rather than a wide
+    /// admin page.
+    card: bool,
 }
 
 #[derive(Template)]
@@ -54,14 +57,36 @@ struct Message<'a> {
     back: Option<&'a str>,
 }
 
-/// `content` in the layout, as a no-store HTML answer (pages may carry CSRF tokens or
-/// secrets shown once).
+/// `content` in the wide layout (admin pages), as a no-store HTML answer (pages may carry
+/// CSRF tokens or secrets shown once).
 pub fn render<T: Template>(site: &Site, status: StatusCode, title: &str, content: &T) -> Response {
+    render_in(site, status, title, content, false)
+}
+
+/// `content` in a card, for pages a person meets on the way somewhere (sign-in, sign-out,
+/// errors).
+pub fn render_card<T: Template>(
+    site: &Site,
+    status: StatusCode,
+    title: &str,
+    content: &T,
+) -> Response {
+    render_in(site, status, title, content, true)
+}
+
+fn render_in<T: Template>(
+    site: &Site,
+    status: StatusCode,
+    title: &str,
+    content: &T,
+    card: bool,
+) -> Response {
     let page = content.render().and_then(|content| {
         Layout {
             title,
             stylesheet: site.path(STYLESHEET_PATH),
             content: &content,
+            card,
         }
         .render()
     });
@@ -86,7 +111,7 @@ pub fn message_page(
     message: &str,
     back: Option<&str>,
 ) -> Response {
-    render(
+    render_card(
         site,
         status,
         title,

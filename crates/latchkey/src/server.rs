@@ -114,7 +114,8 @@ async fn build_provider(
             )
             .await
             .context("idp: loading signing keys")?;
-            Ok((Arc::new(provider), latchkey_idp::router()))
+            let pages = latchkey_idp::router(provider.site().clone());
+            Ok((Arc::new(provider), pages))
         }
         Role::Tsidp => {
             let socket = rc

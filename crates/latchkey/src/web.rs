@@ -63,9 +63,11 @@ pub fn role_app(
         metrics_on_listener,
     };
     // The role's pages join before the Funnel layer, so it covers them too.
+    let site = provider.site().clone();
     let mut app = latchkey_oidc::router(provider).merge(pages);
     if role == Role::Tsidp {
-        app = app.layer(middleware::from_fn(
+        app = app.layer(middleware::from_fn_with_state(
+            site,
             latchkey_tsidp::funnel::refuse_over_funnel,
         ));
     }

@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Server, alice_whois, run, temp_dir};
+use common::{Server, alice_whois, create_client, run, temp_dir};
 use latchkey_testkit::{FakeTailscaled, free_port, http_client, post_form_as};
 use serde_json::{Value, json};
 
@@ -106,5 +106,84 @@ async fn tsidp_admin_ui_in_chromium() {
     );
 
     assert!(srv.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The engine's pages as a person meets them: an error page, the sign-out confirmation, the
+/// form_post answer (sent on by script under the page's own CSP, or by a button without
+/// script) and the idp's `/login`; screenshots in light, dark and at phone width go to
+/// `target/screenshots/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_pages_in_chromium() {
+    let fake = FakeTailscaled::start().await;
+    fake.set_peer("127.0.0.1".parse().unwrap(), alice_whois(vec![]));
+    let dir = temp_dir("browser-pages");
+    std::fs::create_dir_all(&dir).unwrap();
+    let callback_port = free_port("127.0.0.1");
+    let callback = format!("http://127.0.0.1:{callback_port}/cb");
+    let data_dir = dir.to_str().unwrap();
+    let (client_id, _) = create_client(
+        &["--data-dir", data_dir],
+        "tsidp",
+        "Grafana",
+        &callback,
+        &[],
+    );
+    let listen = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let base = format!("http://{listen}");
+    let tsidp = Server::start_tsidp(&dir, &listen, fake.socket_path());
+    let idp_dir = dir.join("idp");
+    let idp = Server::start(&idp_dir, &["idp"]);
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+
+    let seen = tokio::task::spawn_blocking({
+        let (base, idp_base) = (base.clone(), idp.base.clone());
+        let shots = shots.display().to_string();
+        let port = callback_port.to_string();
+        move || {
+            node(
+                "engine_pages.mjs",
+                &[&base, &client_id, &port, &idp_base, &shots],
+            )
+        }
+    })
+    .await
+    .unwrap();
+
+    // Pages in the shared layout: the stylesheet loaded under the site's CSP.
+    for page in ["error", "confirm", "form_post_page", "login"] {
+        assert_eq!(seen[page]["stylesheet_applied"], "400px", "{page}: {seen}");
+    }
+    assert_eq!(seen["error"]["status"], 400, "{seen}");
+    assert_eq!(seen["error"]["heading"], "Unknown application");
+    assert_eq!(seen["confirm"]["status"], 200);
+    assert_eq!(seen["confirm"]["heading"], "Sign out?");
+    // The browser's own confirmation passes the same-origin check.
+    assert_eq!(seen["signed_out"]["status"], 200, "{seen}");
+    assert_eq!(seen["signed_out"]["sec_fetch_site"], "same-origin");
+    assert_eq!(seen["signed_out"]["heading"], "Signed out");
+    // form_post: the script ran under the page's CSP and the answer reached the client.
+    for post in ["form_post", "form_post_noscript"] {
+        let fields = &seen[post]["fields"];
+        assert_eq!(seen[post]["method"], "POST", "{post}: {seen}");
+        assert_eq!(fields["state"], "st-<&>\"'", "{post}: {seen}");
+        assert_eq!(fields["iss"], Value::from(base.as_str()), "{post}");
+        assert!(
+            fields["code"].as_str().is_some_and(|c| c.len() > 20),
+            "{post}"
+        );
+    }
+    assert_eq!(seen["form_post_landed"], "Back at the app");
+    assert_eq!(
+        seen["console_errors"],
+        json!([]),
+        "no CSP violation: {seen}"
+    );
+    assert_eq!(seen["form_post_page"]["heading"], "Back to the application");
+    assert_eq!(seen["login"]["status"], 503);
+    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 13);
+
+    assert!(tsidp.stop().success());
+    assert!(idp.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,11 +10,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_store::{Client, ClientId, GrantId, unix_now};
+use latchkey_web::{FormPage, Site};
 
 use super::{Peer, is_form, peer_addr, scope_list};
 use crate::code::CodeClaims;
 use crate::crypto::{b64url, b64url_decode, random_bytes};
-use crate::error::{ErrorPage, html_escape};
+use crate::error::ErrorPage;
 use crate::params::Params;
 use crate::pkce;
 use crate::provider::Provider;
@@ -31,9 +32,9 @@ pub async fn get_authorize(
     peer: Peer,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match Params::parse(query.unwrap_or_default().as_bytes()) {
+    match crate::params::parse(query.unwrap_or_default().as_bytes()) {
         Ok(params) => authorize(&p, &headers, &peer, params).await,
-        Err(e) => ErrorPage::bad_request("Invalid request", e.description()).into_response(),
+        Err(e) => ErrorPage::bad_request("Invalid request", e.to_string()).render(p.site()),
     }
 }
 
@@ -43,20 +44,16 @@ pub async fn post_authorize(
     peer: Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Ok(body) = body else {
-        return ErrorPage::bad_request("Invalid request", "The request body could not be read.")
-            .into_response();
+    let params = match body {
+        Err(_) => Err("The request body could not be read.".to_owned()),
+        Ok(_) if !is_form(&headers) => {
+            Err("The authorization request must be form-encoded.".to_owned())
+        }
+        Ok(body) => crate::params::parse(&body).map_err(|e| e.to_string()),
     };
-    if !is_form(&headers) {
-        return ErrorPage::bad_request(
-            "Invalid request",
-            "The authorization request must be form-encoded.",
-        )
-        .into_response();
-    }
-    match Params::parse(&body) {
+    match params {
         Ok(params) => authorize(&p, &headers, &peer, params).await,
-        Err(e) => ErrorPage::bad_request("Invalid request", e.description()).into_response(),
+        Err(message) => ErrorPage::bad_request("Invalid request", message).render(p.site()),
     }
 }
 
@@ -68,6 +65,7 @@ enum ResponseMode {
 
 /// Where and how the answer goes once the redirect URI is trusted.
 struct Reply<'a> {
+    site: &'a Site,
     issuer: &'a str,
     redirect_uri: String,
     state: Option<String>,
@@ -89,9 +87,9 @@ impl Reply<'_> {
                     sep = '&';
                     append_query_pair(&mut url, k, v);
                 }
-                see_other(&url)
+                see_other(self.site, &url)
             }
-            ResponseMode::FormPost => form_post(&self.redirect_uri, &pairs),
+            ResponseMode::FormPost => form_post(self.site, &self.redirect_uri, &pairs),
         }
     }
 
@@ -121,7 +119,9 @@ fn append_query_pair(out: &mut String, k: &str, v: &str) {
     }
 }
 
-pub(crate) fn see_other(location: &str) -> Response {
+/// A 303 to `location`; a page if it cannot be a header (it always can for the URIs we
+/// check).
+pub(crate) fn see_other(site: &Site, location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(v) => (
             StatusCode::SEE_OTHER,
@@ -135,57 +135,23 @@ pub(crate) fn see_other(location: &str) -> Response {
             "Invalid redirect",
             "The redirect target is not a valid URL.",
         )
-        .into_response(),
+        .render(site),
     }
 }
 
-/// The inline script's hash, so the page can carry a CSP that allows only that script.
-const FORM_POST_SCRIPT: &str = "document.forms[0].submit()";
-
-fn form_post(action: &str, pairs: &[(&str, String)]) -> Response {
-    let mut inputs = String::new();
-    for (k, v) in pairs {
-        inputs.push_str(&format!(
-            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-            html_escape(k),
-            html_escape(v)
-        ));
-    }
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Continue</title></head><body>\
-         <form method=\"post\" action=\"{}\">{inputs}<noscript><button type=\"submit\">Continue</button></noscript></form>\
-         <script>{FORM_POST_SCRIPT}</script></body></html>",
-        html_escape(action)
-    );
-    let hash = base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        crate::crypto::sha256(FORM_POST_SCRIPT.as_bytes()),
-    );
-    let csp = format!(
-        "default-src 'none'; script-src 'sha256-{hash}'; form-action {}; frame-ancestors 'none'",
-        form_action_source(action)
-    );
-    let mut resp = (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        body,
+/// The answer posted to the client by the browser (OAuth 2.0 Form Post Response Mode).
+fn form_post(site: &Site, action: &str, pairs: &[(&str, String)]) -> Response {
+    let fields: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    latchkey_web::auto_submit_page(
+        site,
+        &FormPage {
+            title: "Back to the application",
+            message: Some("If your browser does not take you there by itself, press Continue."),
+            action,
+            fields: &fields,
+            button: "Continue",
+        },
     )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        resp.headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    resp
-}
-
-fn form_action_source(action: &str) -> String {
-    url::Url::parse(action)
-        .ok()
-        .map(|u| u.origin().ascii_serialization())
-        .filter(|o| o != "null")
-        .unwrap_or_else(|| "*".into())
 }
 
 fn resume_mac_input(issuer: &str, query: &str) -> Vec<u8> {
@@ -229,18 +195,19 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
     // 1. The client and the redirect URI: until both check out, nothing is redirected.
     let Some(client_id) = params.get("client_id") else {
         return ErrorPage::bad_request("Invalid request", "The request has no client_id.")
-            .into_response();
+            .render(p.site());
     };
     let client = match p.find_client(&ClientId::from(client_id)).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return ErrorPage::bad_request(
                 "Unknown application",
-                "No application is registered with this client_id.",
+                "No application is registered with this client_id. The link that brought you here may be \
+                 wrong or out of date: tell the application's administrator.",
             )
-            .into_response();
+            .render(p.site());
         }
-        Err(e) => return ErrorPage::internal(e).into_response(),
+        Err(e) => return ErrorPage::internal(e).render(p.site()),
     };
     let redirect_uri = match params.get("redirect_uri") {
         Some(requested) => match find_match(&client.redirect_uris, requested) {
@@ -248,9 +215,10 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
             None => {
                 return ErrorPage::bad_request(
                     "Invalid redirect URI",
-                    "The redirect_uri is not registered for this application.",
+                    "The redirect_uri is not registered for this application, so Latchkey will not send \
+                     you there. Tell the application's administrator.",
                 )
-                .into_response();
+                .render(p.site());
             }
         },
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
@@ -259,7 +227,7 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
                 "Invalid request",
                 "The request has no redirect_uri, and the application has several.",
             )
-            .into_response();
+            .render(p.site());
         }
     };
     let (mode, bad_mode) = match params.get("response_mode") {
@@ -268,6 +236,7 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
         Some(_) => (ResponseMode::Query, true),
     };
     let reply = Reply {
+        site: p.site(),
         issuer: p.issuer(),
         redirect_uri: redirect_uri.clone(),
         state: params.get("state").map(str::to_owned),
@@ -370,7 +339,7 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
         Ok(Authentication::Interaction(_)) if prompt_none => {
             return reply.error("login_required", "the user must sign in");
         }
-        Ok(Authentication::Interaction(url)) => return see_other(&url),
+        Ok(Authentication::Interaction(url)) => return see_other(p.site(), &url),
         Ok(Authentication::Unavailable(message)) if prompt_none => {
             // Silent renewal (an iframe) needs an answer, not a page.
             tracing::warn!(client = %client.id, %message, "sign-in unavailable");
@@ -381,12 +350,12 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
         }
         Ok(Authentication::Unavailable(message)) => {
             tracing::warn!(client = %client.id, %message, "sign-in unavailable");
-            return ErrorPage {
-                status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                title: "Sign-in is unavailable",
+            return ErrorPage::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is unavailable",
                 message,
-            }
-            .into_response();
+            )
+            .render(p.site());
         }
         Ok(Authentication::Denied(reason)) => {
             tracing::info!(client = %client.id, %reason, "authorization denied");

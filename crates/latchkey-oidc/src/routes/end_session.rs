@@ -6,9 +6,10 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use latchkey_store::ClientId;
+use latchkey_web::{FormPage, Site};
 
 use super::authorize::{hint_subject, see_other};
 use crate::error::ErrorPage;
@@ -20,10 +21,11 @@ pub async fn get_end_session(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match Params::parse(query.unwrap_or_default().as_bytes()) {
+    let answer = match crate::params::parse(query.unwrap_or_default().as_bytes()) {
         Ok(params) => end_session(&p, &headers, &params).await,
-        Err(e) => ErrorPage::bad_request("Invalid request", e.description()).into_response(),
-    }
+        Err(e) => Err(ErrorPage::bad_request("Invalid request", e.to_string())),
+    };
+    answer.unwrap_or_else(|e| e.render(p.site()))
 }
 
 pub async fn post_end_session(
@@ -32,41 +34,33 @@ pub async fn post_end_session(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let params = match body {
-        Ok(b) if super::is_form(&headers) => Params::parse(&b),
+        Ok(b) if super::is_form(&headers) => crate::params::parse(&b).map_err(|e| e.to_string()),
         Ok(b) if b.is_empty() => Ok(Params::default()),
-        _ => {
-            return ErrorPage::bad_request("Invalid request", "The request must be form-encoded.")
-                .into_response();
-        }
+        _ => Err("The request must be form-encoded.".to_owned()),
     };
-    match params {
+    let answer = match params {
         Ok(params) => end_session(&p, &headers, &params).await,
-        Err(e) => ErrorPage::bad_request("Invalid request", e.description()).into_response(),
-    }
+        Err(message) => Err(ErrorPage::bad_request("Invalid request", message)),
+    };
+    answer.unwrap_or_else(|e| e.render(p.site()))
 }
 
-async fn end_session(p: &Provider, headers: &HeaderMap, params: &Params) -> Response {
+async fn end_session(
+    p: &Provider,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Response, ErrorPage> {
+    let failed = |message: &str| ErrorPage::bad_request("Sign-out failed", message);
     let hint = match params.get("id_token_hint") {
-        Some(h) => match hint_subject(p, h) {
-            Some(v) => Some(v),
-            None => {
-                return ErrorPage::bad_request(
-                    "Sign-out failed",
-                    "The id_token_hint is not a valid ID token from this server.",
-                )
-                .into_response();
-            }
-        },
+        Some(h) => Some(hint_subject(p, h).ok_or_else(|| {
+            failed("The id_token_hint is not a valid ID token from this server.")
+        })?),
         None => None,
     };
     // The client whose registered URIs apply: client_id, which must agree with the hint.
     let client_id = match (params.get("client_id"), &hint) {
         (Some(c), Some((_, aud))) if !aud.iter().any(|a| a == c) => {
-            return ErrorPage::bad_request(
-                "Sign-out failed",
-                "client_id does not match the id_token_hint.",
-            )
-            .into_response();
+            return Err(failed("client_id does not match the id_token_hint."));
         }
         (Some(c), _) => Some(c.to_owned()),
         (None, Some((_, aud))) => aud.first().cloned(),
@@ -76,19 +70,17 @@ async fn end_session(p: &Provider, headers: &HeaderMap, params: &Params) -> Resp
         None => None,
         Some(uri) => {
             let registered = match &client_id {
-                Some(id) => match p.find_client(&ClientId::from(id.as_str())).await {
-                    Ok(Some(c)) => c.post_logout_redirect_uris.iter().any(|r| r == uri),
-                    Ok(None) => false,
-                    Err(e) => return ErrorPage::internal(e).into_response(),
-                },
+                Some(id) => p
+                    .find_client(&ClientId::from(id.as_str()))
+                    .await
+                    .map_err(ErrorPage::internal)?
+                    .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri)),
                 None => false,
             };
             if !registered {
-                return ErrorPage::bad_request(
-                    "Sign-out failed",
+                return Err(failed(
                     "The post_logout_redirect_uri is not registered for this application.",
-                )
-                .into_response();
+                ));
             }
             Some(uri.to_owned())
         }
@@ -97,15 +89,15 @@ async fn end_session(p: &Provider, headers: &HeaderMap, params: &Params) -> Resp
     // the person confirms on our page, whose form comes back same-origin.
     if hint.is_none() {
         if params.get("confirm") != Some("yes") {
-            return confirmation_page(params);
+            return Ok(confirmation_page(p.site(), params));
         }
-        if !same_origin(p, headers) {
-            return ErrorPage {
-                status: StatusCode::FORBIDDEN,
-                title: "Sign-out failed",
-                message: "The sign-out confirmation did not come from this site.".into(),
-            }
-            .into_response();
+        if let Err(e) = latchkey_web::csrf::require_same_origin(headers, &p.site().origin) {
+            tracing::info!(reason = %e, "sign-out confirmation refused");
+            return Err(ErrorPage::new(
+                StatusCode::FORBIDDEN,
+                "Sign-out failed",
+                "The sign-out confirmation did not come from this site. Nothing was changed.",
+            ));
         }
     }
     let extra = p.authenticator.end_session(headers).await;
@@ -117,67 +109,46 @@ async fn end_session(p: &Provider, headers: &HeaderMap, params: &Params) -> Resp
                 uri.push(if uri.contains('?') { '&' } else { '?' });
                 uri.push_str(&ser.finish());
             }
-            see_other(&uri)
+            see_other(p.site(), &uri)
         }
-        None => (
+        None => latchkey_web::message_page(
+            p.site(),
             StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head>\
-             <body><main><h1>Signed out</h1><p>You have been signed out. You can close this window.</p></main></body></html>",
-        )
-            .into_response(),
+            "Signed out",
+            "You have been signed out. You can close this window.",
+            None,
+        ),
     };
     for (name, value) in extra.iter() {
         resp.headers_mut().append(name.clone(), value.clone());
     }
-    resp
+    Ok(resp)
 }
 
 /// A form the browser posts back to confirm; it carries the request's parameters.
-fn confirmation_page(params: &Params) -> Response {
-    let mut inputs = String::new();
-    for name in [
+fn confirmation_page(site: &Site, params: &Params) -> Response {
+    let mut fields: Vec<(&str, &str)> = [
         "client_id",
         "post_logout_redirect_uri",
         "state",
         "ui_locales",
-    ] {
-        if let Some(v) = params.get(name) {
-            inputs.push_str(&format!(
-                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-                crate::error::html_escape(v)
-            ));
-        }
-    }
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign out?</title></head>\
-         <body><main><h1>Sign out?</h1><form method=\"post\" action=\"end-session\">{inputs}\
-         <input type=\"hidden\" name=\"confirm\" value=\"yes\"><button type=\"submit\">Sign out</button></form></main></body></html>"
-    );
-    (
+    ]
+    .into_iter()
+    .filter_map(|name| params.get(name).map(|v| (name, v)))
+    .collect();
+    fields.push(("confirm", "yes"));
+    latchkey_web::form_page(
+        site,
         StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
+        &FormPage {
+            title: "Sign out?",
+            message: Some(
+                "An application asked to sign you out of Latchkey in this browser. \
+                 If you did not mean to sign out, close this page.",
+            ),
+            action: &site.path("/end-session"),
+            fields: &fields,
+            button: "Sign out",
+        },
     )
-        .into_response()
-}
-
-/// The request was sent by a page of this issuer's origin (Fetch Metadata, else Origin).
-fn same_origin(p: &Provider, headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        return site == "same-origin";
-    }
-    let ours = url::Url::parse(p.issuer())
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
-    headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|o| o == ours)
 }

@@ -68,6 +68,8 @@ pub fn router(provider: Arc<Provider>) -> Router {
         .merge(cross_origin)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(provider)
+        // The stylesheet of the engine's pages, and of every role's (one per listener).
+        .merge(latchkey_web::assets::router())
 }
 
 pub(crate) type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
@@ -123,8 +125,8 @@ pub(crate) fn form_params(
             "Content-Type must be application/x-www-form-urlencoded",
         ));
     }
-    Params::parse_allowing(&body, &["resource", "audience"])
-        .map_err(|e| OAuthError::invalid_request(e.description()))
+    crate::params::parse_allowing(&body, &["resource", "audience"])
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))
 }
 
 pub(crate) fn is_form(headers: &HeaderMap) -> bool {

@@ -11,7 +11,6 @@ use serde_json::Value;
 
 use super::scope_list;
 use crate::error::{BearerError, no_store_json};
-use crate::params::Params;
 use crate::provider::Provider;
 use crate::tokens::{AccessTokenError, verify_access_token};
 
@@ -33,9 +32,9 @@ pub async fn post_userinfo(
         Err(e) => return e.into_response(),
     };
     let from_body = match body {
-        Ok(b) if super::is_form(&headers) && !b.is_empty() => match Params::parse(&b) {
+        Ok(b) if super::is_form(&headers) && !b.is_empty() => match crate::params::parse(&b) {
             Ok(params) => params.get("access_token").map(str::to_owned),
-            Err(e) => return BearerError::invalid_request(e.description()).into_response(),
+            Err(e) => return BearerError::invalid_request(e.to_string()).into_response(),
         },
         Ok(_) => None,
         Err(_) => {

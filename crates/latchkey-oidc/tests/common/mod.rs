@@ -775,12 +775,13 @@ pub fn hidden_input(html: &str, name: &str) -> Option<String> {
     let needle = format!("name=\"{name}\" value=\"");
     let start = html.find(&needle)? + needle.len();
     let end = html[start..].find('"')? + start;
+    // The pages are askama's, which escapes with numeric references; `&` last.
     Some(
         html[start..end]
-            .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
             .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&"),
+            .replace("&#60;", "<")
+            .replace("&#62;", ">")
+            .replace("&#38;", "&"),
     )
 }

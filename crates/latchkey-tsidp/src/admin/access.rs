@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use latchkey_store::unix_now;
-use latchkey_web::{CsrfError, Form, FormError, TOKEN_FIELD, message_page};
+use latchkey_web::{CsrfError, Form, FormError, FormRules, TOKEN_FIELD, message_page};
 
 use super::{AdminState, CSRF_PURPOSE};
 use crate::authenticator::CallerError;
@@ -127,7 +127,7 @@ impl AdminState {
     ) -> Result<Form, FormRefused> {
         latchkey_web::csrf::check_same_origin(headers, &self.site.origin)
             .map_err(FormRefused::Csrf)?;
-        let form = Form::parse(body).map_err(FormRefused::Garbled)?;
+        let form = FormRules::PAGE.parse(body).map_err(FormRefused::Garbled)?;
         self.csrf
             .verify_token(
                 form.get(TOKEN_FIELD),

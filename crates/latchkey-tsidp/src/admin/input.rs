@@ -154,7 +154,11 @@ mod tests {
 
     #[test]
     fn the_type_must_be_chosen() {
-        let f = |body: &str| Form::parse(body.as_bytes()).unwrap();
+        let f = |body: &str| {
+            latchkey_web::FormRules::PAGE
+                .parse(body.as_bytes())
+                .unwrap()
+        };
         assert_eq!(client_type(&f("client_type=public")), Ok(true));
         assert_eq!(client_type(&f("client_type=confidential")), Ok(false));
         assert!(client_type(&f("client_type=other")).is_err());

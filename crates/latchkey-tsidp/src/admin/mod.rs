@@ -39,7 +39,7 @@ pub(crate) struct AdminState {
     site: Arc<Site>,
 }
 
-/// The admin pages and their stylesheet, to merge into the tsidp role's router (before the
+/// The admin pages (their stylesheet is served by the engine's router), to merge into the tsidp role's router (before the
 /// Funnel layer, which refuses them too).
 pub fn router(provider: Arc<Provider>, authenticator: Arc<TailnetAuthenticator>) -> Router {
     let site = Site::from_issuer(provider.issuer());
@@ -65,7 +65,6 @@ pub fn router(provider: Arc<Provider>, authenticator: Arc<TailnetAuthenticator>)
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
-        .merge(latchkey_web::assets::router())
 }
 
 /// Paths of the admin UI (refused over Funnel).
