@@ -275,31 +275,23 @@ impl Store {
     /// Sets (or replaces) a custom claim on a user. Which names are allowed is the caller's
     /// business; the store keeps any JSON value.
     pub async fn update_user_claim(&self, user: &UserId, key: &str, value: &Value) -> Result<()> {
-        on_pool!(self, write, pool => {
-            sqlx::query(
-                "INSERT INTO user_claims (user_id, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(user.as_str())
-            .bind(key)
-            .bind(value.to_string())
-            .execute(pool)
-            .await
-            .map_err(missing_reference)?;
-        });
-        Ok(())
+        self.upsert_claim(
+            "INSERT INTO user_claims (user_id, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
+            user.as_str(),
+            key,
+            value,
+        )
+        .await
     }
 
     pub async fn delete_user_claim(&self, user: &UserId, key: &str) -> Result<bool> {
-        on_pool!(self, write, pool => {
-            let n = sqlx::query("DELETE FROM user_claims WHERE user_id = $1 AND key = $2")
-                .bind(user.as_str())
-                .bind(key)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            Ok(n == 1)
-        })
+        self.delete_claim(
+            "DELETE FROM user_claims WHERE user_id = $1 AND key = $2",
+            user.as_str(),
+            key,
+        )
+        .await
     }
 
     /// Sets (or replaces) a custom claim on a group, given to each of its members.
@@ -309,25 +301,48 @@ impl Store {
         key: &str,
         value: &Value,
     ) -> Result<()> {
+        self.upsert_claim(
+            "INSERT INTO group_claims (group_id, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (group_id, key) DO UPDATE SET value = excluded.value",
+            group.as_str(),
+            key,
+            value,
+        )
+        .await
+    }
+
+    pub async fn delete_group_claim(&self, group: &GroupId, key: &str) -> Result<bool> {
+        self.delete_claim(
+            "DELETE FROM group_claims WHERE group_id = $1 AND key = $2",
+            group.as_str(),
+            key,
+        )
+        .await
+    }
+
+    async fn upsert_claim(
+        &self,
+        sql: &'static str,
+        owner: &str,
+        key: &str,
+        value: &Value,
+    ) -> Result<()> {
         on_pool!(self, write, pool => {
-            sqlx::query(
-                "INSERT INTO group_claims (group_id, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (group_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(group.as_str())
-            .bind(key)
-            .bind(value.to_string())
-            .execute(pool)
-            .await
-            .map_err(missing_reference)?;
+            sqlx::query(sql)
+                .bind(owner)
+                .bind(key)
+                .bind(value.to_string())
+                .execute(pool)
+                .await
+                .map_err(missing_reference)?;
         });
         Ok(())
     }
 
-    pub async fn delete_group_claim(&self, group: &GroupId, key: &str) -> Result<bool> {
+    async fn delete_claim(&self, sql: &'static str, owner: &str, key: &str) -> Result<bool> {
         on_pool!(self, write, pool => {
-            let n = sqlx::query("DELETE FROM group_claims WHERE group_id = $1 AND key = $2")
-                .bind(group.as_str())
+            let n = sqlx::query(sql)
+                .bind(owner)
                 .bind(key)
                 .execute(pool)
                 .await?

@@ -137,17 +137,7 @@ async fn authorization_code(
     match p.store.create_grant(&grant, Some(&refresh.1)).await {
         Ok(()) => p.remember_grant(&grant),
         Err(latchkey_store::StoreError::Conflict) => {
-            p.store.revoke_grant(&grant.id, now).await?;
-            p.forget_grants();
-            tracing::warn!(client = %client.id, "authorization code replayed; grant revoked");
-            audit(
-                p,
-                "CODE_REPLAYED",
-                &grant.subject,
-                &client.id,
-                json!({"grant": grant.id}),
-            )
-            .await;
+            revoke_replayed(p, &grant.id, &grant.subject, client, "CODE_REPLAYED", now).await?;
             return Err(OAuthError::invalid_grant("the code has already been used"));
         }
         Err(e) => return Err(e.into()),
@@ -325,17 +315,15 @@ async fn refresh_token(
     let old = match outcome {
         Redemption::Redeemed(old) => old,
         Redemption::Replayed(old) => {
-            p.store.revoke_grant(&old.grant_id, now).await?;
-            p.forget_grants();
-            tracing::warn!(client = %client.id, "refresh token reused; grant revoked");
-            audit(
+            revoke_replayed(
                 p,
-                "REFRESH_TOKEN_REUSED",
+                &old.grant_id,
                 &old.subject,
-                &client.id,
-                json!({"grant": old.grant_id}),
+                client,
+                "REFRESH_TOKEN_REUSED",
+                now,
             )
-            .await;
+            .await?;
             return Err(OAuthError::invalid_grant(
                 "the refresh token has already been used",
             ));
@@ -375,11 +363,7 @@ async fn client_credentials(
     client: &Client,
     params: &Params,
 ) -> Result<Value, OAuthError> {
-    if client.public {
-        return Err(OAuthError::unauthorized_client(
-            "public clients cannot use client_credentials",
-        ));
-    }
+    confidential_only(client, "public clients cannot use client_credentials")?;
     // No user is involved: OpenID scopes mean nothing here.
     let scope: Vec<&str> = params
         .get("scope")
@@ -411,6 +395,32 @@ async fn client_credentials(
         body["scope"] = Value::from(scope);
     }
     Ok(body)
+}
+
+/// A single-use credential (a code, a refresh token) came back: RFC 6749 §4.1.2 and RFC 9700
+/// §4.14 — the grant it belongs to is revoked, with every token issued under it.
+async fn revoke_replayed(
+    p: &Provider,
+    grant: &latchkey_store::GrantId,
+    subject: &Subject,
+    client: &Client,
+    kind: &str,
+    now: i64,
+) -> Result<(), OAuthError> {
+    p.store.revoke_grant(grant, now).await?;
+    p.forget_grants();
+    tracing::warn!(client = %client.id, kind, "single-use credential replayed; grant revoked");
+    audit(p, kind, subject, &client.id, json!({"grant": grant})).await;
+    Ok(())
+}
+
+/// Refuses public clients a grant that needs a client secret.
+pub(crate) fn confidential_only(client: &Client, why: &'static str) -> Result<(), OAuthError> {
+    if client.public {
+        Err(OAuthError::unauthorized_client(why))
+    } else {
+        Ok(())
+    }
 }
 
 /// Records a security event; a failure to record is logged, never fatal to the request.

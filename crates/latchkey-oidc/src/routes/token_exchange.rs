@@ -31,11 +31,7 @@ pub(crate) async fn exchange(
     client: &Client,
     params: &Params,
 ) -> Result<Value, OAuthError> {
-    if client.public {
-        return Err(OAuthError::unauthorized_client(
-            "token exchange requires a confidential client",
-        ));
-    }
+    super::token::confidential_only(client, "token exchange requires a confidential client")?;
     let subject_token = params
         .get("subject_token")
         .ok_or_else(|| OAuthError::invalid_request("subject_token is missing"))?;

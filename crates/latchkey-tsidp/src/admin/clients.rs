@@ -183,10 +183,7 @@ pub(crate) async fn post_client_secret(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(e) = s.posted_form(&user, &headers, &body) {
-        return s.form_refused(&user, e);
-    }
-    let client = match s.find(&id).await {
+    let client = match s.posted_for_client(&user, &headers, &body, &id).await {
         Ok(c) => c,
         Err(page) => return page,
     };
@@ -233,10 +230,7 @@ pub(crate) async fn post_client_delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(e) = s.posted_form(&user, &headers, &body) {
-        return s.form_refused(&user, e);
-    }
-    let client = match s.find(&id).await {
+    let client = match s.posted_for_client(&user, &headers, &body, &id).await {
         Ok(c) => c,
         Err(page) => return page,
     };
@@ -294,6 +288,20 @@ impl AdminState {
     }
 
     /// The client as stored now (not the engine's short-lived cache).
+    /// The client a checked form post (same origin, CSRF token) is about.
+    async fn posted_for_client(
+        &self,
+        user: &AdminUser,
+        headers: &HeaderMap,
+        body: &Bytes,
+        id: &str,
+    ) -> Result<Client, Response> {
+        if let Err(e) = self.posted_form(user, headers, body) {
+            return Err(self.form_refused(user, e));
+        }
+        self.find(id).await
+    }
+
     async fn find(&self, id: &str) -> Result<Client, Response> {
         match self
             .provider
