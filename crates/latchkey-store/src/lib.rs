@@ -22,10 +22,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::PgPool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 
-use crate::conns::SqliteConns;
+use crate::conns::Conns;
+
+/// How long a query waits for a SQLite connection when all are busy.
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,10 +62,10 @@ enum Backend {
     /// SQLite allows one writer at a time; a single-connection writer pool queues writes in
     /// process instead of letting connections spin on the database lock.
     Sqlite {
-        read: Arc<SqliteConns>,
-        write: Arc<SqliteConns>,
+        read: Arc<Conns<SqliteConnection>>,
+        write: Arc<Conns<SqliteConnection>>,
     },
-    Postgres(PgPool),
+    Postgres(Arc<Conns<PgConnection>>),
 }
 
 /// Handle to the database. Cheap to clone.
@@ -76,28 +80,29 @@ pub struct Store {
 macro_rules! on_pool {
     ($store:expr, read, $pool:ident => $body:expr) => {
         match &$store.backend {
-            $crate::Backend::Sqlite { read, .. } => {
-                #[allow(unused_imports)]
-                use sqlx::Connection as _;
-                let mut lease = read.lease().await?;
-                let $pool = &mut *lease;
-                $body
-            }
-            $crate::Backend::Postgres($pool) => $body,
+            $crate::Backend::Sqlite { read, .. } => $crate::on_pool!(@lease read, $pool => $body),
+            $crate::Backend::Postgres(pg) => $crate::on_pool!(@lease pg, $pool => $body),
         }
     };
     ($store:expr, write, $pool:ident => $body:expr) => {
         match &$store.backend {
-            $crate::Backend::Sqlite { write, .. } => {
-                #[allow(unused_imports)]
-                use sqlx::Connection as _;
-                let mut lease = write.lease().await?;
-                let $pool = &mut *lease;
-                $body
-            }
-            $crate::Backend::Postgres($pool) => $body,
+            $crate::Backend::Sqlite { write, .. } => $crate::on_pool!(@lease write, $pool => $body),
+            $crate::Backend::Postgres(pg) => $crate::on_pool!(@lease pg, $pool => $body),
         }
     };
+    // The lease is marked done only when the body ends normally: a `?` that returns early
+    // leaves the connection to be checked before its next use.
+    (@lease $conns:expr, $pool:ident => $body:expr) => {{
+        #[allow(unused_imports)]
+        use sqlx::Connection as _;
+        let mut lease = $conns.lease().await?;
+        let out = {
+            let $pool = &mut *lease;
+            $body
+        };
+        lease.done();
+        out
+    }};
 }
 pub(crate) use on_pool;
 
@@ -117,12 +122,24 @@ impl Store {
                 // continuous load, when readers keep the WAL from restarting).
                 .pragma("wal_autocheckpoint", "0")
                 .pragma("journal_size_limit", "67108864");
-            let write = Arc::new(SqliteConns::open(&options, 1).await?);
-            let read = Arc::new(SqliteConns::open(&options, 8).await?);
+            let open = |count| {
+                let options = options.clone();
+                async move {
+                    let first = options.connect().await?;
+                    Ok::<_, sqlx::Error>(Arc::new(Conns::new(
+                        first,
+                        options,
+                        count,
+                        SQLITE_ACQUIRE_TIMEOUT,
+                    )))
+                }
+            };
+            let write = open(1).await?;
+            let read = open(8).await?;
             spawn_checkpointer(read.clone());
             Backend::Sqlite { read, write }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres(postgres::connect(url).await?)
+            Backend::Postgres(Arc::new(postgres::connect(url).await?))
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
@@ -144,11 +161,15 @@ impl Store {
     pub async fn tls_in_use(&self) -> Result<Option<bool>> {
         match &self.backend {
             Backend::Sqlite { .. } => Ok(None),
-            Backend::Postgres(pool) => Ok(Some(
-                sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-                    .fetch_one(pool)
-                    .await?,
-            )),
+            Backend::Postgres(pg) => {
+                let mut conn = pg.lease().await?;
+                let ssl =
+                    sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                conn.done();
+                Ok(Some(ssl))
+            }
         }
     }
 
@@ -184,7 +205,7 @@ impl Store {
                 write.close().await;
                 read.close().await;
             }
-            Backend::Postgres(pool) => pool.close().await,
+            Backend::Postgres(pg) => pg.close().await,
         }
     }
 }
@@ -193,7 +214,7 @@ impl Store {
 /// waits (briefly: reads are short) until readers have moved off the WAL, so the next write
 /// starts the WAL from the beginning; a PASSIVE checkpoint under continuous load never gets
 /// that chance and the WAL grows without bound. `journal_size_limit` then trims the file.
-fn spawn_checkpointer(pool: Arc<SqliteConns>) {
+fn spawn_checkpointer(pool: Arc<Conns<SqliteConnection>>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -206,7 +227,9 @@ fn spawn_checkpointer(pool: Arc<SqliteConns>) {
                 let mut conn = pool.lease().await?;
                 sqlx::query("PRAGMA wal_checkpoint(RESTART)")
                     .execute(&mut *conn)
-                    .await
+                    .await?;
+                conn.done();
+                Ok::<_, sqlx::Error>(())
             };
             if let Err(e) = checkpoint.await {
                 if pool.is_closed() {

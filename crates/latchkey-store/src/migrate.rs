@@ -54,7 +54,7 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
             apply!(conn, SQLITE);
         }
         Backend::Postgres(pool) => {
-            let mut conn = pool.acquire().await?;
+            let mut conn = pool.lease().await?;
             sqlx::query("SELECT pg_advisory_lock($1)")
                 .bind(PG_LOCK_KEY)
                 .execute(&mut *conn)

@@ -6,10 +6,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rustls::CertificateError;
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
 use crate::StoreError;
+use crate::conns::Conns;
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -70,10 +71,10 @@ fn install_crypto_provider() {
     });
 }
 
-/// Connections idle longer than this are pinged before use.
-const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(10);
+/// Connections to PostgreSQL a process keeps at most.
+const MAX_CONNECTIONS: usize = 16;
 
-pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
+pub(crate) async fn connect(url: &str) -> Result<Conns<PgConnection>, StoreError> {
     install_crypto_provider();
     let mut options =
         PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(reason(&e)))?;
@@ -96,24 +97,34 @@ pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     {
         return Err(target.tls(format_args!("cannot read the sslrootcert file: {e}")));
     }
-    PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        // sqlx pings a connection before every use by default: a network round trip per query.
-        // A connection used in the last few seconds is known to be alive; one idle longer (the
-        // server may have restarted or a proxy dropped it) is still checked first.
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for > IDLE_BEFORE_PING {
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            })
-        })
-        .connect_with(options)
+    let first = connect_first(&options)
         .await
-        .map_err(|e| connect_error(e, &target))
+        .map_err(|e| connect_error(e, &target))?;
+    Ok(Conns::new(first, options, MAX_CONNECTIONS, ACQUIRE_TIMEOUT))
+}
+
+/// The first connection, retried while the server refuses or does not answer (it may be
+/// starting beside us) for up to [`ACQUIRE_TIMEOUT`]; TLS, authentication and other answers
+/// from the server are final at once.
+async fn connect_first(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + ACQUIRE_TIMEOUT;
+    let mut wait = Duration::from_millis(50);
+    loop {
+        let attempt = tokio::time::timeout_at(deadline, options.connect()).await;
+        match attempt {
+            Ok(Ok(conn)) => return Ok(conn),
+            Ok(Err(sqlx::Error::Io(io)))
+                if io.get_ref().is_none_or(|e| !e.is::<rustls::Error>())
+                    && tokio::time::Instant::now() + wait < deadline =>
+            {
+                tracing::debug!(error = %io, "PostgreSQL not reachable yet; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(1));
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+        }
+    }
 }
 
 /// `sslrootcert` as given in the URL's query, else in the environment (sqlx reads both).

@@ -136,32 +136,28 @@ impl Store {
             });
             return Ok(());
         };
-        match &self.backend {
-            // One statement on either backend, so both rows are stored or neither, in one round
-            // trip: on SQLite an INSTEAD OF trigger on a view (migration 0003) inserts both.
-            crate::Backend::Sqlite { write, .. } => {
-                let sql = "INSERT INTO grant_with_refresh (id, issuer, client_id, subject, scope, auth_time, snapshot, created_at, expires_at, \
-                           token_hash, r_issuer, r_grant_id, r_client_id, r_subject, r_scope, r_auth_time, r_extra, r_created_at, r_expires_at) \
-                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
-                bind_refresh!(bind_grant!(sqlx::query(sql), grant), t)
-                    .execute(&mut *write.lease().await?)
-                    .await
-                    .map_err(conflict)?;
+        // One statement on either backend, so both rows are stored or neither, in one round
+        // trip: on SQLite an INSTEAD OF trigger on a view (migration 0003) inserts both.
+        let sql = match &self.backend {
+            crate::Backend::Sqlite { .. } => {
+                "INSERT INTO grant_with_refresh (id, issuer, client_id, subject, scope, auth_time, snapshot, created_at, expires_at, \
+                 token_hash, r_issuer, r_grant_id, r_client_id, r_subject, r_scope, r_auth_time, r_extra, r_created_at, r_expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
             }
-            crate::Backend::Postgres(pool) => {
-                let sql = concat!(
-                    "WITH g AS (",
-                    insert_grant!(),
-                    "NULL) RETURNING id) ",
-                    refresh_insert_columns!(),
-                    "SELECT $10, $11, g.id, $13, $14, $15, $16, $17, $18, $19, NULL FROM g"
-                );
-                bind_refresh!(bind_grant!(sqlx::query(sql), grant), t)
-                    .execute(pool)
-                    .await
-                    .map_err(conflict)?;
-            }
-        }
+            crate::Backend::Postgres(_) => concat!(
+                "WITH g AS (",
+                insert_grant!(),
+                "NULL) RETURNING id) ",
+                refresh_insert_columns!(),
+                "SELECT $10, $11, g.id, $13, $14, $15, $16, $17, $18, $19, NULL FROM g"
+            ),
+        };
+        on_pool!(self, write, pool => {
+            bind_refresh!(bind_grant!(sqlx::query(sql), grant), t)
+                .execute(pool)
+                .await
+                .map_err(conflict)?;
+        });
         Ok(())
     }
 

@@ -121,3 +121,32 @@ async fn the_servers_own_certificate_as_root() {
         );
     }
 }
+
+/// The store keeps its own connections: one the server dropped costs at most the query that
+/// found it broken; the next one is checked, replaced, and works.
+#[tokio::test]
+async fn a_connection_the_server_dropped_is_replaced() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let store = Store::connect(&db.url).await.unwrap();
+    store.ping().await.unwrap();
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = sqlx::PgConnection::connect(&latchkey_testkit::pg_admin_url())
+        .await
+        .unwrap();
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()) AS t",
+    )
+    .bind(&name)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(killed >= 1, "the store's connection was there to drop");
+    let _ = admin.close().await;
+    // The first use may fail (it finds the connection broken); the next must not.
+    let first = store.ping().await;
+    let second = store.ping().await;
+    assert!(second.is_ok(), "after {first:?}, still {second:?}");
+    store.close().await;
+    db.cleanup().await;
+}
