@@ -62,7 +62,7 @@ impl Authenticator for SessionAuthenticator {
     ) -> BoxFuture<'a, Result<Authentication, RoleError>> {
         Box::pin(async move {
             let Some(token) = self.session_token(req.headers) else {
-                return Ok(self.interaction(req.resume_url));
+                return Ok(self.interaction(req.resume_url.get()));
             };
             let session = self
                 .store
@@ -77,7 +77,7 @@ impl Authenticator for SessionAuthenticator {
                         snapshot: Snapshot::default(),
                     }))
                 }
-                _ => Ok(self.interaction(req.resume_url)),
+                _ => Ok(self.interaction(req.resume_url.get())),
             }
         })
     }

@@ -26,7 +26,7 @@ pub mod ttl_cache;
 pub use provider::{Provider, ProviderSettings};
 pub use role::{
     Authentication, Authenticator, AuthnRequest, BoxFuture, ClaimsFor, ClaimsSource, Principal,
-    RoleError, TargetError,
+    ResumeUrl, RoleError, TargetError,
 };
 pub use routes::router;
 pub use snapshot::{Snapshot, SnapshotError, SnapshotExtension, StandardClaims};

@@ -66,7 +66,27 @@ pub struct AuthnRequest<'a> {
     /// prompt=none: any interaction will be turned into an error by the engine.
     pub prompt_none: bool,
     /// Where to send the browser once interaction is done, to continue this request.
-    pub resume_url: &'a str,
+    pub resume_url: &'a ResumeUrl<'a>,
+}
+
+/// The signed URL that resumes an authorization request, made only if a role asks for it
+/// (a silent sign-in never does).
+pub struct ResumeUrl<'a> {
+    make: &'a (dyn Fn() -> String + Send + Sync),
+    url: std::sync::OnceLock<String>,
+}
+
+impl<'a> ResumeUrl<'a> {
+    pub fn new(make: &'a (dyn Fn() -> String + Send + Sync)) -> ResumeUrl<'a> {
+        ResumeUrl {
+            make,
+            url: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn get(&self) -> &str {
+        self.url.get_or_init(|| (self.make)())
+    }
 }
 
 /// The authenticated user, as the role vouches for them.

@@ -20,7 +20,7 @@ use crate::params::Params;
 use crate::pkce;
 use crate::provider::Provider;
 use crate::redirect::find_match;
-use crate::role::{Authentication, AuthnRequest};
+use crate::role::{Authentication, AuthnRequest, ResumeUrl};
 
 /// Added to the resume URL: the time the request first arrived, and a MAC over it all.
 const RESUME_AFTER: &str = "lk_after";
@@ -323,7 +323,8 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
     }
 
     // 3. Who is this?
-    let resume = resume_url(p, &params, requested_at);
+    let make_resume = || resume_url(p, &params, requested_at);
+    let resume = ResumeUrl::new(&make_resume);
     let authn = AuthnRequest {
         headers,
         peer: peer_addr(peer),

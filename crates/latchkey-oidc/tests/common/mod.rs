@@ -97,10 +97,10 @@ impl Authenticator for TestAuthenticator {
                 fresh_after: req.fresh_after,
                 prompt_none: req.prompt_none,
                 consent_prompt: req.consent_prompt,
-                resume_url: req.resume_url.to_owned(),
+                resume_url: req.resume_url.get().to_owned(),
                 peer: req.peer,
             });
-            let login = self.login_url(req.resume_url);
+            let login = self.login_url(req.resume_url.get());
             let Some(user) = header_str(req.headers, USER) else {
                 return Ok(Authentication::Interaction(login));
             };
