@@ -106,8 +106,8 @@ impl Provider {
             .then(|| crate::ttl_cache::TtlCache::new(GRANT_TTL, 2048));
         let discovery = crate::metadata::document(&settings, &Alg::ALL).to_string();
         // Until a first start's RSA key exists, discovery does not advertise RS256.
-        let discovery_without_rsa =
-            crate::metadata::document(&settings, &[Alg::ES256, Alg::EdDSA]).to_string();
+        let without_rsa: Vec<Alg> = Alg::ALL.into_iter().filter(|a| *a != Alg::RS256).collect();
+        let discovery_without_rsa = crate::metadata::document(&settings, &without_rsa).to_string();
         let site = latchkey_web::Site::from_issuer(&settings.issuer);
         Ok(Provider {
             settings,
@@ -187,9 +187,9 @@ impl Provider {
         }
     }
 
-    pub(crate) fn remember_grant(&self, grant: &latchkey_store::Grant) {
+    pub(crate) fn remember_grant(&self, grant: Arc<latchkey_store::Grant>) {
         if let Some(g) = &self.grants {
-            g.insert(grant.id.clone(), Arc::new(grant.clone()));
+            g.insert(grant.id.clone(), grant);
         }
     }
 

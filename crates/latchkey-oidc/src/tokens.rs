@@ -1,5 +1,7 @@
 //! Minting and checking the JWTs we issue: access tokens (RFC 9068) and ID tokens.
 
+use std::sync::Arc;
+
 use latchkey_store::{Client, ClientId, GrantId, Subject, unix_now};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -193,7 +195,7 @@ pub struct VerifiedAccessToken {
     pub client_id: String,
     pub scope: String,
     /// The grant the token was issued under (user tokens); `None` for client_credentials.
-    pub grant: Option<latchkey_store::Grant>,
+    pub grant: Option<Arc<latchkey_store::Grant>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -245,24 +247,21 @@ pub async fn verify_access_token(
         return Err(AccessTokenError::Invalid("the token lacks sub or jti"));
     };
     let grant = claims.get("gid").and_then(Value::as_str).map(GrantId::from);
-    let cached = grant.as_ref().and_then(|g| p.cached_grant(g));
-    let state = match cached {
-        Some(g) => latchkey_store::AccessTokenState {
-            denied: false,
-            grant: Some((*g).clone()),
-        },
+    let (denied, found) = match grant.as_ref().and_then(|g| p.cached_grant(g)) {
+        Some(g) => (false, Some(g)),
         None => {
             let state = p.store.access_token_state(jti, grant.as_ref()).await?;
-            if let (false, Some(g)) = (state.denied, &state.grant) {
-                p.remember_grant(g);
+            let found = state.grant.map(Arc::new);
+            if let (false, Some(g)) = (state.denied, &found) {
+                p.remember_grant(g.clone());
             }
-            state
+            (state.denied, found)
         }
     };
-    if state.denied {
+    if denied {
         return Err(AccessTokenError::Invalid("the token has been revoked"));
     }
-    let grant_record = match (&grant, state.grant) {
+    let grant_record = match (&grant, found) {
         (Some(_), Some(g)) if g.revoked_at.is_none() && g.expires_at > unix_now() => Some(g),
         (Some(_), _) => {
             return Err(AccessTokenError::Invalid(

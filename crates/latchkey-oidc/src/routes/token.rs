@@ -135,7 +135,7 @@ async fn authorization_code(
     let refresh = new_refresh(p, &grant, &grant.scope, &json!({"amr": c.amr}), now);
     // The grant id is the code's single-use marker: only the first redemption can insert it.
     match p.store.create_grant(&grant, Some(&refresh.1)).await {
-        Ok(()) => p.remember_grant(&grant),
+        Ok(()) => p.remember_grant(Arc::new(grant.clone())),
         Err(latchkey_store::StoreError::Conflict) => {
             revoke_replayed(p, &grant.id, &grant.subject, client, "CODE_REPLAYED", now).await?;
             return Err(OAuthError::invalid_grant("the code has already been used"));

@@ -86,7 +86,7 @@ async fn userinfo(p: &Provider, token: &str) -> Response {
         }
         .into_response();
     }
-    let snapshot = match at.grant.as_ref().map(super::token::grant_snapshot) {
+    let snapshot = match at.grant.as_deref().map(super::token::grant_snapshot) {
         Some(Ok(s)) => s,
         Some(Err(e)) => return e.into_response(),
         None => crate::snapshot::Snapshot::default(),
