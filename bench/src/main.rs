@@ -302,6 +302,9 @@ async fn create_session(database_url: &str) -> Result<String, String> {
             amr: vec!["phr".into()],
             created_at: now,
             expires_at: now + 3600,
+            user_agent: "latchkey-bench".into(),
+            ip: "127.0.0.1".into(),
+            last_used_at: now,
         })
         .await;
     store.close().await;

@@ -129,6 +129,17 @@ impl Store {
         })
     }
 
+    /// How many enabled administrators there are (none: the setup link may make one).
+    pub async fn count_admins(&self) -> Result<i64> {
+        on_pool!(self, read, pool => {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = $1 AND disabled = $2")
+                .bind(true)
+                .bind(false)
+                .fetch_one(pool)
+                .await?)
+        })
+    }
+
     /// Every user, by username.
     pub async fn list_users(&self) -> Result<Vec<User>> {
         let sql = concat!(

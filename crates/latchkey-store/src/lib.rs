@@ -7,8 +7,10 @@ mod clients;
 mod conns;
 mod directory;
 mod keys;
+mod links;
 mod migrate;
 mod model;
+mod passkeys;
 mod postgres;
 mod sessions;
 mod tokens;
@@ -16,6 +18,7 @@ mod tokens;
 pub use audit::NewAuditEvent;
 pub use directory::fold;
 pub use model::*;
+pub use passkeys::PasskeyUse;
 pub use tokens::AccessTokenState;
 
 use std::str::FromStr;
@@ -190,6 +193,8 @@ impl Store {
             "DELETE FROM grants WHERE expires_at < $1",
             "DELETE FROM revoked_access_tokens WHERE expires_at < $1",
             "DELETE FROM sessions WHERE expires_at < $1",
+            "DELETE FROM one_time_links WHERE expires_at < $1",
+            "DELETE FROM used_ceremonies WHERE expires_at < $1",
             "DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until < $1",
         ] {
             total += on_pool!(self, write, pool => {

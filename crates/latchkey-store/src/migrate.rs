@@ -10,6 +10,7 @@ const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_initial.sql")),
     (2, include_str!("../migrations/sqlite/0002_directory.sql")),
     (3, include_str!("../migrations/sqlite/0003_issuer_ids.sql")),
+    (4, include_str!("../migrations/sqlite/0004_people.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_initial.sql")),
@@ -18,6 +19,7 @@ const POSTGRES: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/postgres/0003_issuer_ids.sql"),
     ),
+    (4, include_str!("../migrations/postgres/0004_people.sql")),
 ];
 
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS latchkey_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

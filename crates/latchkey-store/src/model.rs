@@ -151,6 +151,70 @@ pub struct Session {
     pub amr: Vec<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// What the browser called itself at sign-in, for the person's list of sessions.
+    pub user_agent: String,
+    /// The client address at sign-in.
+    pub ip: String,
+    /// Refreshed at most once a minute while the session is used.
+    pub last_used_at: i64,
+}
+
+/// A person's passkey (a WebAuthn credential).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Passkey {
+    /// base64url of the credential id.
+    pub credential_id: String,
+    pub user_id: UserId,
+    pub name: String,
+    /// The credential's public key, COSE-encoded.
+    pub public_key: Vec<u8>,
+    /// 0 when the authenticator keeps no counter.
+    pub sign_count: i64,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    pub transports: Vec<String>,
+    /// Hex, as the authenticator reported it (unverified).
+    pub aaguid: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A link that signs someone in once: the setup link for the first administrator (no user
+/// yet), or a sign-in link for a person. Only the token's digest is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OneTimeLink {
+    pub token_hash: String,
+    pub issuer: IssuerId,
+    pub purpose: LinkPurpose,
+    /// `None` for the setup link.
+    pub user_id: Option<UserId>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// Makes the first administrator; valid only while nobody is an administrator.
+    Setup,
+    /// Signs a person in.
+    SignIn,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::Setup => "setup",
+            LinkPurpose::SignIn => "sign_in",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LinkPurpose> {
+        match s {
+            "setup" => Some(LinkPurpose::Setup),
+            "sign_in" => Some(LinkPurpose::SignIn),
+            _ => None,
+        }
+    }
 }
 
 /// A person in the directory.

@@ -362,6 +362,9 @@ async fn sessions_consents_and_audit() {
             amr: vec!["phr".into()],
             created_at: 10,
             expires_at: 100,
+            user_agent: "Firefox".into(),
+            ip: "192.0.2.1".into(),
+            last_used_at: 10,
         };
         store.create_session(&s).await.unwrap();
         assert_eq!(store.find_session(&idp(), "s1", 50).await.unwrap(), Some(s));
