@@ -65,27 +65,39 @@ pub struct AuthnRequest<'a> {
     pub consent_prompt: bool,
     /// prompt=none: any interaction will be turned into an error by the engine.
     pub prompt_none: bool,
+    /// When this request first arrived (a resumed request keeps its first time): what the
+    /// person did on an interaction page since then (signed in, consented) counts for it.
+    pub requested_at: i64,
     /// Where to send the browser once interaction is done, to continue this request.
     pub resume_url: &'a ResumeUrl<'a>,
 }
 
-/// The signed URL that resumes an authorization request, made only if a role asks for it
-/// (a silent sign-in never does).
+/// The signed URLs that resume an authorization request, made only if a role asks for them
+/// (a silent sign-in never does): [`ResumeUrl::get`] continues it; [`ResumeUrl::deny`] ends
+/// it with `access_denied` at the client (the person declined, or may not use the client
+/// and was told so on a page of the role's).
 pub struct ResumeUrl<'a> {
-    make: &'a (dyn Fn() -> String + Send + Sync),
+    make: &'a (dyn Fn(bool) -> String + Send + Sync),
     url: std::sync::OnceLock<String>,
+    deny: std::sync::OnceLock<String>,
 }
 
 impl<'a> ResumeUrl<'a> {
-    pub fn new(make: &'a (dyn Fn() -> String + Send + Sync)) -> ResumeUrl<'a> {
+    /// `make(deny)` builds the URL.
+    pub fn new(make: &'a (dyn Fn(bool) -> String + Send + Sync)) -> ResumeUrl<'a> {
         ResumeUrl {
             make,
             url: std::sync::OnceLock::new(),
+            deny: std::sync::OnceLock::new(),
         }
     }
 
     pub fn get(&self) -> &str {
-        self.url.get_or_init(|| (self.make)())
+        self.url.get_or_init(|| (self.make)(false))
+    }
+
+    pub fn deny(&self) -> &str {
+        self.deny.get_or_init(|| (self.make)(true))
     }
 }
 

@@ -158,6 +158,14 @@ async fn one_time_links_are_taken_once_and_expire() {
         };
         store.create_one_time_link(&link).await.unwrap();
         assert_eq!(
+            store.find_one_time_link(&idp(), "h1", 20).await.unwrap(),
+            Some(link.clone())
+        );
+        assert_eq!(
+            store.find_one_time_link(&idp(), "h1", 100).await.unwrap(),
+            None
+        );
+        assert_eq!(
             store
                 .take_one_time_link(&IssuerId::from("other"), "h1", 20)
                 .await

@@ -25,6 +25,8 @@ use crate::role::{Authentication, AuthnRequest, ResumeUrl};
 /// Added to the resume URL: the time the request first arrived, and a MAC over it all.
 const RESUME_AFTER: &str = "lk_after";
 const RESUME_SIG: &str = "lk_sig";
+/// Added to a resume URL (under its MAC) that ends the request with `access_denied`.
+const RESUME_DENY: &str = "lk_deny";
 
 pub async fn get_authorize(
     State(p): State<Arc<Provider>>,
@@ -179,9 +181,12 @@ fn verified_resume_time(p: &Provider, params: &Params, now: i64) -> Option<i64> 
         .then_some(after)
 }
 
-fn resume_url(p: &Provider, params: &Params, requested_at: i64) -> String {
-    let mut q = params.without(&[RESUME_AFTER, RESUME_SIG]);
+fn resume_url(p: &Provider, params: &Params, requested_at: i64, deny: bool) -> String {
+    let mut q = params.without(&[RESUME_AFTER, RESUME_SIG, RESUME_DENY]);
     q.push(RESUME_AFTER, &requested_at.to_string());
+    if deny {
+        q.push(RESUME_DENY, "1");
+    }
     let base = q.to_query();
     let sig = b64url(&p.master.mac(&resume_mac_input(p.issuer(), &base)));
     q.push(RESUME_SIG, &sig);
@@ -313,6 +318,11 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
         Some(Ok(v)) if v >= 0 => Some(v),
         Some(_) => return reply.error("invalid_request", "max_age must be a non-negative integer"),
     };
+    if resumed_at.is_some() && params.get(RESUME_DENY).is_some() {
+        // Our own signed URL for "no": the person declined on the role's page.
+        tracing::info!(client = %client.id, "authorization declined");
+        return reply.error("access_denied", "the user did not allow this application");
+    }
     let requested_at = resumed_at.unwrap_or(now);
     let mut fresh_after = None;
     if prompts.contains(&"login") {
@@ -323,7 +333,7 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
     }
 
     // 3. Who is this?
-    let make_resume = || resume_url(p, &params, requested_at);
+    let make_resume = |deny| resume_url(p, &params, requested_at, deny);
     let resume = ResumeUrl::new(&make_resume);
     let authn = AuthnRequest {
         headers,
@@ -333,6 +343,7 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
         fresh_after,
         consent_prompt: prompts.contains(&"consent"),
         prompt_none,
+        requested_at,
         resume_url: &resume,
     };
     let principal = match p.authenticator.authenticate(authn).await {
