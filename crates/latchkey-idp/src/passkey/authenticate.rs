@@ -17,7 +17,10 @@ use webauthn_rp::{
     },
     response::{
         AuthenticatorAttachment, Backup, CredentialId,
-        auth::{DiscoverableAuthentication, error::AuthCeremonyErr},
+        auth::{
+            AuthenticatorAssertion, DiscoverableAuthentication, NonDiscoverableAuthentication,
+            error::AuthCeremonyErr,
+        },
         register::{
             AuthenticatorExtensionOutputStaticState, CredentialProtectionPolicy, DynamicState,
             StaticState,
@@ -73,20 +76,39 @@ pub(super) fn start(c: &Ceremonies, now: i64) -> Result<(Value, String), Passkey
 }
 
 pub(super) fn read(response_json: &[u8]) -> Result<Assertion, PasskeyError> {
-    match DiscoverableAuthentication::<USER_HANDLE_LEN>::from_json_relaxed(response_json) {
-        Ok(inner) => Ok(Assertion {
-            credential_id: inner.raw_id().as_ref().to_vec(),
-            user_handle: inner.response().user_handle().as_ref().to_vec(),
-            inner,
-        }),
-        Err(e) if has_foreign_user_handle(response_json) => {
-            // A passkey for this RP ID made by other software: unknown here, not malformed.
-            Err(PasskeyError::AuthenticationFailed(format!(
-                "user handle is not one of ours: {e}"
-            )))
-        }
-        Err(e) => Err(PasskeyError::InvalidResponse(e.to_string())),
-    }
+    // Parsed as non-discoverable and rebuilt: webauthn_rp 0.3.0 accepts `"userHandle": null`
+    // for a discoverable assertion and then panics in `user_handle()`.
+    let parsed =
+        match NonDiscoverableAuthentication::<USER_HANDLE_LEN>::from_json_relaxed(response_json) {
+            Ok(parsed) => parsed,
+            Err(e) if has_foreign_user_handle(response_json) => {
+                // A passkey for this RP ID made by other software: unknown here, not malformed.
+                return Err(PasskeyError::AuthenticationFailed(format!(
+                    "user handle is not one of ours: {e}"
+                )));
+            }
+            Err(e) => return Err(PasskeyError::InvalidResponse(e.to_string())),
+        };
+    let response = parsed.response();
+    let handle = *response.user_handle().ok_or_else(|| {
+        // Only credentials created without a user id answer so; none of ours.
+        PasskeyError::AuthenticationFailed("the passkey sent no user handle".into())
+    })?;
+    let inner = DiscoverableAuthentication::new(
+        CredentialId::from(parsed.raw_id()),
+        AuthenticatorAssertion::new(
+            response.client_data_json().to_vec(),
+            response.authenticator_data().to_vec(),
+            response.signature().to_vec(),
+            handle,
+        ),
+        parsed.authenticator_attachment(),
+    );
+    Ok(Assertion {
+        credential_id: parsed.raw_id().as_ref().to_vec(),
+        user_handle: handle.as_ref().to_vec(),
+        inner,
+    })
 }
 
 /// Whether the JSON carries a well-formed user handle of a length we never issue.
