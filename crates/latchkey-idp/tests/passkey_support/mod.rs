@@ -105,6 +105,11 @@ impl Browser {
         }
     }
 
+    /// The page now runs at another origin; the authenticator keeps its passkey.
+    pub fn move_to(&mut self, origin: &str) {
+        self.origin = Url::parse(origin).expect("origin URL");
+    }
+
     /// `navigator.credentials.create(parseCreationOptionsFromJSON(options)).toJSON()`.
     pub async fn create(&mut self, options: &Value) -> Result<Vec<u8>, String> {
         let options: CredentialCreationOptions =
