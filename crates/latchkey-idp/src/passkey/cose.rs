@@ -157,9 +157,7 @@ pub(crate) type VerifierKey<'a> = CompressedPubKey<&'a [u8], &'a [u8], &'a [u8],
 
 impl<'a> CoseKey<'a> {
     /// The form `webauthn_rp` verifies assertions with.
-    pub(crate) fn to_verifier(
-        self,
-    ) -> Result<VerifierKey<'a>, String> {
+    pub(crate) fn to_verifier(self) -> Result<VerifierKey<'a>, String> {
         let y_is_odd = |y: &[u8]| y.last().is_some_and(|b| b & 1 == 1);
         Ok(match self {
             Self::Ed25519 { x } => CompressedPubKey::Ed25519(
