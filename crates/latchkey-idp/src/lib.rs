@@ -8,6 +8,7 @@
 mod claims;
 pub mod directory;
 mod login;
+pub mod passkey;
 mod session;
 
 pub use claims::DirectoryClaims;
