@@ -163,6 +163,7 @@ try {
   const copy = page.locator('button[data-copy="client_secret"]');
   check("copy_button_shown", await copy.isVisible(), null);
   await copy.click();
+  await until("copied", async () => (await copy.innerText()).trim() === "Copied");
   check("copy_says_copied", (await copy.innerText()).trim() === "Copied", await copy.innerText());
   const clip = await page.evaluate(() => navigator.clipboard.readText());
   check("copy_copies_value", clip === (await page.locator("#client_secret").inputValue()), clip);
