@@ -140,10 +140,11 @@
     return body;
   };
 
+  // Only to this origin: a finish answer must not send the person elsewhere.
   const go = (target) => {
     try {
-      const url = new URL(target, location.href);
-      if (url.origin === location.origin) return location.assign(url.href);
+      const url = typeof target === "string" && target && new URL(target, location.href);
+      if (url && url.origin === location.origin) return location.assign(url.href);
     } catch {
       // not a URL: reload below
     }
