@@ -28,6 +28,7 @@ const TYPES = { ".html": "text/html; charset=utf-8", ".css": "text/css; charset=
 const seen = { starts: { register: [], login: [] }, finishes: { register: [], login: [] } };
 const answers = { register: { status: 200, body: { redirect: "/card-sign-in.html" } }, login: { status: 200, body: { redirect: "/app-secret.html" } } };
 let exclude = null;
+const issued = {}; // the last challenge of each kind
 const b64 = (bytes) => Buffer.from(bytes).toString("base64url");
 const options = (kind) =>
   kind === "register"
@@ -53,7 +54,9 @@ const server = http.createServer((req, res) => {
       res.setHeader("content-type", "application/json");
       if (step === "start") {
         seen.starts[kind].push({ body: parsed, type: req.headers["content-type"] });
-        return res.end(JSON.stringify({ publicKey: options(kind) }));
+        const publicKey = options(kind);
+        issued[kind] = publicKey.challenge;
+        return res.end(JSON.stringify({ publicKey }));
       }
       seen.finishes[kind].push(parsed);
       res.statusCode = answers[kind].status;
@@ -163,6 +166,7 @@ try {
   const copy = page.locator('button[data-copy="client_secret"]');
   check("copy_button_shown", await copy.isVisible(), null);
   await copy.click();
+  await until("copied", async () => (await copy.innerText()).trim() === "Copied");
   check("copy_says_copied", (await copy.innerText()).trim() === "Copied", await copy.innerText());
   const clip = await page.evaluate(() => navigator.clipboard.readText());
   check("copy_copies_value", clip === (await page.locator("#client_secret").inputValue()), clip);
@@ -248,6 +252,47 @@ try {
     const b = p.locator("button[data-passkey]");
     check("no_webauthn_disables", await b.isDisabled(), null);
     check("no_webauthn_says_so", (await p.locator("#passkey-status").innerText()) === "This browser cannot use passkeys.", await p.locator("#passkey-status").innerText());
+    await c.close();
+  }
+  // Without the JSON helpers (Safari before 18.4, older Firefox): the script's own base64url
+  // conversions give the server the same JSON.
+  {
+    const c = await browser.newContext(variants.light);
+    await c.addInitScript(() => {
+      delete PublicKeyCredential.parseCreationOptionsFromJSON;
+      delete PublicKeyCredential.parseRequestOptionsFromJSON;
+      delete PublicKeyCredential.prototype.toJSON;
+    });
+    const p = await c.newPage();
+    watch(p);
+    await p.goto(`${base}/card-setup.html`);
+    const s = await c.newCDPSession(p);
+    await s.send("WebAuthn.enable");
+    await s.send("WebAuthn.addVirtualAuthenticator", {
+      options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    });
+    answers.register = { status: 200, body: { redirect: "/card-sign-in.html" } };
+    answers.login = { status: 200, body: { redirect: "/app-secret.html" } };
+    const helpers = await p.evaluate(() => typeof PublicKeyCredential.parseCreationOptionsFromJSON);
+    await p.getByRole("button", { name: "Create a passkey" }).click();
+    await p.waitForURL(`${base}/app-secret.html`);
+    const r = seen.finishes.register.at(-1);
+    const l = seen.finishes.login.at(-1);
+    const clientData = (cred) => JSON.parse(Buffer.from(cred?.response?.clientDataJSON ?? "", "base64url").toString() || "{}");
+    const keys = (o) => Object.keys(o ?? {}).sort().join(",");
+    check("fallback_helpers_gone", helpers === "undefined", helpers);
+    check(
+      "fallback_register_json",
+      keys(r?.response) === "attestationObject,authenticatorData,clientDataJSON,publicKey,publicKeyAlgorithm,transports" &&
+        r.rawId === r.id && clientData(r).type === "webauthn.create" && clientData(r).challenge === issued.register,
+      r,
+    );
+    check(
+      "fallback_login_json",
+      keys(l?.response) === "authenticatorData,clientDataJSON,signature,userHandle" &&
+        l.rawId === l.id && clientData(l).type === "webauthn.get" && clientData(l).challenge === issued.login,
+      l,
+    );
     await c.close();
   }
 } catch (e) {

@@ -38,7 +38,6 @@
   };
   const BROWSER = {
     NotAllowedError: "The passkey prompt was closed or timed out. Try again.",
-    AbortError: "The passkey prompt was closed or timed out. Try again.",
     SecurityError:
       "This page's address does not match the server's configured URL, so passkeys cannot be used here.",
   };
@@ -47,10 +46,7 @@
   const WAITING = "Follow your browser's prompt to use your passkey.";
 
   class ServerError extends Error {
-    constructor(code, text) {
-      super(text || "");
-      this.code = code;
-    }
+    constructor(code, text) { super(text || ""); this.code = code; } // prettier-ignore
   }
 
   // The first match of `selector` inside `el` or its closest ancestor that has one.
@@ -66,8 +62,8 @@
     const status = nearest(button, "[data-passkey-status]");
     if (!status) return;
     status.textContent = text;
+    status.toggleAttribute("data-tone", !!tone);
     if (tone) status.dataset.tone = tone;
-    else delete status.dataset.tone;
   };
 
   const webauthn = typeof window.PublicKeyCredential === "function" && !!navigator.credentials;
@@ -144,10 +140,11 @@
     return body;
   };
 
+  // Only to this origin: a finish answer must not send the person elsewhere.
   const go = (target) => {
     try {
-      const url = new URL(target, location.href);
-      if (url.origin === location.origin) return location.assign(url.href);
+      const url = typeof target === "string" && target && new URL(target, location.href);
+      if (url && url.origin === location.origin) return location.assign(url.href);
     } catch {
       // not a URL: reload below
     }
@@ -158,7 +155,8 @@
     if (err instanceof ServerError) return SERVER[err.code] || err.message;
     if (kind === "register" && err && err.name === "InvalidStateError")
       return "This passkey is already registered to your account.";
-    return (err && BROWSER[err.name]) || `Your passkey could not be used (${(err && err.name) || "error"}). Try again.`;
+    const name = err && err.name === "AbortError" ? "NotAllowedError" : err && err.name;
+    return BROWSER[name] || `Your passkey could not be used (${(err && err.name) || "error"}). Try again.`;
   };
 
   // One ceremony; `signal`/`mediation` for the conditional one. Resolves after navigating.

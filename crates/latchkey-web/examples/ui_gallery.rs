@@ -1,5 +1,6 @@
 //! Renders the component gallery: every fragment under `e2e/fixtures/gallery/` inside the
-//! shell its name asks for (`card-*`: the person-facing card, `app-*`: the app shell), plus
+//! shell its name asks for (`card-*`: the person-facing card, `app-*`: the app shell, `wide-*`:
+//! the plain wide layout of `render`), plus
 //! the real `message_page` and `form_page`, written with the stylesheet, the script and the
 //! icons to `target/ui-gallery/` for `e2e/ui_gallery.mjs` to serve and photograph.
 //!
@@ -14,7 +15,7 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 use latchkey_web::{
-    FormPage, NavLink, Shell, SignOut, Site, TOKEN_FIELD, form_page, icons, message_page,
+    FormPage, NavLink, Shell, SignOut, Site, TOKEN_FIELD, form_page, icons, message_page, render,
     render_app_with_script, render_card_with_script,
 };
 
@@ -104,6 +105,8 @@ async fn main() {
                 }),
             };
             render_app_with_script(&site, StatusCode::OK, &title, &shell, &fragment)
+        } else if name.starts_with("wide-") {
+            render(&site, StatusCode::OK, &title, &fragment)
         } else {
             render_card_with_script(&site, StatusCode::OK, &title, &fragment)
         };

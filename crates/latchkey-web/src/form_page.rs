@@ -52,7 +52,7 @@ pub fn form_page(site: &Site, status: StatusCode, page: &FormPage<'_>) -> Respon
 }
 
 /// A form the browser submits at once to `page.action`. The page carries its own
-/// Content-Security-Policy: the stylesheet from our origin, only this page's script (by
+/// Content-Security-Policy: the stylesheet and icon from our origin, only this page's script (by
 /// hash), and form submission only to the action's origin.
 pub fn auto_submit_page(site: &Site, page: &FormPage<'_>) -> Response {
     let content = FormTemplate {
@@ -62,7 +62,7 @@ pub fn auto_submit_page(site: &Site, page: &FormPage<'_>) -> Response {
     };
     let mut resp = render_card(site, StatusCode::OK, page.title, &content);
     let csp = format!(
-        "default-src 'none'; style-src 'self'; script-src {}; form-action {}; \
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src {}; form-action {}; \
          frame-ancestors 'none'; base-uri 'none'",
         *AUTO_SUBMIT_HASH,
         form_action_source(page.action)

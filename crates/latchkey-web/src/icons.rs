@@ -19,7 +19,7 @@ pub const MARK: &str = r#"<svg class="mark" viewBox="0 0 32 32" width="28" heigh
 
 /// A passkey: a person and a key.
 pub const PASSKEY: &str = icon!(
-    r#"<circle cx="9" cy="7.5" r="3.5"/><path d="M2.5 20v-1a5.5 5.5 0 0 1 9.4-3.9"/><circle cx="17.5" cy="11.5" r="2.5"/><path d="M17.5 14v6.5l1.5-1.25-1.5-1.25 1.5-1.25-1.5-1"/>"#
+    r#"<circle cx="8.5" cy="7.5" r="3.5"/><path d="M2.5 20.5v-1a5.5 5.5 0 0 1 8.5-4.6"/><circle cx="17.5" cy="10" r="3"/><path d="M17.5 13v8M17.5 17.5h2M17.5 20h1.5"/>"#
 );
 /// A key (API keys, client secrets).
 pub const KEY: &str = icon!(

@@ -347,7 +347,7 @@ mod tests {
         );
         assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
         let html = body(resp).await;
-        assert!(html.contains("<body class=\"app\">"), "{html}");
+        assert!(html.contains("<body class=\"app-shell\">"), "{html}");
         assert!(html.contains("<a class=\"skip\" href=\"#main\">"), "{html}");
         assert!(html.contains("<header class=\"topbar\">"), "{html}");
         assert!(html.contains("<nav aria-label=\"Sections\">"), "{html}");
