@@ -221,7 +221,7 @@ pub struct Notice {
     pub text: String,
 }
 
-/// Settings of one role. Lifetimes are in seconds.
+/// Settings of one role. Lifetimes are in seconds, `session_duration` in minutes.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleConfig {
@@ -234,12 +234,25 @@ pub struct RoleConfig {
     pub id_token_lifetime: u64,
     pub refresh_token_lifetime: u64,
     pub code_lifetime: u64,
-    pub session_lifetime: u64,
+    /// Both roles: IP addresses (`10.0.0.1`, `::1`) whose last `X-Forwarded-For` hop names the
+    /// caller; for idp also CIDR ranges (`10.0.0.0/8`), checked at load. Empty: trust none.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// idp only (the key table allows these under `[idp]` alone; tsidp gets the defaults).
+    /// How long a sign-in lasts, in minutes (1 to 10 years' worth).
+    #[serde(default = "default_session_duration")]
+    pub session_duration: u64,
+    /// `required` or `preferred`.
+    #[serde(default = "default_user_verification")]
+    pub webauthn_user_verification: String,
+    /// `any`, `platform` or `cross-platform`.
+    #[serde(default = "default_authenticator_attachment")]
+    pub webauthn_authenticator_attachment: String,
+    #[serde(default = "default_allow_synced_passkeys")]
+    pub webauthn_allow_synced_passkeys: bool,
     /// tsidp only (the key table allows these under `[tsidp]` alone).
     #[serde(default)]
     pub tailscaled_socket: Option<String>,
-    #[serde(default)]
-    pub trusted_proxies: Vec<String>,
     #[serde(default)]
     pub allow_tagged: bool,
     #[serde(default)]
@@ -252,6 +265,24 @@ pub struct RoleConfig {
     /// [`crate::tailnet_issuer`]) and `public_url` is empty until then.
     #[serde(skip)]
     pub issuer_from_tailnet: bool,
+}
+
+// The idp keys' defaults, for the tsidp section that has no such keys (a test keeps them equal
+// to the key table's).
+fn default_session_duration() -> u64 {
+    60
+}
+
+fn default_user_verification() -> String {
+    "required".into()
+}
+
+fn default_authenticator_attachment() -> String {
+    "any".into()
+}
+
+fn default_allow_synced_passkeys() -> bool {
+    true
 }
 
 impl RoleConfig {
