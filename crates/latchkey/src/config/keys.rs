@@ -108,7 +108,8 @@ pub(super) const GLOBAL_KEYS: &[Spec] = &[
     Spec {
         name: "database_url",
         kind: Kind::Str,
-        secret: false,
+        // It may hold a password: never echoed, and may be read from a file.
+        secret: true,
         default: Fallback::Derived("`sqlite://<data_dir>/latchkey.db`"),
         check: Check::DatabaseUrl,
         doc: "Database: `sqlite://PATH`, or `postgres://…` / `postgresql://…` (needed to run several replicas). For PostgreSQL over TLS add libpq's `sslmode` (`disable`, `prefer` (default), `require`, `verify-ca`, `verify-full`) and `sslrootcert=/path/ca.pem`, e.g. `postgres://latchkey@db/latchkey?sslmode=verify-full&sslrootcert=/etc/latchkey/db-ca.pem`.",

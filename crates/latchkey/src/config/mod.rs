@@ -13,10 +13,13 @@
 //!   names.
 //! - `layers.rs`: each layer flattened to `dotted.path → value`; the layers are then merged.
 //! - `tsidp.rs`: where tsidp's names count, and what its modes imply.
+//! - `pocket_id.rs`: Pocket ID's `HOST` and `PORT` as parts of `idp.listen`, and what to tell
+//!   someone coming from Pocket ID.
 //! - `validate.rs`: the merged result checked key by key (so errors name the key and the layer
 //!   that set it), deserialized into [`Config`] (this file), then checked as a whole.
 //!
-//! Dependencies between them run one way: keys ← aliases ← layers ← tsidp ← validate ← here.
+//! Dependencies between them run one way: keys ← aliases ← layers ← tsidp, pocket_id ←
+//! validate ← here.
 //!
 //! Adding a role (e.g. a proxy) takes: a `ROLES` entry, a [`Config`] field and a
 //! [`Config::role`] arm, plus its own keys (as `"proxy.upstream"`) in `GLOBAL_KEYS`.
@@ -24,6 +27,7 @@
 mod aliases;
 mod keys;
 mod layers;
+mod pocket_id;
 mod reference;
 #[cfg(test)]
 mod tests;
@@ -44,6 +48,7 @@ use aliases::{Origin, env_alias};
 pub use keys::role_names;
 use keys::{CONFIG_ENV, ENV_PREFIX, ROLES};
 use layers::{Layer, defaults_layer, env_layer, file_layer, flag_layer};
+use pocket_id::{complete_listen, pocket_id_notices};
 use tsidp::{drop_alias_hostname, local_tailscaled_mode, tsidp_in_scope, tsidp_notices};
 use validate::resolve;
 
@@ -168,12 +173,17 @@ fn load_from(overrides: &Overrides, env: &[(String, String)]) -> Result<Config> 
     }
     let mut merged = defaults_layer();
     merged.extend(file_layer);
+    complete_listen(&mut env_layer, &merged)?;
     merged.extend(env_layer);
     merged.extend(flag_layer);
+    let pocket_id_notices = pocket_id_notices(overrides, env, &merged);
     let mut config = resolve(merged, run, config_file, local_mode.is_some())?;
     if config.tsidp.enabled {
         let hostname_ignored_by = local_mode.filter(|_| hostname_ignored);
         config.notices = tsidp_notices(overrides, env, &config.tsidp, hostname_ignored_by)?;
+    }
+    if config.idp.enabled {
+        config.notices.extend(pocket_id_notices?);
     }
     Ok(config)
 }

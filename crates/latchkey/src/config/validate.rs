@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use toml::{Table, Value};
 use url::Url;
 
@@ -92,7 +92,15 @@ fn read_secret_file(key: &Key, entry: &mut Entry) -> Result<()> {
             key.path, entry.source
         )
     })?;
-    entry.value = Value::String(content.trim_end_matches(['\n', '\r']).to_owned());
+    let content = content.trim_end_matches(['\n', '\r']);
+    entry.value = match entry.via {
+        // Another program's name for it: its file holds that program's form of the value.
+        Some(alias) => alias
+            .convert(key.kind, content)
+            .map_err(|err| anyhow!("{}: {err}", entry.source))?
+            .ok_or_else(|| anyhow!("{}: the file gives no value", entry.source))?,
+        None => Value::String(content.to_owned()),
+    };
     entry.secret_file = false;
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! The configuration as the command line and the environment give it: layers, names, checks.
-//! Other programs' names are tested in `aliases.rs`, the idp role's own keys in `idp.rs`, the
-//! key table and the README in `table.rs`.
+//! Other programs' names are tested in `aliases.rs` and `pocket_id.rs`, the idp role's own keys
+//! in `idp.rs`, the key table and the README in `table.rs`.
 
 mod aliases;
 mod idp;
+mod pocket_id;
 mod table;
 
 use std::path::PathBuf;
