@@ -1,9 +1,12 @@
-//! Other programs' names for our settings: Pocket ID's `APP_URL` and `ENCRYPTION_KEY`, tsidp's
-//! `TS_*` / `TSIDP_*` variables and its Go-style flags. They are read below our own names in the
-//! same layer; where tsidp's count at all is [`super::tsidp`]'s business.
+//! Other programs' names for our settings: Pocket ID's variables (`APP_URL`, `HOST`,
+//! `TRUST_PROXY`, …), tsidp's `TS_*` / `TSIDP_*` variables and its Go-style flags. They are read
+//! below our own names in the same layer; where tsidp's count at all is [`super::tsidp`]'s
+//! business, what Pocket ID's imply beyond a value is [`super::pocket_id`]'s.
+
+use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::Result;
-use toml::Value;
+use toml::{Table, Value};
 
 use super::Overrides;
 use super::keys::{Key, Kind, find_key, parse_text};
@@ -37,7 +40,30 @@ pub(super) enum Convert {
     LoopbackPort,
     /// tsidp's log levels (`debug`, `info`, `warn`, `error`) as a `tracing` filter.
     TsidpLog,
+    /// Pocket ID's `HOST`: the IP address part of a listen address (`localhost` is
+    /// `127.0.0.1`). Gives the part alone; [`super::pocket_id::complete_listen`] adds the rest.
+    ListenHost,
+    /// Pocket ID's `PORT`: the port part of a listen address, 1 to 65535.
+    ListenPort,
+    /// Pocket ID's `DB_CONNECTION_STRING`: a SQLite file path or `file:` URI (its query, which
+    /// holds Pocket ID's driver options, is dropped) becomes `sqlite://PATH`; a `postgres://` or
+    /// `postgresql://` URL is kept as it is.
+    PocketIdDatabase,
+    /// Pocket ID's `TRUST_PROXY`: a Go boolean (`true`: [`TRUST_PROXY_TRUE`]; `false`: none) or
+    /// a comma-separated list of IP addresses and CIDR ranges.
+    TrustProxy,
 }
+
+/// What Pocket ID's `TRUST_PROXY=true` trusts in Latchkey: loopback and private networks, where
+/// a reverse proxy in front usually is. (Pocket ID trusts every address then.)
+pub(super) const TRUST_PROXY_TRUE: &[&str] = &[
+    "127.0.0.0/8",
+    "::1",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+];
 
 /// A name of other software accepted for one of our settings, below our own names in the
 /// same layer: `LATCHKEY_*` variables beat alias variables, our flags beat alias flags.
@@ -56,9 +82,19 @@ pub(super) struct Alias {
 pub(super) enum Sets {
     /// This key.
     Key(&'static str),
-    /// Nothing: Latchkey has no such setting. The value is checked, and when it is `when`,
-    /// `notice` is logged at startup ([`super::tsidp::tsidp_notices`]).
-    Nothing { when: bool, notice: &'static str },
+    /// Nothing: Latchkey has no such setting. `notice` is logged at startup, `when` the value
+    /// says so, where the role the name belongs to runs ([`super::tsidp::tsidp_notices`],
+    /// [`super::pocket_id::pocket_id_notices`]).
+    Nothing { when: When, notice: &'static str },
+}
+
+/// When a [`Sets::Nothing`] alias is told about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum When {
+    /// Whenever it is set (empty variables are ignored).
+    Set,
+    /// When it is this boolean, read as Go reads it; a value that is no boolean is an error.
+    Is(bool),
 }
 
 pub(super) const ALIASES: &[Alias] = &[
@@ -73,6 +109,174 @@ pub(super) const ALIASES: &[Alias] = &[
         env: "ENCRYPTION_KEY",
         flag: None,
         sets: Sets::Key("encryption_key"),
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "HOST",
+        flag: None,
+        sets: Sets::Key("idp.listen"),
+        convert: Convert::ListenHost,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "PORT",
+        flag: None,
+        sets: Sets::Key("idp.listen"),
+        convert: Convert::ListenPort,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "DB_CONNECTION_STRING",
+        flag: None,
+        sets: Sets::Key("database_url"),
+        convert: Convert::PocketIdDatabase,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "TRUST_PROXY",
+        flag: None,
+        sets: Sets::Key("idp.trusted_proxies"),
+        convert: Convert::TrustProxy,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "SESSION_DURATION",
+        flag: None,
+        sets: Sets::Key("idp.session_duration"),
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "WEBAUTHN_USER_VERIFICATION",
+        flag: None,
+        sets: Sets::Key("idp.webauthn_user_verification"),
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "WEBAUTHN_AUTHENTICATOR_ATTACHMENT",
+        flag: None,
+        sets: Sets::Key("idp.webauthn_authenticator_attachment"),
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "WEBAUTHN_ALLOW_SYNCED_PASSKEYS",
+        flag: None,
+        sets: Sets::Key("idp.webauthn_allow_synced_passkeys"),
+        convert: Convert::GoBool,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "UNIX_SOCKET",
+        flag: None,
+        sets: Sets::Nothing {
+            when: When::Set,
+            notice: "Latchkey listens on TCP only, on `idp.listen` (HOST and PORT); put a \
+                     reverse proxy in front to serve a unix socket.",
+        },
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "SYSTEMD_SOCKET",
+        flag: None,
+        sets: Sets::Nothing {
+            when: When::Is(true),
+            notice: "Latchkey does not take its socket from systemd; it binds `idp.listen` \
+                     (HOST and PORT) itself.",
+        },
+        convert: Convert::GoBool,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "TLS_CERT",
+        flag: None,
+        sets: Sets::Nothing {
+            when: When::Set,
+            notice: "Latchkey serves plain HTTP: terminate TLS in a reverse proxy in front \
+                     (and list it in `idp.trusted_proxies` or TRUST_PROXY).",
+        },
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "TLS_CERT_FILE",
+        flag: None,
+        sets: Sets::Nothing {
+            when: When::Set,
+            notice: "Latchkey serves plain HTTP: terminate TLS in a reverse proxy in front \
+                     (and list it in `idp.trusted_proxies` or TRUST_PROXY).",
+        },
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "PROXY_PROTOCOL",
+        flag: None,
+        sets: Sets::Nothing {
+            when: When::Set,
+            notice: "Latchkey does not read the PROXY protocol: have the proxy send \
+                     X-Forwarded-For instead, and list it in `idp.trusted_proxies` or \
+                     TRUST_PROXY.",
+        },
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "TRUSTED_PLATFORM",
+        flag: None,
+        sets: Sets::Nothing {
+            when: When::Set,
+            notice: "Latchkey takes the caller's address from X-Forwarded-For sent by a trusted \
+                     proxy (`idp.trusted_proxies`, TRUST_PROXY), never from a platform's own \
+                     header.",
+        },
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "MAXMIND_LICENSE_KEY",
+        flag: None,
+        sets: Sets::Nothing {
+            when: When::Set,
+            notice: "Latchkey does no GeoIP lookups: the audit log records addresses without \
+                     locations.",
+        },
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "SMTP_HOST",
+        flag: None,
+        sets: Sets::Nothing {
+            when: When::Set,
+            notice: "Latchkey sends no email (SMTP_* is ignored): no sign-in notifications, \
+                     login codes or verification mails.",
+        },
+        convert: Convert::Same,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "LDAP_ENABLED",
+        flag: None,
+        sets: Sets::Nothing {
+            when: When::Is(true),
+            notice: "Latchkey does not sync from LDAP (LDAP_* is ignored): users and groups \
+                     live in its own directory (`latchkey users`, `latchkey groups`).",
+        },
+        convert: Convert::GoBool,
+        origin: Origin::PocketId,
+    },
+    Alias {
+        env: "STATIC_API_KEY",
+        flag: None,
+        sets: Sets::Nothing {
+            when: When::Set,
+            notice: "Latchkey has no static API key: manage users, groups and clients with \
+                     the `latchkey` commands.",
+        },
         convert: Convert::Same,
         origin: Origin::PocketId,
     },
@@ -122,7 +326,7 @@ pub(super) const ALIASES: &[Alias] = &[
         env: "TSIDP_USE_FUNNEL",
         flag: Some("funnel"),
         sets: Sets::Nothing {
-            when: true,
+            when: When::Is(true),
             notice: "Latchkey does not set up Funnel itself: run `tailscale funnel` in front of \
                      the tsidp listener. Funnel rules always apply: sign-in and client \
                      registration are refused over Funnel, tokens and discovery are not.",
@@ -134,7 +338,7 @@ pub(super) const ALIASES: &[Alias] = &[
         env: "TSIDP_USE_LOCAL_TAILSCALED",
         flag: Some("use-local-tailscaled"),
         sets: Sets::Nothing {
-            when: false,
+            when: When::Is(false),
             notice: "Latchkey always uses the local tailscaled (`tsidp.tailscaled_socket`); it \
                      has no tailnet node of its own.",
         },
@@ -198,8 +402,95 @@ impl Alias {
                     "expected one of debug, info, warn, error, got {text:?}"
                 )),
             },
+            Convert::ListenHost => {
+                listen_host(text).map(|ip| Some(listen_part("host", Value::String(ip.to_string()))))
+            }
+            Convert::ListenPort => text
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|port| *port != 0)
+                .map(|port| Some(listen_part("port", Value::Integer(port.into()))))
+                .ok_or_else(|| format!("expected a port number (1 to 65535), got {text:?}")),
+            Convert::PocketIdDatabase => {
+                pocket_id_database(text).map(|url| Some(Value::String(url)))
+            }
+            Convert::TrustProxy => match go_bool(text) {
+                Ok(true) => Ok(Some(Value::Array(
+                    TRUST_PROXY_TRUE
+                        .iter()
+                        .map(|range| Value::from(*range))
+                        .collect(),
+                ))),
+                Ok(false) => Ok(Some(Value::Array(Vec::new()))),
+                Err(_) => parse_text(Kind::List, text).map(Some),
+            },
         }
     }
+}
+
+/// One part of a listen address, as a table (`{host = "0.0.0.0"}`): [`super::layers`] merges
+/// the parts given in one layer and [`super::pocket_id::complete_listen`] fills in the rest.
+fn listen_part(name: &str, value: Value) -> Value {
+    Value::Table(Table::from_iter([(name.to_owned(), value)]))
+}
+
+/// Pocket ID's `HOST`: Go listens on whatever it resolves; we take an IP address, and the one
+/// name everybody uses for loopback.
+fn listen_host(text: &str) -> Result<IpAddr, String> {
+    let host = text.trim().to_ascii_lowercase();
+    if host == "localhost" {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or(&host);
+    bare.parse().map_err(|_| {
+        format!(
+            "expected the IP address to listen on, such as 0.0.0.0 (every IPv4 interface), :: or \
+             127.0.0.1, got {text:?}"
+        )
+    })
+}
+
+/// Pocket ID's `DB_CONNECTION_STRING` as our `database_url`. Pocket ID takes PostgreSQL by
+/// the URL's scheme and anything else as SQLite: a file path, or a `file:` URI whose query holds
+/// driver options (`_pragma`, `_txlock`, …) that Latchkey sets its own way. The value is never
+/// echoed: it may hold a password.
+fn pocket_id_database(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if ["postgres://", "postgresql://", "sqlite://"]
+        .iter()
+        .any(|scheme| text.starts_with(scheme))
+    {
+        return Ok(text.to_owned());
+    }
+    let uri = text.strip_prefix("file:").unwrap_or(text);
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let in_memory = path.eq_ignore_ascii_case(":memory:")
+        || url::form_urlencoded::parse(query.as_bytes())
+            .any(|(name, value)| name == "mode" && value.eq_ignore_ascii_case("memory"));
+    if in_memory {
+        return Err(
+            "an in-memory SQLite database would lose everything at exit; name a file, \
+                    such as data/latchkey.db"
+                .into(),
+        );
+    }
+    if path.is_empty() || path.contains("://") {
+        return Err(
+            "expected a SQLite file path (such as data/latchkey.db), a `file:` URI, or a \
+             postgres:// or postgresql:// URL"
+                .into(),
+        );
+    }
+    // As Go's filepath.Abs reads `file:///data/x.db` (and `file://data/x.db`): one leading slash.
+    let path = match path.strip_prefix('/') {
+        Some(rest) => format!("/{}", rest.trim_start_matches('/')),
+        None => path.to_owned(),
+    };
+    Ok(format!("sqlite://{path}"))
 }
 
 /// A boolean as Go's `strconv.ParseBool` reads it.

@@ -63,6 +63,8 @@ pub(super) enum Check {
     Port,
     /// One DNS label: letters, digits and inner hyphens, at most 63.
     DnsLabel,
+    /// Each item an IP address (`10.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`).
+    IpOrCidr,
 }
 
 pub(super) struct Spec {
@@ -78,6 +80,21 @@ pub(super) struct Spec {
 /// Upper bound of every lifetime, in seconds.
 pub(super) const MAX_LIFETIME: u64 = 10 * 365 * 24 * 3600;
 
+/// Keys that are gone, with what to tell a configuration that still sets them (in the file or
+/// as `LATCHKEY_*`): they are unknown keys like any other, with this said too.
+const REMOVED_KEYS: &[(&str, &str)] = &[
+    (
+        "idp.session_lifetime",
+        "`idp.session_lifetime` (seconds) was removed: it was never used. The idp's sign-in lasts \
+         `idp.session_duration` minutes (`LATCHKEY_IDP_SESSION_DURATION`, default 60)",
+    ),
+    (
+        "tsidp.session_lifetime",
+        "`tsidp.session_lifetime` was removed: it was never used (the tsidp role has no browser \
+         session of its own)",
+    ),
+];
+
 /// Keys outside the role sections (names may contain a dot for role-specific sections).
 pub(super) const GLOBAL_KEYS: &[Spec] = &[
     Spec {
@@ -91,7 +108,8 @@ pub(super) const GLOBAL_KEYS: &[Spec] = &[
     Spec {
         name: "database_url",
         kind: Kind::Str,
-        secret: false,
+        // It may hold a password: never echoed, and may be read from a file.
+        secret: true,
         default: Fallback::Derived("`sqlite://<data_dir>/latchkey.db`"),
         check: Check::DatabaseUrl,
         doc: "Database: `sqlite://PATH`, or `postgres://…` / `postgresql://…` (needed to run several replicas). For PostgreSQL over TLS add libpq's `sslmode` (`disable`, `prefer` (default), `require`, `verify-ca`, `verify-full`) and `sslrootcert=/path/ca.pem`, e.g. `postgres://latchkey@db/latchkey?sslmode=verify-full&sslrootcert=/etc/latchkey/db-ca.pem`.",
@@ -127,6 +145,46 @@ pub(super) const GLOBAL_KEYS: &[Spec] = &[
         default: Fallback::None,
         check: Check::SocketAddr,
         doc: "Address (IP:port) of a dedicated Prometheus `/metrics` listener. When unset, `/metrics` is served on each role's listener to loopback callers only.",
+    },
+    Spec {
+        name: "idp.session_duration",
+        kind: Kind::Int,
+        secret: false,
+        default: Fallback::Value("60"),
+        check: Check::Positive,
+        doc: "How long a sign-in to the idp lasts, in minutes: the browser session a passkey ceremony opens. At most 10 years.",
+    },
+    Spec {
+        name: "idp.trusted_proxies",
+        kind: Kind::List,
+        secret: false,
+        default: Fallback::None,
+        check: Check::IpOrCidr,
+        doc: "IP addresses or CIDR ranges of the reverse proxies in front of the idp (e.g. `127.0.0.1,::1,10.0.0.0/8`): from these, the last `X-Forwarded-For` hop is believed to be the caller. Callers connecting from anywhere else are taken at their TCP address. When unset, no proxy is trusted.",
+    },
+    Spec {
+        name: "idp.webauthn_user_verification",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::Value("required"),
+        check: Check::OneOf(&["required", "preferred"]),
+        doc: "`required` or `preferred`: whether a passkey must verify the person (PIN, biometrics) to sign in and to be registered; `preferred` also accepts authenticators that only test presence.",
+    },
+    Spec {
+        name: "idp.webauthn_authenticator_attachment",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::Value("any"),
+        check: Check::OneOf(&["any", "platform", "cross-platform"]),
+        doc: "Which authenticators may register a passkey: `any`, `platform` (built into the device: Windows Hello, Touch ID, Android) or `cross-platform` (security keys, a phone nearby).",
+    },
+    Spec {
+        name: "idp.webauthn_allow_synced_passkeys",
+        kind: Kind::Bool,
+        secret: false,
+        default: Fallback::Value("true"),
+        check: Check::Any,
+        doc: "Accept passkeys that can be synced between devices (backup eligible: iCloud Keychain, Google Password Manager, password managers). `false` accepts only device-bound ones, such as security keys.",
     },
     Spec {
         name: "tsidp.tailscaled_socket",
@@ -244,14 +302,6 @@ pub(super) const ROLE_KEYS: &[Spec] = &[
         default: Fallback::Value("60"),
         check: Check::Positive,
         doc: "Authorization code lifetime, in seconds.",
-    },
-    Spec {
-        name: "session_lifetime",
-        kind: Kind::Int,
-        secret: false,
-        default: Fallback::Value("3600"),
-        check: Check::Positive,
-        doc: "Browser session lifetime, in seconds (for the idp's sign-in, which is not built yet; unused by tsidp).",
     },
 ];
 
@@ -402,8 +452,15 @@ pub(super) fn parse_text(kind: Kind, text: &str) -> Result<Value, String> {
     }
 }
 
-/// "unknown {what}", with a suggestion from `candidates` when one is close.
+/// "unknown {what}", with a suggestion from `candidates` when one is close, or what became of
+/// a removed key. `name` is a dotted path or an environment variable.
 pub(super) fn unknown(what: &str, name: &str, candidates: Vec<String>) -> String {
+    if let Some((_, hint)) = REMOVED_KEYS
+        .iter()
+        .find(|(path, _)| *path == name || env_name(path) == name)
+    {
+        return format!("unknown {what}: {hint}");
+    }
     let last = |s: &str| s.rsplit('.').next().unwrap_or_default().to_owned();
     let best = candidates
         .into_iter()

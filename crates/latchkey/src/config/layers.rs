@@ -181,12 +181,33 @@ impl LayerBuilder {
                     from_file.source
                 );
             }
-            if let Some((_, entry)) = entries.pop() {
+            if let Some(entry) = merge_parts(entries) {
                 layer.insert(path, entry);
             }
         }
         Ok(layer)
     }
+}
+
+/// The value the top-ranked entries of one path give: the last one, unless they are parts of
+/// one value (tables, as Pocket ID's `HOST` and `PORT` give the parts of `idp.listen`), which
+/// are then merged into one.
+fn merge_parts(entries: Vec<(Rank, Entry)>) -> Option<Entry> {
+    let all_parts = entries.iter().all(|(_, entry)| entry.value.is_table());
+    let mut entries = entries.into_iter().map(|(_, entry)| entry);
+    if !all_parts {
+        return entries.next_back();
+    }
+    let mut merged = entries.next()?;
+    for entry in entries {
+        if let (Source::Env(names), Source::Env(name)) = (&mut merged.source, &entry.source) {
+            *names = format!("{names} and {name}");
+        }
+        if let (Value::Table(into), Value::Table(parts)) = (&mut merged.value, entry.value) {
+            into.extend(parts);
+        }
+    }
+    Some(merged)
 }
 
 pub(super) fn defaults_layer() -> Layer {

@@ -13,10 +13,13 @@
 //!   names.
 //! - `layers.rs`: each layer flattened to `dotted.path → value`; the layers are then merged.
 //! - `tsidp.rs`: where tsidp's names count, and what its modes imply.
+//! - `pocket_id.rs`: Pocket ID's `HOST` and `PORT` as parts of `idp.listen`, and what to tell
+//!   someone coming from Pocket ID.
 //! - `validate.rs`: the merged result checked key by key (so errors name the key and the layer
 //!   that set it), deserialized into [`Config`] (this file), then checked as a whole.
 //!
-//! Dependencies between them run one way: keys ← aliases ← layers ← tsidp ← validate ← here.
+//! Dependencies between them run one way: keys ← aliases ← layers ← tsidp, pocket_id ←
+//! validate ← here.
 //!
 //! Adding a role (e.g. a proxy) takes: a `ROLES` entry, a [`Config`] field and a
 //! [`Config::role`] arm, plus its own keys (as `"proxy.upstream"`) in `GLOBAL_KEYS`.
@@ -24,6 +27,7 @@
 mod aliases;
 mod keys;
 mod layers;
+mod pocket_id;
 mod reference;
 #[cfg(test)]
 mod tests;
@@ -44,6 +48,7 @@ use aliases::{Origin, env_alias};
 pub use keys::role_names;
 use keys::{CONFIG_ENV, ENV_PREFIX, ROLES};
 use layers::{Layer, defaults_layer, env_layer, file_layer, flag_layer};
+use pocket_id::{complete_listen, pocket_id_notices};
 use tsidp::{drop_alias_hostname, local_tailscaled_mode, tsidp_in_scope, tsidp_notices};
 use validate::resolve;
 
@@ -168,12 +173,17 @@ fn load_from(overrides: &Overrides, env: &[(String, String)]) -> Result<Config> 
     }
     let mut merged = defaults_layer();
     merged.extend(file_layer);
+    complete_listen(&mut env_layer, &merged)?;
     merged.extend(env_layer);
     merged.extend(flag_layer);
+    let pocket_id_notices = pocket_id_notices(overrides, env, &merged);
     let mut config = resolve(merged, run, config_file, local_mode.is_some())?;
     if config.tsidp.enabled {
         let hostname_ignored_by = local_mode.filter(|_| hostname_ignored);
         config.notices = tsidp_notices(overrides, env, &config.tsidp, hostname_ignored_by)?;
+    }
+    if config.idp.enabled {
+        config.notices.extend(pocket_id_notices?);
     }
     Ok(config)
 }
@@ -221,7 +231,7 @@ pub struct Notice {
     pub text: String,
 }
 
-/// Settings of one role. Lifetimes are in seconds.
+/// Settings of one role. Lifetimes are in seconds, `session_duration` in minutes.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleConfig {
@@ -234,12 +244,25 @@ pub struct RoleConfig {
     pub id_token_lifetime: u64,
     pub refresh_token_lifetime: u64,
     pub code_lifetime: u64,
-    pub session_lifetime: u64,
+    /// Both roles: IP addresses (`10.0.0.1`, `::1`) whose last `X-Forwarded-For` hop names the
+    /// caller; for idp also CIDR ranges (`10.0.0.0/8`), checked at load. Empty: trust none.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// idp only (the key table allows these under `[idp]` alone; tsidp gets the defaults).
+    /// How long a sign-in lasts, in minutes (1 to 10 years' worth).
+    #[serde(default = "default_session_duration")]
+    pub session_duration: u64,
+    /// `required` or `preferred`.
+    #[serde(default = "default_user_verification")]
+    pub webauthn_user_verification: String,
+    /// `any`, `platform` or `cross-platform`.
+    #[serde(default = "default_authenticator_attachment")]
+    pub webauthn_authenticator_attachment: String,
+    #[serde(default = "default_allow_synced_passkeys")]
+    pub webauthn_allow_synced_passkeys: bool,
     /// tsidp only (the key table allows these under `[tsidp]` alone).
     #[serde(default)]
     pub tailscaled_socket: Option<String>,
-    #[serde(default)]
-    pub trusted_proxies: Vec<String>,
     #[serde(default)]
     pub allow_tagged: bool,
     #[serde(default)]
@@ -252,6 +275,24 @@ pub struct RoleConfig {
     /// [`crate::tailnet_issuer`]) and `public_url` is empty until then.
     #[serde(skip)]
     pub issuer_from_tailnet: bool,
+}
+
+// The idp keys' defaults, for the tsidp section that has no such keys (a test keeps them equal
+// to the key table's).
+fn default_session_duration() -> u64 {
+    60
+}
+
+fn default_user_verification() -> String {
+    "required".into()
+}
+
+fn default_authenticator_attachment() -> String {
+    "any".into()
+}
+
+fn default_allow_synced_passkeys() -> bool {
+    true
 }
 
 impl RoleConfig {

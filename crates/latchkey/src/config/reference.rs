@@ -2,7 +2,7 @@
 //! fails when the README is stale.
 
 use super::Flags;
-use super::aliases::{ALIASES, Convert, Origin, TSNET_ONLY_ENV};
+use super::aliases::{ALIASES, Convert, Origin, TRUST_PROXY_TRUE, TSNET_ONLY_ENV};
 use super::keys::{FILE_SUFFIX, Fallback, GLOBAL_KEYS, KEYS, Key, SHORTHANDS, env_name, flag_name};
 
 /// Markdown describing every key, for the README.
@@ -49,6 +49,12 @@ pub fn reference_markdown() -> String {
                 key.path, key.env
             ));
         }
+        if key.path == "idp.listen" {
+            meaning.push_str(
+                " Pocket ID listens on every interface by default; Latchkey on 127.0.0.1, so in \
+                 a container set `HOST=0.0.0.0` (or this key).",
+            );
+        }
         if key.path == "tsidp.public_url" {
             meaning.push_str(
                 " When unset and `tsidp.hostname`, `tsidp.https_port` or tsidp's `-local-port` \
@@ -72,6 +78,13 @@ pub fn reference_markdown() -> String {
                 Convert::TsidpLog => {
                     " (`debug`, `info`, `warn` or `error`; `debug` means `info,latchkey=debug`)"
                 }
+                Convert::ListenHost => " (the host part: an IP address, or `localhost`)",
+                Convert::ListenPort => " (the port part)",
+                Convert::PocketIdDatabase => {
+                    " (a SQLite file path or `file:` URI means `sqlite://PATH`, its `?…` options \
+                     dropped; `postgres://…` is kept)"
+                }
+                Convert::TrustProxy => " (`true`: loopback and private networks; `false`: none)",
                 Convert::Same | Convert::GoBool => "",
             };
             let scope = if alias.origin == Origin::Tsidp && !key.path.starts_with("tsidp.") {
@@ -114,7 +127,7 @@ pub fn reference_markdown() -> String {
     }
     let accepted: Vec<String> = ALIASES
         .iter()
-        .filter(|alias| alias.key().is_none())
+        .filter(|alias| alias.key().is_none() && alias.origin == Origin::Tsidp)
         .map(|alias| match alias.flag {
             Some(flag) => format!("`{}` / `-{flag}`", alias.env),
             None => format!("`{}`", alias.env),
@@ -130,6 +143,22 @@ pub fn reference_markdown() -> String {
          that {} are ignored. See docs/tsidp.md.\n",
         accepted.join(" and "),
         ignored.join(" and ")
+    ));
+    let pocket_id: Vec<String> = ALIASES
+        .iter()
+        .filter(|alias| alias.key().is_none() && alias.origin == Origin::PocketId)
+        .map(|alias| format!("`{}`", alias.env))
+        .collect();
+    out.push_str(&format!(
+        "\nPocket ID's {} have nothing to set in Latchkey: where the idp role runs, each is \
+         named at startup with what to do instead. `TRUST_PROXY=true` trusts {}. See \
+         docs/idp-settings.md.\n",
+        pocket_id.join(", "),
+        TRUST_PROXY_TRUE
+            .iter()
+            .map(|range| format!("`{range}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     out
 }

@@ -8,7 +8,7 @@ use crate::role::Role;
 use anyhow::{Result, anyhow};
 use toml::Value;
 
-use super::aliases::{ALIASES, Convert, Sets, TSNET_ONLY_ENV, alias_given, go_bool};
+use super::aliases::{ALIASES, Convert, Origin, Sets, TSNET_ONLY_ENV, When, alias_given, go_bool};
 use super::keys::ROLES;
 use super::layers::{Entry, Layer, Source};
 use super::{Notice, Overrides, RoleConfig, Run};
@@ -78,14 +78,18 @@ pub(super) fn tsidp_notices(
     hostname_ignored_by: Option<String>,
 ) -> Result<Vec<Notice>> {
     let mut notices = Vec::new();
-    for alias in ALIASES {
+    for alias in ALIASES.iter().filter(|a| a.origin == Origin::Tsidp) {
         let Sets::Nothing { when, notice } = alias.sets else {
             continue;
         };
         let Some((source, text)) = alias_given(overrides, env, alias) else {
             continue;
         };
-        if go_bool(text).map_err(|err| anyhow!("{source}: {err}"))? == when {
+        let told = match when {
+            When::Set => true,
+            When::Is(on) => go_bool(text).map_err(|err| anyhow!("{source}: {err}"))? == on,
+        };
+        if told {
             notices.push(Notice {
                 warning: false,
                 text: format!("{source}: {notice}"),

@@ -2,10 +2,10 @@
 //! every key checked (errors name the key and where its value came from), then the checks
 //! spanning several keys.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use toml::{Table, Value};
 use url::Url;
 
@@ -92,7 +92,15 @@ fn read_secret_file(key: &Key, entry: &mut Entry) -> Result<()> {
             key.path, entry.source
         )
     })?;
-    entry.value = Value::String(content.trim_end_matches(['\n', '\r']).to_owned());
+    let content = content.trim_end_matches(['\n', '\r']);
+    entry.value = match entry.via {
+        // Another program's name for it: its file holds that program's form of the value.
+        Some(alias) => alias
+            .convert(key.kind, content)
+            .map_err(|err| anyhow!("{}: {err}", entry.source))?
+            .ok_or_else(|| anyhow!("{}: the file gives no value", entry.source))?,
+        None => Value::String(content.to_owned()),
+    };
     entry.secret_file = false;
     Ok(())
 }
@@ -105,6 +113,10 @@ fn validate(key: &Key, entry: &mut Entry) -> Result<()> {
         (Value::Integer(_), Check::Positive) => Err("must be greater than 0".to_owned()),
         (Value::Integer(n), Check::Port) if (1..=65535).contains(n) => Ok(None),
         (Value::Integer(_), Check::Port) => Err("expected a port number, 1 to 65535".to_owned()),
+        (Value::Array(items), Check::IpOrCidr) => items
+            .iter()
+            .try_for_each(|item| ip_or_cidr(item.as_str().unwrap_or_default()))
+            .map(|()| None),
         (Value::String(text), check) => check_str(check, text),
         (_, _) => Err(format!("expected {}", key.kind.describe())),
     };
@@ -153,6 +165,7 @@ fn check_str(check: Check, text: &str) -> Result<Option<String>, String> {
         Check::OneOf(options) if options.contains(&text) => Ok(None),
         Check::OneOf(options) => Err(format!("expected one of: {}", options.join(", "))),
         Check::Positive | Check::Port => Err("expected an integer".into()),
+        Check::IpOrCidr => Err("expected a list".into()),
         Check::DnsLabel => {
             let label = text.trim();
             let ok = (1..=63).contains(&label.len())
@@ -167,6 +180,29 @@ fn check_str(check: Check, text: &str) -> Result<Option<String>, String> {
                 Err("expected one DNS label (letters, digits and inner hyphens, at most 63), such as `idp`".into())
             }
         }
+    }
+}
+
+/// An IP address (`10.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`, `fd00::/8`).
+fn ip_or_cidr(text: &str) -> Result<(), String> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((addr, prefix)) => (addr, Some(prefix)),
+        None => (text, None),
+    };
+    let ok = addr.parse::<IpAddr>().is_ok_and(|ip| {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        prefix.is_none_or(|prefix| {
+            prefix.bytes().all(|b| b.is_ascii_digit())
+                && prefix.parse::<u8>().is_ok_and(|len| len <= max)
+        })
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{text:?} is not an IP address or CIDR range (such as 10.0.0.1, ::1, 10.0.0.0/8 or \
+             fd00::/8)"
+        ))
     }
 }
 
@@ -228,11 +264,17 @@ impl Config {
                 ("id_token_lifetime", rc.id_token_lifetime),
                 ("refresh_token_lifetime", rc.refresh_token_lifetime),
                 ("code_lifetime", rc.code_lifetime),
-                ("session_lifetime", rc.session_lifetime),
             ] {
                 if value > MAX_LIFETIME {
                     bail!("`{role}.{key}` is {value} s; at most {MAX_LIFETIME} (10 years)");
                 }
+            }
+            if rc.session_duration > MAX_LIFETIME / 60 {
+                bail!(
+                    "`{role}.session_duration` is {} min; at most {} (10 years)",
+                    rc.session_duration,
+                    MAX_LIFETIME / 60
+                );
             }
             // A grant (and its deny-list entries) must outlive the codes and access tokens
             // issued under it, or a purge could reopen a code or forget a revocation.

@@ -1,7 +1,10 @@
 //! The configuration as the command line and the environment give it: layers, names, checks.
-//! Other programs' names are tested in `aliases.rs`, the key table and the README in `table.rs`.
+//! Other programs' names are tested in `aliases.rs` and `pocket_id.rs`, the idp role's own keys
+//! in `idp.rs`, the key table and the README in `table.rs`.
 
 mod aliases;
+mod idp;
+mod pocket_id;
 mod table;
 
 use std::path::PathBuf;
@@ -79,7 +82,6 @@ fn defaults() {
     assert_eq!(idp.id_token_lifetime, 3600);
     assert_eq!(idp.refresh_token_lifetime, 2_592_000);
     assert_eq!(idp.code_lifetime, 60);
-    assert_eq!(idp.session_lifetime, 3600);
     let tsidp = &config.tsidp;
     assert!(!tsidp.enabled);
     assert_eq!(tsidp.listen, "127.0.0.1:1412".parse().unwrap());
@@ -137,7 +139,7 @@ fn env_values_are_typed() {
         &[
             ("LATCHKEY_TSIDP_ENABLED", "1"),
             ("LATCHKEY_IDP_DYNAMIC_REGISTRATION", "TRUE"),
-            ("LATCHKEY_TSIDP_SESSION_LIFETIME", "7200"),
+            ("LATCHKEY_TSIDP_CODE_LIFETIME", "120"),
             ("LATCHKEY_METRICS_LISTEN", "127.0.0.1:9100"),
             ("LATCHKEY_DATABASE_URL", ""),
         ],
@@ -146,7 +148,7 @@ fn env_values_are_typed() {
     // A role set `enabled`, so unset ones are off.
     assert!(!config.idp.enabled);
     assert!(config.idp.dynamic_registration);
-    assert_eq!(config.tsidp.session_lifetime, 7200);
+    assert_eq!(config.tsidp.code_lifetime, 120);
     assert_eq!(
         config.metrics_listen,
         Some("127.0.0.1:9100".parse().unwrap())

@@ -104,3 +104,35 @@ fn readme_reference_is_current() {
         );
     }
 }
+
+/// The tsidp section has no idp-only keys; its serde defaults must be the idp keys' defaults.
+#[test]
+fn idp_only_keys_default_alike_in_tsidp() {
+    let tsidp = load_ok(&[], &[]).tsidp;
+    let values = [
+        (
+            "session_duration",
+            Value::Integer(tsidp.session_duration.try_into().unwrap()),
+        ),
+        (
+            "webauthn_user_verification",
+            Value::String(tsidp.webauthn_user_verification),
+        ),
+        (
+            "webauthn_authenticator_attachment",
+            Value::String(tsidp.webauthn_authenticator_attachment),
+        ),
+        (
+            "webauthn_allow_synced_passkeys",
+            Value::Boolean(tsidp.webauthn_allow_synced_passkeys),
+        ),
+    ];
+    for (name, value) in values {
+        let key = find_key(&format!("idp.{name}")).unwrap();
+        let Fallback::Value(text) = key.default else {
+            panic!("idp.{name} has no plain default");
+        };
+        assert_eq!(parse_text(key.kind, text).unwrap(), value, "{name}");
+        assert!(find_key(&format!("tsidp.{name}")).is_none(), "{name}");
+    }
+}
