@@ -10,12 +10,14 @@ mod keys;
 mod migrate;
 mod model;
 mod postgres;
+mod proxy_sessions;
 mod sessions;
 mod tokens;
 
 pub use audit::NewAuditEvent;
 pub use directory::fold;
 pub use model::*;
+pub use proxy_sessions::{ProxyId, ProxyIdentity, ProxySession, ProxySessionRefresh, SealedTokens};
 pub use tokens::AccessTokenState;
 
 use std::str::FromStr;

@@ -10,6 +10,10 @@ const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_initial.sql")),
     (2, include_str!("../migrations/sqlite/0002_directory.sql")),
     (3, include_str!("../migrations/sqlite/0003_issuer_ids.sql")),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_proxy_sessions.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_initial.sql")),
@@ -17,6 +21,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         3,
         include_str!("../migrations/postgres/0003_issuer_ids.sql"),
+    ),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_proxy_sessions.sql"),
     ),
 ];
 
