@@ -97,6 +97,11 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
             req.headers_mut().remove(header::COOKIE);
         }
     }
+    // The answer to a failure follows what the request accepts.
+    let mut accept = axum::http::HeaderMap::new();
+    if let Some(v) = req.headers().get(header::ACCEPT) {
+        accept.insert(header::ACCEPT, v.clone());
+    }
     match proxy.upstreams.forward(req).await {
         Ok(mut resp) => {
             if let Some(c) = set_cookie {
@@ -104,12 +109,11 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
             }
             resp
         }
-        Err(e) => upstream_failed(&proxy, e),
+        Err(e) => upstream_failed(&proxy, &accept, e),
     }
 }
 
-fn upstream_failed(proxy: &Proxy, e: UpstreamError) -> Response {
-    let headers = axum::http::HeaderMap::new();
+fn upstream_failed(proxy: &Proxy, headers: &axum::http::HeaderMap, e: UpstreamError) -> Response {
     let (title, message) = match e {
         UpstreamError::NoRoute => ("Not found", "Nothing is served at this address."),
         UpstreamError::Unreachable => (
@@ -121,12 +125,5 @@ fn upstream_failed(proxy: &Proxy, e: UpstreamError) -> Response {
             "The application behind this site did not answer in time. Please try again in a moment.",
         ),
     };
-    answer::error(
-        proxy,
-        &headers,
-        e.status(),
-        "upstream_error",
-        title,
-        message,
-    )
+    answer::error(proxy, headers, e.status(), "upstream_error", title, message)
 }
