@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use latchkey_testkit::Backend;
 
 #[tokio::test]
 async fn sign_in_reaches_the_upstream_with_identity_headers_and_forged_ones_stripped() {
@@ -224,6 +225,46 @@ async fn twenty_concurrent_requests_at_refresh_time_make_one_refresh() {
         "Set-Cookie on /oauth2/auth after a refresh"
     );
     assert_eq!(w.tokens() - before, 2);
+    w.stop().await;
+}
+
+/// Two replicas on PostgreSQL, the concurrent requests shared between them: still one
+/// refresh (the lease is the database's, not a process's).
+#[tokio::test]
+async fn replicas_on_postgresql_share_one_refresh() {
+    let w = World::start_on(Backend::Postgres, |s| {
+        s.cookie.refresh = Duration::from_secs(2);
+        s.headers.pass_access_token = true;
+    })
+    .await;
+    let (replica, replica_url) = w.replica(|_| {}).await;
+    let b = Arc::new(Browser::new());
+    w.sign_in(&b, "alice", "/").await;
+    let before = w.tokens();
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let b = b.clone();
+        let url = if i % 2 == 0 {
+            w.url("/app")
+        } else {
+            format!("{replica_url}/app")
+        };
+        tasks.push(tokio::spawn(async move { b.get(&url, &[]).await }));
+    }
+    let mut tokens = std::collections::HashSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        tokens.insert(r.upstream_header("x-forwarded-access-token"));
+    }
+    assert_eq!(
+        w.tokens() - before,
+        1,
+        "exactly one refresh at the provider"
+    );
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    replica.stop().await;
     w.stop().await;
 }
 

@@ -127,7 +127,11 @@ pub struct World {
 
 impl World {
     pub async fn start(tweak: impl FnOnce(&mut ProxySettings)) -> World {
-        let db = TestDb::new(Backend::Sqlite).await;
+        World::start_on(Backend::Sqlite, tweak).await
+    }
+
+    pub async fn start_on(backend: Backend, tweak: impl FnOnce(&mut ProxySettings)) -> World {
+        let db = TestDb::new(backend).await;
         let store = db.store().await;
 
         let op_listener = bind_loopback(0).await;
