@@ -463,6 +463,60 @@ async fn skip_auth_and_api_routes() {
 }
 
 #[tokio::test]
+async fn a_provider_key_rotation_is_picked_up_by_its_new_kid() {
+    let w = World::start(|_| {}).await;
+    let b = Browser::new();
+    assert_eq!(w.sign_in(&b, "alice", "/").await.status, 302);
+    assert_eq!(w.jwks_reads(), 1, "read once, at discovery");
+    assert_eq!(w.sign_in(&b, "alice", "/").await.status, 302);
+    assert_eq!(w.jwks_reads(), 1, "and kept");
+
+    latchkey_oidc::keyring::rotate(
+        &w.store,
+        &latchkey_store::IssuerId::from("idp"),
+        latchkey_oidc::jose::Alg::ES256,
+        &latchkey_testkit::master_key(),
+        600,
+    )
+    .await
+    .unwrap();
+    w.provider.keys.reload().await.unwrap();
+    let r = w.sign_in(&b, "bob", "/").await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert_eq!(
+        w.jwks_reads(),
+        2,
+        "an unknown kid: the JWKS read again, once"
+    );
+    let r = b.get(&w.url("/oauth2/userinfo"), &[]).await;
+    assert_eq!(r.json()["user"], "bob");
+    assert_eq!(w.sign_in(&b, "carol", "/").await.status, 302);
+    assert_eq!(w.jwks_reads(), 2);
+
+    // Another rotation at once: reads for unknown kids are rate-limited (one per 10 s), so
+    // this sign-in fails cleanly rather than sending the proxy after every made-up kid.
+    latchkey_oidc::keyring::rotate(
+        &w.store,
+        &latchkey_store::IssuerId::from("idp"),
+        latchkey_oidc::jose::Alg::ES256,
+        &latchkey_testkit::master_key(),
+        600,
+    )
+    .await
+    .unwrap();
+    w.provider.keys.reload().await.unwrap();
+    let r = w.sign_in(&Browser::new(), "dave", "/").await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.is_html() && r.body.contains("Sign-in failed"),
+        "{}",
+        r.body
+    );
+    assert_eq!(w.jwks_reads(), 2);
+    w.stop().await;
+}
+
+#[tokio::test]
 async fn health_paths_and_robots() {
     let w = World::start(|_| {}).await;
     let b = Browser::new();

@@ -1,5 +1,5 @@
 //! The provider's signing keys. A token signed with a key we do not know (the provider
-//! rotated) makes us read the JWKS again, once, and no more often than every
+//! rotated) makes us read the JWKS again, once; such reads happen no more often than every
 //! [`MIN_REFETCH`], so tokens with made-up `kid`s cannot turn us against the provider.
 
 use std::collections::HashMap;
@@ -17,15 +17,15 @@ pub(super) type KeyMap = Arc<HashMap<String, VerifyingKey>>;
 
 pub(super) struct Jwks {
     keys: RwLock<KeyMap>,
-    /// When the JWKS was last read; held while reading it again.
-    fetched: tokio::sync::Mutex<Option<Instant>>,
+    /// When the JWKS was last read again for an unknown `kid`; held while reading.
+    refetched: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl Jwks {
     pub(super) fn new() -> Jwks {
         Jwks {
             keys: RwLock::new(Arc::new(HashMap::new())),
-            fetched: tokio::sync::Mutex::new(None),
+            refetched: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -48,10 +48,9 @@ impl Jwks {
         http: &reqwest::Client,
         uri: &str,
     ) -> Result<(), ProviderError> {
-        let mut fetched = self.fetched.lock().await;
+        let _reading = self.refetched.lock().await;
         let keys = fetch(http, uri).await?;
         self.replace(Arc::new(keys));
-        *fetched = Some(Instant::now());
         Ok(())
     }
 
@@ -68,13 +67,13 @@ impl Jwks {
         if keys.contains_key(kid) {
             return Ok(keys);
         }
-        let mut fetched = self.fetched.lock().await;
+        let mut refetched = self.refetched.lock().await;
         // Someone may have read them while we waited.
         let keys = self.current();
-        if keys.contains_key(kid) || fetched.is_some_and(|at| at.elapsed() < MIN_REFETCH) {
+        if keys.contains_key(kid) || refetched.is_some_and(|at| at.elapsed() < MIN_REFETCH) {
             return Ok(keys);
         }
-        *fetched = Some(Instant::now());
+        *refetched = Some(Instant::now());
         let fresh = Arc::new(fetch(http, uri).await?);
         tracing::info!(
             kid,

@@ -114,8 +114,11 @@ pub struct World {
     pub store: Store,
     pub op: Served,
     pub op_url: String,
+    pub provider: Arc<Provider>,
     /// Requests to the provider's token endpoint.
     pub token_requests: Arc<AtomicUsize>,
+    /// Requests for the provider's JWKS.
+    pub jwks_requests: Arc<AtomicUsize>,
     pub upstream: Served,
     pub upstream_url: String,
     pub proxy: Served,
@@ -149,14 +152,17 @@ impl World {
         );
         provider.wait_for_keys().await.expect("keys");
         let token_requests = Arc::new(AtomicUsize::new(0));
-        let counter = token_requests.clone();
+        let jwks_requests = Arc::new(AtomicUsize::new(0));
+        let (tokens, jwks) = (token_requests.clone(), jwks_requests.clone());
         let op_app = latchkey_oidc::router(provider.clone()).layer(axum::middleware::from_fn(
             move |req: Request, next: Next| {
-                let counter = counter.clone();
+                let (tokens, jwks) = (tokens.clone(), jwks.clone());
                 async move {
-                    if req.uri().path() == "/token" {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                    }
+                    match req.uri().path() {
+                        "/token" => tokens.fetch_add(1, Ordering::SeqCst),
+                        "/.well-known/jwks.json" => jwks.fetch_add(1, Ordering::SeqCst),
+                        _ => 0,
+                    };
                     next.run(req).await
                 }
             },
@@ -207,7 +213,9 @@ impl World {
             store,
             op,
             op_url,
+            provider,
             token_requests,
+            jwks_requests,
             upstream,
             upstream_url,
             proxy,
@@ -230,6 +238,10 @@ impl World {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.proxy_url)
+    }
+
+    pub fn jwks_reads(&self) -> usize {
+        self.jwks_requests.load(Ordering::SeqCst)
     }
 
     pub fn tokens(&self) -> usize {
