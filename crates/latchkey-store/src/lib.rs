@@ -12,6 +12,7 @@ mod migrate;
 mod model;
 mod passkeys;
 mod postgres;
+mod proxy_sessions;
 mod sessions;
 mod tokens;
 
@@ -19,6 +20,7 @@ pub use audit::NewAuditEvent;
 pub use directory::fold;
 pub use model::*;
 pub use passkeys::PasskeyUse;
+pub use proxy_sessions::{ProxyId, ProxyIdentity, ProxySession, ProxySessionRefresh, SealedTokens};
 pub use tokens::AccessTokenState;
 
 use std::str::FromStr;

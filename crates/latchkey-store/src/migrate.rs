@@ -11,6 +11,10 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_directory.sql")),
     (3, include_str!("../migrations/sqlite/0003_issuer_ids.sql")),
     (4, include_str!("../migrations/sqlite/0004_people.sql")),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_proxy_sessions.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_initial.sql")),
@@ -20,6 +24,10 @@ const POSTGRES: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0003_issuer_ids.sql"),
     ),
     (4, include_str!("../migrations/postgres/0004_people.sql")),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_proxy_sessions.sql"),
+    ),
 ];
 
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS latchkey_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

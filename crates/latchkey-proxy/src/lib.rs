@@ -1,0 +1,92 @@
+//! The auth proxy role (`latchkey proxy`): oauth2-proxy's job, compatible with its endpoints
+//! and headers. It signs people in with an OpenID Provider (any, Latchkey's own included),
+//! keeps their sessions server-side in the store, decides who may pass, and either proxies
+//! requests to the app (`http://` upstreams) or answers `/oauth2/auth` for nginx, Traefik or
+//! Caddy (forward-auth).
+//!
+//! The binary builds a [`ProxySettings`], then [`Proxy::new`] and serves [`router`] with
+//! `ConnectInfo<SocketAddr>` (for `X-Forwarded-For`).
+
+mod answer;
+pub mod provider;
+mod routes;
+pub mod rules;
+pub mod session;
+pub mod settings;
+mod upstream;
+
+use std::sync::Arc;
+
+use latchkey_oidc::crypto::MasterKey;
+use latchkey_store::Store;
+use latchkey_web::Site;
+
+pub use provider::{ProviderError, RelyingParty};
+pub use routes::router;
+pub use settings::{
+    ClientAuth, CookieSettings, HeaderSettings, ProviderSettings, ProxySettings, SameSite,
+    SettingsError,
+};
+
+/// One proxy: settings checked, rules compiled, upstream client ready. The provider is
+/// discovered on first need, so a provider that is down does not keep the proxy from
+/// starting (its pages say so instead).
+pub struct Proxy {
+    pub(crate) settings: ProxySettings,
+    pub(crate) store: Store,
+    pub(crate) master: Arc<MasterKey>,
+    pub(crate) rp: RelyingParty,
+    pub(crate) rules: rules::Rules,
+    pub(crate) sessions: session::Sessions,
+    pub(crate) upstreams: upstream::Upstreams,
+    /// Where our pages live: the proxy's origin, links under the proxy prefix.
+    pub(crate) site: Site,
+}
+
+impl Proxy {
+    pub fn new(
+        settings: ProxySettings,
+        store: Store,
+        master: Arc<MasterKey>,
+    ) -> Result<Arc<Proxy>, SettingsError> {
+        settings.check()?;
+        let rules = rules::Rules::new(&settings)?;
+        let upstreams = upstream::Upstreams::new(
+            &settings.upstreams,
+            settings.upstream_timeout,
+            settings.headers.pass_host_header,
+        )?;
+        let cookies = session::Cookies::new(&settings.cookie, settings.id.as_str());
+        let sessions = session::Sessions::new(
+            store.clone(),
+            master.clone(),
+            settings.id.clone(),
+            cookies,
+            settings.provider.timeout,
+        );
+        let site = Site {
+            origin: Site::from_issuer(&settings.redirect_url).origin,
+            base: settings.proxy_prefix.clone(),
+        };
+        let rp = RelyingParty::new(settings.provider.clone(), settings.redirect_url.clone());
+        Ok(Arc::new(Proxy {
+            settings,
+            store,
+            master,
+            rp,
+            rules,
+            sessions,
+            upstreams,
+            site,
+        }))
+    }
+
+    pub fn settings(&self) -> &ProxySettings {
+        &self.settings
+    }
+
+    /// The relying party, e.g. to discover the provider at start-up and log the outcome.
+    pub fn relying_party(&self) -> &RelyingParty {
+        &self.rp
+    }
+}

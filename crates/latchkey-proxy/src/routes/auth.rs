@@ -1,0 +1,119 @@
+//! Forward-auth (`/oauth2/auth`) and `/oauth2/userinfo`, answering as oauth2-proxy does.
+//!
+//! `/oauth2/auth` (any method): 202 (or 200 when configured) with `GAP-Auth` and, with
+//! `--set-xauthrequest`, `X-Auth-Request-*`; 401 `Unauthorized` without a session; 401 and a
+//! cleared cookie when the session fails the proxy's rules; 403 when the request's own
+//! `allowed_groups`/`allowed_emails`/`allowed_email_domains` are not met; `Set-Cookie`
+//! after a refresh. No no-cache headers: nginx may cache the answer briefly.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use super::auth_request_identity;
+use crate::Proxy;
+use crate::answer;
+use crate::rules::Rules;
+use crate::session::Lookup;
+
+pub async fn any_auth(State(proxy): State<Arc<Proxy>>, headers: HeaderMap, uri: Uri) -> Response {
+    let lookup = match proxy.sessions.lookup(&proxy.rp, &headers).await {
+        Ok(l) => l,
+        Err(e) => return answer::store_unavailable(&proxy, &headers, &e),
+    };
+    let unauthorized = || {
+        if answer::wants_json(&proxy, &headers) {
+            let mut r = (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(Value::Object(Map::new())),
+            )
+                .into_response();
+            r.headers_mut().insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                "nosniff".parse().expect("static"),
+            );
+            r
+        } else {
+            answer::plain(StatusCode::UNAUTHORIZED, "Unauthorized\n")
+        }
+    };
+    let current = match lookup {
+        Lookup::Found(c) => c,
+        Lookup::None { .. } => return unauthorized(),
+        Lookup::Ended => {
+            let mut r = unauthorized();
+            r.headers_mut()
+                .append(header::SET_COOKIE, proxy.sessions.cookies.clear_session());
+            return r;
+        }
+    };
+    if !proxy.rules.authorize(current.identity()) {
+        if let Err(e) = proxy.sessions.delete(&current.session.id_hash).await {
+            return answer::store_unavailable(&proxy, &headers, &e);
+        }
+        let mut r = unauthorized();
+        r.headers_mut()
+            .append(header::SET_COOKIE, proxy.sessions.cookies.clear_session());
+        return r;
+    }
+    if !Rules::query_allows(uri.query(), current.identity()) {
+        return answer::plain(StatusCode::FORBIDDEN, "Forbidden\n");
+    }
+    let status = if proxy.settings.auth_answers_200 {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let mut r = status.into_response();
+    auth_request_identity(&proxy, current.identity(), r.headers_mut());
+    if proxy.settings.headers.set_xauthrequest
+        && proxy.settings.headers.pass_access_token
+        && let Some(token) = proxy.sessions.access_token(&current.session)
+    {
+        crate::rules::set_header(r.headers_mut(), "x-auth-request-access-token", &token);
+    }
+    if let Some(cookie) = current.set_cookie {
+        r.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    r
+}
+
+pub async fn get_userinfo(State(proxy): State<Arc<Proxy>>, headers: HeaderMap) -> Response {
+    let lookup = match proxy.sessions.lookup(&proxy.rp, &headers).await {
+        Ok(l) => l,
+        Err(e) => return answer::store_unavailable(&proxy, &headers, &e),
+    };
+    let Lookup::Found(current) = lookup else {
+        return answer::error(
+            &proxy,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Not signed in",
+            "You are not signed in.",
+        );
+    };
+    let id = current.identity();
+    let mut body = Map::new();
+    body.insert("user".into(), Value::from(id.user.as_str()));
+    body.insert(
+        "email".into(),
+        Value::from(id.email.as_deref().unwrap_or("")),
+    );
+    if !id.groups.is_empty() {
+        body.insert("groups".into(), Value::from(id.groups.clone()));
+    }
+    if let Some(name) = &id.preferred_username {
+        body.insert("preferredUsername".into(), Value::from(name.as_str()));
+    }
+    let mut r = axum::Json(Value::Object(body)).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    if let Some(cookie) = current.set_cookie {
+        r.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    r
+}

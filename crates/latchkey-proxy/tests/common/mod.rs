@@ -1,0 +1,401 @@
+//! The proxy's end-to-end harness: Latchkey's own OpenID Provider engine in process (with a
+//! test authenticator: the browser names its user in `x-test-user` at `/authorize`), an
+//! upstream that echoes what it receives, the proxy in front of it, and a browser that
+//! keeps cookies.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+use latchkey_oidc::clients::{NewClient, create_client};
+use latchkey_oidc::jose::Alg;
+use latchkey_oidc::{
+    Authentication, Authenticator, AuthnRequest, BoxFuture, ClaimsFor, ClaimsSource, Principal,
+    Provider, ProviderSettings as OpSettings, RoleError, Snapshot, StandardClaims,
+};
+use latchkey_proxy::{Proxy, ProxySettings};
+use latchkey_store::{IssuerId, Store, Subject, unix_now};
+use latchkey_testkit::{Backend, Served, TestDb, bind_loopback, master_key};
+use serde_json::{Map, Value, json};
+
+pub const USER: &str = "x-test-user";
+
+struct TestAuthenticator;
+
+impl Authenticator for TestAuthenticator {
+    fn authenticate<'a>(
+        &'a self,
+        req: AuthnRequest<'a>,
+    ) -> BoxFuture<'a, Result<Authentication, RoleError>> {
+        Box::pin(async move {
+            let Some(user) = req.headers.get(USER).and_then(|v| v.to_str().ok()) else {
+                return Ok(Authentication::Interaction("/login".into()));
+            };
+            Ok(Authentication::Authenticated(Principal {
+                subject: Subject::from(user),
+                auth_time: unix_now(),
+                amr: vec!["pwd".into()],
+                snapshot: Snapshot::new(StandardClaims {
+                    preferred_username: Some(user.to_owned()),
+                    ..Default::default()
+                }),
+            }))
+        })
+    }
+
+    fn end_session<'a>(&'a self, _headers: &'a HeaderMap) -> BoxFuture<'a, HeaderMap> {
+        Box::pin(async { HeaderMap::new() })
+    }
+}
+
+/// `email` = `{sub}@example.com` (verified), groups `staff` and `{sub}-team`, and the
+/// preferred username; `mallory`'s address is not verified.
+struct TestClaims;
+
+impl ClaimsSource for TestClaims {
+    fn claims<'a>(
+        &'a self,
+        subject: &'a Subject,
+        scopes: &'a [&'a str],
+        _snapshot: &'a Snapshot,
+        _purpose: ClaimsFor,
+    ) -> BoxFuture<'a, Result<Map<String, Value>, RoleError>> {
+        Box::pin(async move {
+            let sub = subject.as_str();
+            let mut m = Map::new();
+            for s in scopes {
+                match *s {
+                    "email" => {
+                        m.insert("email".into(), json!(format!("{sub}@example.com")));
+                        m.insert("email_verified".into(), json!(sub != "mallory"));
+                    }
+                    "profile" => {
+                        m.insert("preferred_username".into(), json!(sub));
+                    }
+                    "groups" => {
+                        m.insert("groups".into(), json!(["staff", format!("{sub}-team")]));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(m)
+        })
+    }
+}
+
+/// The upstream: answers every request with what it received, as JSON.
+async fn echo(req: Request) -> axum::response::Response {
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in req.headers() {
+        headers
+            .entry(k.as_str().to_owned())
+            .or_default()
+            .push(String::from_utf8_lossy(v.as_bytes()).into_owned());
+    }
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    axum::Json(json!({"method": req.method().as_str(), "path": path, "headers": headers}))
+        .into_response()
+}
+
+pub struct World {
+    pub db: TestDb,
+    pub store: Store,
+    pub op: Served,
+    pub op_url: String,
+    pub provider: Arc<Provider>,
+    /// Requests to the provider's token endpoint.
+    pub token_requests: Arc<AtomicUsize>,
+    /// Requests for the provider's JWKS.
+    pub jwks_requests: Arc<AtomicUsize>,
+    pub upstream: Served,
+    pub upstream_url: String,
+    pub proxy: Served,
+    pub proxy_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub settings: ProxySettings,
+}
+
+impl World {
+    pub async fn start(tweak: impl FnOnce(&mut ProxySettings)) -> World {
+        World::start_on(Backend::Sqlite, tweak).await
+    }
+
+    pub async fn start_on(backend: Backend, tweak: impl FnOnce(&mut ProxySettings)) -> World {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+
+        let op_listener = bind_loopback(0).await;
+        let op_url = format!("http://{}", op_listener.local_addr().unwrap());
+        let provider = Arc::new(
+            Provider::new(
+                OpSettings::new(IssuerId::from("idp"), &op_url),
+                store.clone(),
+                master_key(),
+                Arc::new(TestAuthenticator),
+                Arc::new(TestClaims),
+            )
+            .await
+            .expect("Provider::new"),
+        );
+        provider.wait_for_keys().await.expect("keys");
+        let token_requests = Arc::new(AtomicUsize::new(0));
+        let jwks_requests = Arc::new(AtomicUsize::new(0));
+        let (tokens, jwks) = (token_requests.clone(), jwks_requests.clone());
+        let op_app = latchkey_oidc::router(provider.clone()).layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let (tokens, jwks) = (tokens.clone(), jwks.clone());
+                async move {
+                    match req.uri().path() {
+                        "/token" => tokens.fetch_add(1, Ordering::SeqCst),
+                        "/.well-known/jwks.json" => jwks.fetch_add(1, Ordering::SeqCst),
+                        _ => 0,
+                    };
+                    next.run(req).await
+                }
+            },
+        ));
+        let op = Served::start(op_listener, op_app);
+
+        let up_listener = bind_loopback(0).await;
+        let upstream_url = format!("http://{}", up_listener.local_addr().unwrap());
+        let upstream = Served::start(up_listener, Router::new().fallback(echo));
+
+        let proxy_listener = bind_loopback(0).await;
+        let proxy_url = format!("http://{}", proxy_listener.local_addr().unwrap());
+        let callback = format!("{proxy_url}/oauth2/callback");
+        let created = create_client(
+            &store,
+            &IssuerId::from("idp"),
+            NewClient {
+                name: "proxy".into(),
+                redirect_uris: vec![callback.clone()],
+                post_logout_redirect_uris: vec![],
+                public: false,
+                id_token_alg: Alg::ES256,
+                metadata: json!({}),
+            },
+        )
+        .await
+        .expect("client");
+        let client_id = created.client.id.0.clone();
+        let client_secret = created.secret.expect("secret");
+        let mut settings = ProxySettings::new(
+            "proxy",
+            &op_url,
+            &client_id,
+            Some(&client_secret),
+            &callback,
+        );
+        settings.provider.scope = "openid email profile groups".into();
+        settings.provider.timeout = Duration::from_secs(2);
+        settings.cookie.secure = false;
+        settings.email_domains = vec!["example.com".into()];
+        settings.upstreams = vec![format!("{upstream_url}/")];
+        settings.whitelist_domains = vec!["app.example.org".into()];
+        tweak(&mut settings);
+        let proxy = Proxy::new(settings.clone(), store.clone(), master_key()).expect("proxy");
+        let proxy = Served::start(proxy_listener, latchkey_proxy::router(proxy));
+        World {
+            db,
+            store,
+            op,
+            op_url,
+            provider,
+            token_requests,
+            jwks_requests,
+            upstream,
+            upstream_url,
+            proxy,
+            proxy_url,
+            client_id,
+            client_secret,
+            settings,
+        }
+    }
+
+    /// Another proxy on the same store and proxy id (a replica), with other settings.
+    pub async fn replica(&self, tweak: impl FnOnce(&mut ProxySettings)) -> (Served, String) {
+        let listener = bind_loopback(0).await;
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut settings = self.settings.clone();
+        tweak(&mut settings);
+        let proxy = Proxy::new(settings, self.store.clone(), master_key()).expect("replica");
+        (Served::start(listener, latchkey_proxy::router(proxy)), url)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.proxy_url)
+    }
+
+    pub fn jwks_reads(&self) -> usize {
+        self.jwks_requests.load(Ordering::SeqCst)
+    }
+
+    pub fn tokens(&self) -> usize {
+        self.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// The whole sign-in: start → provider (as `user`) → callback. Returns the callback's
+    /// answer (a redirect to where the person was going, with the session cookie).
+    pub async fn sign_in(&self, browser: &Browser, user: &str, rd: &str) -> Resp {
+        let start = browser
+            .get(&self.url(&format!("/oauth2/start?rd={}", enc(rd))), &[])
+            .await;
+        assert_eq!(start.status, 302, "start: {}", start.body);
+        let authorize = start.location();
+        assert!(authorize.starts_with(&self.op_url), "{authorize}");
+        assert!(
+            authorize.contains("code_challenge_method=S256"),
+            "{authorize}"
+        );
+        assert!(authorize.contains("nonce="), "{authorize}");
+        let op = browser.get(&authorize, &[(USER, user)]).await;
+        assert_eq!(op.status, 303, "authorize: {}", op.body);
+        let callback = op.location();
+        assert!(
+            callback.starts_with(&self.url("/oauth2/callback")),
+            "{callback}"
+        );
+        browser.get(&callback, &[]).await
+    }
+
+    pub async fn stop(self) {
+        self.proxy.stop().await;
+        self.upstream.stop().await;
+        self.op.stop().await;
+        self.store.close().await;
+        self.db.cleanup().await;
+    }
+}
+
+pub fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn location(&self) -> String {
+        self.header("location").expect("Location").to_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// What the echo upstream received in header `name` (every value).
+    pub fn upstream_header(&self, name: &str) -> Vec<String> {
+        self.json()["headers"][name]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub fn is_html(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html"))
+    }
+}
+
+/// A browser that keeps cookies (all of them, by name; the tests run on one host).
+pub struct Browser {
+    http: reqwest::Client,
+    pub jar: Mutex<BTreeMap<String, String>>,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Browser::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            jar: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar.lock().unwrap().get(name).cloned()
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.jar
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), value.to_owned());
+    }
+
+    pub async fn get(&self, url: &str, headers: &[(&str, &str)]) -> Resp {
+        self.send(self.http.get(url), headers).await
+    }
+
+    pub async fn send(&self, mut rb: reqwest::RequestBuilder, headers: &[(&str, &str)]) -> Resp {
+        let cookies = {
+            let jar = self.jar.lock().unwrap();
+            jar.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if !cookies.is_empty() {
+            rb = rb.header("cookie", cookies);
+        }
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let r = rb.send().await.expect("HTTP request");
+        let resp = Resp {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body: r.text().await.expect("body"),
+        };
+        let mut jar = self.jar.lock().unwrap();
+        for c in resp.set_cookies() {
+            let (pair, attrs) = c.split_once(';').unwrap_or((&c, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        resp
+    }
+}
