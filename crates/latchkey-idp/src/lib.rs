@@ -1,18 +1,25 @@
 //! The idp role: people sign in with a passkey and get a browser session; the OpenID Provider
-//! engine asks the session who they are.
+//! engine asks the session who they are, and the directory what to say about them.
 //!
-//! This crate holds the session side: [`SessionAuthenticator`] reads the session cookie, and
-//! [`DirectoryClaims`] answers what the directory says. The passkey ceremonies, directory and
-//! pages arrive with the idp issue; until then `/login` explains that sign-in is unavailable.
+//! [`Idp`] holds the role's state; [`SessionAuthenticator`] and [`DirectoryClaims`] are its
+//! answers to the engine; [`router`] serves its pages and the WebAuthn JSON routes.
 
+mod api;
 mod claims;
+mod client_policy;
+mod cookies;
 pub mod directory;
-mod login;
+mod limits;
+pub mod links;
+pub mod net;
+mod pages;
 pub mod passkey;
 mod session;
+mod state;
+mod webfinger;
 
-pub use claims::DirectoryClaims;
-pub use login::router;
-pub use session::{
-    SESSION_COOKIE, SESSION_COOKIE_SECURE, SessionAuthenticator, session_cookie_name,
-};
+pub use claims::{DirectoryClaims, preferred_username};
+pub use client_policy::{ALLOWED_GROUPS, ClientPolicy, LAUNCH_URL, LOGO_URI, SKIP_CONSENT};
+pub use pages::router;
+pub use session::{AMR_LINK, AMR_PASSKEY, Person, SessionAuthenticator};
+pub use state::{Idp, IdpSettings};

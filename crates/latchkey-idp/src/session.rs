@@ -1,57 +1,163 @@
-//! The browser session: an opaque cookie whose SHA-256 digest keys the `sessions` table.
+//! Browser sessions: an opaque cookie whose SHA-256 digest keys the `sessions` table. The
+//! engine asks [`SessionAuthenticator`] who is signing in; the pages ask [`Idp::person`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use latchkey_oidc::crypto::sha256_hex;
+use latchkey_oidc::crypto::{random_token, sha256_hex};
 use latchkey_oidc::{
     Authentication, Authenticator, AuthnRequest, BoxFuture, Principal, RoleError, Snapshot,
 };
-use latchkey_store::{IssuerId, Store, unix_now};
+use latchkey_store::{Consent, Session, StoreError, Subject, User, unix_now};
 
-/// Cookie name over plain http (development, `http://localhost`).
-pub const SESSION_COOKIE: &str = "latchkey_session";
-/// Cookie name over https: `__Host-` pins it to this host, path `/`, Secure.
-pub const SESSION_COOKIE_SECURE: &str = "__Host-latchkey_session";
+use crate::client_policy::ClientPolicy;
+use crate::cookies;
+use crate::state::Idp;
 
-pub fn session_cookie_name(issuer: &str) -> &'static str {
-    if issuer.starts_with("https://") {
-        SESSION_COOKIE_SECURE
-    } else {
-        SESSION_COOKIE
+/// How a person proved who they are (RFC 8176 `amr`): a passkey (`phr`, as Pocket ID), or a
+/// one-time link (`otp`).
+pub const AMR_PASSKEY: &str = "phr";
+pub const AMR_LINK: &str = "otp";
+
+/// A session's last use is written at most this often.
+const TOUCH_EVERY: i64 = 60;
+
+/// The signed-in person, for a page.
+pub struct Person {
+    pub session: Session,
+    pub user: User,
+}
+
+impl Idp {
+    /// The person whose live session the request carries, if their account is enabled.
+    pub async fn person(&self, headers: &HeaderMap) -> Result<Option<Person>, StoreError> {
+        let Some(token) = cookies::read(headers, self.cookies.session) else {
+            return Ok(None);
+        };
+        let now = unix_now();
+        let Some(session) = self
+            .store
+            .find_session(self.issuer_id(), &sha256_hex(token.as_bytes()), now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(user) = self
+            .store
+            .find_user(&session.subject.0.clone().into())
+            .await?
+        else {
+            return Ok(None);
+        };
+        if user.disabled {
+            return Ok(None);
+        }
+        if session.last_used_at < now - TOUCH_EVERY {
+            self.store
+                .update_session_use(&session.id_hash, now, now - TOUCH_EVERY)
+                .await?;
+        }
+        Ok(Some(Person { session, user }))
+    }
+
+    /// Starts a session for `user` and gives the cookie that carries it.
+    pub async fn start_session(
+        &self,
+        user: &User,
+        amr: &str,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Result<HeaderValue, StoreError> {
+        let token = random_token();
+        let now = unix_now();
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        self.store
+            .create_session(&Session {
+                id_hash: sha256_hex(token.as_bytes()),
+                issuer: self.issuer_id().clone(),
+                subject: Subject(user.id.0.clone()),
+                auth_time: now,
+                amr: vec![amr.to_owned()],
+                created_at: now,
+                expires_at: now + self.settings.session_duration,
+                user_agent,
+                ip: self
+                    .client_ip(headers, peer)
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default(),
+                last_used_at: now,
+            })
+            .await?;
+        Ok(self
+            .cookies
+            .set(self.cookies.session, &token, self.settings.session_duration))
+    }
+
+    /// Ends the request's session (if any) and gives the cookie that clears it.
+    pub async fn end_session(&self, headers: &HeaderMap) -> HeaderValue {
+        if let Some(token) = cookies::read(headers, self.cookies.session)
+            && let Err(e) = self
+                .store
+                .delete_session(&sha256_hex(token.as_bytes()))
+                .await
+        {
+            tracing::warn!(error = %e, "deleting session failed");
+        }
+        self.cookies.clear(self.cookies.session)
+    }
+
+    /// The cookie that proves a fresh passkey check by `person`, in this session.
+    pub(crate) fn reauth_cookie(&self, person: &Person) -> HeaderValue {
+        let token = self
+            .reauth
+            .token("reauth", &person.session.id_hash, unix_now());
+        self.cookies
+            .set(self.cookies.reauth, &token, crate::state::REAUTH_LIFETIME)
+    }
+
+    /// Whether the request carries a fresh passkey check by `person`, in this session.
+    pub(crate) fn reauthenticated(&self, headers: &HeaderMap, person: &Person) -> bool {
+        self.reauth
+            .verify_token(
+                cookies::read(headers, self.cookies.reauth),
+                "reauth",
+                &person.session.id_hash,
+                unix_now(),
+            )
+            .is_ok()
+    }
+
+    fn sign_in_url(&self, resume: &str) -> String {
+        let mut url = url::Url::parse(&self.url("/login")).expect("issuer is a valid URL");
+        url.query_pairs_mut().append_pair("return_to", resume);
+        url.into()
+    }
+
+    fn interaction_url(&self, path: &str, resume: &str, deny: &str) -> String {
+        let mut url = url::Url::parse(&self.url(path)).expect("issuer is a valid URL");
+        url.query_pairs_mut()
+            .append_pair("resume", resume)
+            .append_pair("deny", deny);
+        url.into()
     }
 }
 
+/// The engine's view of the idp: the browser session, then the client's rules (allowed
+/// groups, consent).
 pub struct SessionAuthenticator {
-    store: Store,
-    issuer_id: IssuerId,
-    cookie: &'static str,
-    login_url: String,
+    idp: Arc<Idp>,
 }
 
 impl SessionAuthenticator {
-    pub fn new(store: Store, issuer_id: IssuerId, issuer: &str) -> SessionAuthenticator {
-        SessionAuthenticator {
-            store,
-            issuer_id,
-            cookie: session_cookie_name(issuer),
-            login_url: format!("{}/login", issuer.trim_end_matches('/')),
-        }
-    }
-
-    fn session_token<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == self.cookie)
-            .map(|(_, v)| v)
-    }
-
-    fn interaction(&self, resume: &str) -> Authentication {
-        let mut url = url::Url::parse(&self.login_url).expect("issuer is a valid URL");
-        url.query_pairs_mut().append_pair("return_to", resume);
-        Authentication::Interaction(url.into())
+    pub fn new(idp: Arc<Idp>) -> SessionAuthenticator {
+        SessionAuthenticator { idp }
     }
 }
 
@@ -61,52 +167,113 @@ impl Authenticator for SessionAuthenticator {
         req: AuthnRequest<'a>,
     ) -> BoxFuture<'a, Result<Authentication, RoleError>> {
         Box::pin(async move {
-            let Some(token) = self.session_token(req.headers) else {
-                return Ok(self.interaction(req.resume_url.get()));
-            };
-            let session = self
-                .store
-                .find_session(&self.issuer_id, &sha256_hex(token.as_bytes()), unix_now())
-                .await?;
-            match session {
-                Some(s) if req.fresh_after.is_none_or(|t| s.auth_time >= t) => {
-                    Ok(Authentication::Authenticated(Principal {
-                        subject: s.subject,
-                        auth_time: s.auth_time,
-                        amr: s.amr,
-                        snapshot: Snapshot::default(),
-                    }))
+            let idp = &self.idp;
+            let person = match idp.person(req.headers).await? {
+                Some(p) if req.fresh_after.is_none_or(|t| p.session.auth_time >= t) => p,
+                _ => {
+                    return Ok(Authentication::Interaction(
+                        idp.sign_in_url(req.resume_url.get()),
+                    ));
                 }
-                _ => Ok(self.interaction(req.resume_url.get())),
+            };
+            let policy = ClientPolicy::of(req.client);
+            if !policy.allowed_groups.is_empty() {
+                let groups = idp
+                    .store
+                    .find_directory_claims(&person.user.id)
+                    .await?
+                    .groups;
+                if !policy.admits(&groups) {
+                    if req.prompt_none {
+                        return Ok(Authentication::Denied(format!(
+                            "{} is in none of the client's allowed groups",
+                            person.user.username
+                        )));
+                    }
+                    return Ok(Authentication::Interaction(idp.interaction_url(
+                        "/refused",
+                        req.resume_url.get(),
+                        req.resume_url.deny(),
+                    )));
+                }
             }
+            if !policy.skip_consent {
+                let subject = Subject(person.user.id.0.clone());
+                let consent = idp
+                    .store
+                    .find_consent(idp.issuer_id(), &subject, &req.client.id)
+                    .await?;
+                if !consent_covers(
+                    consent.as_ref(),
+                    req.scope,
+                    req.consent_prompt,
+                    req.requested_at,
+                ) {
+                    return Ok(Authentication::Interaction(idp.interaction_url(
+                        "/consent",
+                        req.resume_url.get(),
+                        req.resume_url.deny(),
+                    )));
+                }
+            }
+            Ok(Authentication::Authenticated(Principal {
+                subject: Subject(person.user.id.0),
+                auth_time: person.session.auth_time,
+                amr: person.session.amr,
+                snapshot: Snapshot::default(),
+            }))
         })
+    }
+
+    fn client_ip(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<std::net::IpAddr> {
+        self.idp.client_ip(headers, peer)
     }
 
     fn end_session<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, HeaderMap> {
         Box::pin(async move {
             let mut out = HeaderMap::new();
-            if let Some(token) = self.session_token(headers) {
-                if let Err(e) = self
-                    .store
-                    .delete_session(&sha256_hex(token.as_bytes()))
-                    .await
-                {
-                    tracing::warn!(error = %e, "deleting session failed");
-                }
-                let secure = if self.cookie == SESSION_COOKIE_SECURE {
-                    "; Secure"
-                } else {
-                    ""
-                };
-                let clear = format!(
-                    "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
-                    self.cookie
-                );
-                if let Ok(v) = HeaderValue::from_str(&clear) {
-                    out.insert(header::SET_COOKIE, v);
-                }
+            if cookies::read(headers, self.idp.cookies.session).is_some() {
+                out.insert(header::SET_COOKIE, self.idp.end_session(headers).await);
             }
             out
         })
+    }
+}
+
+/// Whether a recorded consent covers `scope`. With `prompt=consent` only a consent given
+/// since the request arrived counts.
+fn consent_covers(consent: Option<&Consent>, scope: &str, prompt: bool, requested_at: i64) -> bool {
+    let Some(c) = consent else { return false };
+    if prompt && c.updated_at < requested_at {
+        return false;
+    }
+    let given: Vec<&str> = c.scope.split_whitespace().collect();
+    scope.split_whitespace().all(|s| given.contains(&s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_store::{ClientId, IssuerId};
+
+    fn consent(scope: &str, at: i64) -> Consent {
+        Consent {
+            issuer: IssuerId::from("idp"),
+            subject: Subject::from("u"),
+            client_id: ClientId::from("c"),
+            scope: scope.into(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn consent_must_cover_every_scope_and_be_fresh_under_prompt_consent() {
+        let c = consent("openid email profile", 100);
+        assert!(consent_covers(Some(&c), "openid email", false, 50));
+        assert!(!consent_covers(Some(&c), "openid groups", false, 50));
+        assert!(!consent_covers(None, "openid", false, 50));
+        assert!(!consent_covers(Some(&c), "openid", true, 150));
+        assert!(consent_covers(Some(&c), "openid", true, 100));
     }
 }

@@ -61,6 +61,7 @@ fn main() -> ExitCode {
             Command::Clients(c) => commands::clients(&config, c).await,
             Command::Users(c) => commands::users(&config, c).await,
             Command::Groups(c) => commands::groups(&config, c).await,
+            Command::SetupLink => commands::setup_link(&config).await,
             Command::CheckConfig | Command::Version => Ok(()),
         }
     });

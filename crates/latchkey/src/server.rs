@@ -57,6 +57,19 @@ pub async fn run(config: &Config) -> Result<()> {
         servers.spawn(serve(listener, app, stop_rx.clone(), "metrics"));
     }
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
+    if config.enabled_roles().any(|(role, _)| role == Role::Idp) {
+        let issuer = &config.role(Role::Idp).public_url;
+        let link =
+            latchkey_idp::links::setup_link_if_needed(&store, &Role::Idp.issuer_id(), issuer)
+                .await
+                .context("idp: making the setup link")?;
+        if let Some(link) = link {
+            tracing::info!(
+                "No administrator yet. Open this link to create the first one with a passkey \
+                 (it works once, for 24 hours; `latchkey setup-link` makes a new one): {link}"
+            );
+        }
+    }
     spawn_purge(store.clone(), stop_rx.clone());
 
     let mut stopping = stop_rx.clone();
@@ -101,20 +114,18 @@ async fn build_provider(
     let settings = provider_settings(role, rc);
     match role {
         Role::Idp => {
+            let idp = latchkey_idp::Idp::new(store.clone(), idp_settings(rc)?, master)
+                .map_err(|e| anyhow::anyhow!("idp: {e} (check idp.public_url)"))?;
             let provider = Provider::new(
                 settings,
                 store.clone(),
                 master.clone(),
-                Arc::new(latchkey_idp::SessionAuthenticator::new(
-                    store.clone(),
-                    role.issuer_id(),
-                    &rc.public_url,
-                )),
-                Arc::new(latchkey_idp::DirectoryClaims),
+                Arc::new(latchkey_idp::SessionAuthenticator::new(idp.clone())),
+                Arc::new(latchkey_idp::DirectoryClaims::new(store.clone())),
             )
             .await
             .context("idp: loading signing keys")?;
-            let pages = latchkey_idp::router(provider.site().clone());
+            let pages = latchkey_idp::router(idp);
             Ok((Arc::new(provider), pages))
         }
         Role::Tsidp => {
@@ -153,6 +164,42 @@ async fn build_provider(
             Ok((provider, pages))
         }
     }
+}
+
+/// The idp role's own settings from its section.
+fn idp_settings(rc: &RoleConfig) -> Result<latchkey_idp::IdpSettings> {
+    use latchkey_idp::passkey::{Attachment, PasskeySettings, UserVerification};
+    let url = url::Url::parse(&rc.public_url).context("idp.public_url")?;
+    let trusted_proxies = rc
+        .trusted_proxies
+        .iter()
+        .map(|p| {
+            p.parse()
+                .map_err(|e: String| anyhow::anyhow!("idp.trusted_proxies: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(latchkey_idp::IdpSettings {
+        issuer: rc.public_url.clone(),
+        issuer_id: Role::Idp.issuer_id(),
+        session_duration: rc.session_duration as i64 * 60,
+        trusted_proxies,
+        passkeys: PasskeySettings {
+            rp_id: url.host_str().unwrap_or("localhost").to_owned(),
+            origin: url.origin().ascii_serialization(),
+            rp_name: "Latchkey".to_owned(),
+            user_verification: match rc.webauthn_user_verification.as_str() {
+                "preferred" => UserVerification::Preferred,
+                _ => UserVerification::Required,
+            },
+            attachment: match rc.webauthn_authenticator_attachment.as_str() {
+                "platform" => Attachment::Platform,
+                "cross-platform" => Attachment::CrossPlatform,
+                _ => Attachment::Any,
+            },
+            allow_synced: rc.webauthn_allow_synced_passkeys,
+            timeout: Duration::from_secs(60),
+        },
+    })
 }
 
 pub fn provider_settings(role: Role, rc: &RoleConfig) -> ProviderSettings {

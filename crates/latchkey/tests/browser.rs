@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::{Server, alice_whois, create_client, run, temp_dir};
-use latchkey_testkit::{FakeTailscaled, free_port, http_client, post_form_as};
+use latchkey_testkit::{FakeTailscaled, RelyingParty, free_port, http_client, post_form_as};
 use serde_json::{Value, json};
 
 fn e2e_dir() -> PathBuf {
@@ -185,5 +185,211 @@ async fn engine_pages_in_chromium() {
 
     assert!(tsidp.stop().success());
     assert!(idp.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The idp for people in a real browser with a virtual passkey authenticator: the first
+/// administrator arrives by the setup link the server logged, registers a passkey, signs out
+/// and in again with it, consents once to an application whose code `openidconnect` then
+/// redeems and verifies; a second person arrives by a one-time link and is refused by an
+/// application restricted to a group; deleting a passkey asks for the passkey first; a
+/// cross-origin post is refused. Screenshots of every page go to `target/screenshots/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idp_people_in_chromium() {
+    let dir = temp_dir("browser-idp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port("127.0.0.1");
+    let listen = format!("127.0.0.1:{port}");
+    // WebAuthn needs a name: an IP address cannot be an RP ID.
+    let base = format!("http://localhost:{port}");
+    let callback_port = free_port("127.0.0.1");
+    let callback = format!("http://127.0.0.1:{callback_port}/cb");
+    let global = ["--data-dir", dir.to_str().unwrap(), "--public-url", &base];
+    let (grafana, grafana_secret) = create_client(&global, "idp", "Grafana", &callback, &[]);
+    let (wiki, wiki_secret) = create_client(
+        &global,
+        "idp",
+        "Wiki",
+        &callback,
+        &["--allowed-group", "staff", "--skip-consent"],
+    );
+    let mut args = global.to_vec();
+    args.extend([
+        "users",
+        "add",
+        "bob",
+        "--email",
+        "bob@example.com",
+        "--first-name",
+        "Bob",
+    ]);
+    run(&args).unwrap();
+    let mut args = global.to_vec();
+    args.extend(["users", "login-link", "bob"]);
+    let link = run(&args).unwrap()[0]["url"].as_str().unwrap().to_owned();
+    assert!(link.starts_with(&format!("{base}/lc/")), "{link}");
+
+    let srv = Server::start_on(&dir, &listen, &["--public-url", &base, "idp"]);
+    let logged = srv.wait_for_log(|m| m.contains("/setup/"));
+    let message = logged["message"].as_str().unwrap();
+    let setup = message[message.find(&format!("{base}/setup/")).unwrap()..].to_owned();
+
+    // The RSA key is made in the background on a first start; the clients sign with RS256.
+    let http = http_client();
+    for _ in 0..300 {
+        let jwks = http
+            .get(format!("{base}/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap();
+        if jwks.text().await.unwrap().contains("\"RSA\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let rp = RelyingParty::new(&http, &base, &grafana, Some(&grafana_secret), &callback).await;
+    let sign_in = rp.sign_in(&["email", "profile", "groups"]);
+    let wiki_rp = RelyingParty::new(&http, &base, &wiki, Some(&wiki_secret), &callback).await;
+    let wiki_sign_in = wiki_rp.sign_in(&["email"]);
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+
+    let seen = tokio::task::spawn_blocking({
+        let args = [
+            base.clone(),
+            setup,
+            sign_in.url.to_string(),
+            wiki_sign_in.url.to_string(),
+            link.clone(),
+            callback_port.to_string(),
+            shots.display().to_string(),
+        ];
+        move || {
+            node(
+                "idp_people.mjs",
+                &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        seen.get("error").is_none(),
+        "the browser script failed: {seen}"
+    );
+
+    // The first administrator and their passkey, made in the browser.
+    assert_eq!(seen["passkey_new_heading"], "Create your passkey", "{seen}");
+    let creds = seen["credentials"].as_array().unwrap();
+    assert_eq!(creds.len(), 1, "{seen}");
+    assert_eq!(creds[0]["rpId"], "localhost");
+    assert_eq!(creds[0]["resident"], true);
+    let account = seen["account_text"].as_str().unwrap();
+    assert!(
+        account.contains("alice@example.com") && account.contains("Passkeys"),
+        "{account}"
+    );
+    assert_eq!(seen["setup_again"]["status"], 409, "{seen}");
+    // Signing in again: by autofill, which the page started by itself; then by the button.
+    assert_eq!(seen["conditional_available"], true);
+    assert_eq!(seen["autofill_signed_in"], true, "{seen}");
+    assert_eq!(seen["button_finishes"], 1, "{seen}");
+    assert_eq!(seen["signed_in_again"], true, "{seen}");
+
+    // Consent, then the code through openidconnect: signature, nonce, claims.
+    assert_eq!(
+        seen["consent_heading"],
+        "Allow Grafana to use your account?"
+    );
+    let consent = seen["consent_text"].as_str().unwrap();
+    assert!(
+        consent.contains("Your e-mail address") && consent.contains("The groups you belong to"),
+        "{consent}"
+    );
+    let callbacks = seen["callbacks"].as_array().unwrap();
+    assert_eq!(callbacks.len(), 3, "{seen}");
+    assert_eq!(
+        callbacks[0]["state"],
+        Value::from(sign_in.state.secret().as_str())
+    );
+    assert_eq!(callbacks[0]["iss"], Value::from(base.as_str()));
+    assert_eq!(callbacks[1]["state"], "again", "no second consent: {seen}");
+    assert!(callbacks[1]["code"].is_string(), "{seen}");
+    let code = callbacks[0]["code"].as_str().unwrap();
+    let tokens = rp.redeem(code, sign_in.verifier).await;
+    let id_token = tokens.extra_fields().id_token().expect("an ID token");
+    let claims = id_token
+        .claims(&rp.client.id_token_verifier(), &sign_in.nonce)
+        .expect("the ID token verifies");
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
+    assert_eq!(claims.email_verified(), Some(false));
+    assert_eq!(
+        claims.preferred_username().map(|u| u.as_str()),
+        Some("alice")
+    );
+    assert_eq!(
+        claims.name().and_then(|n| n.get(None)).map(|n| n.as_str()),
+        Some("Alice Liddell")
+    );
+    let amr: Vec<String> = claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    assert_eq!(amr, ["phr"]);
+    let userinfo = rp.userinfo(&tokens, claims.subject()).await;
+    assert_eq!(
+        userinfo.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
+
+    // Bob: the link page, his passkey; the link works once; the restricted app refuses him.
+    let bob = seen["bob_account"].as_str().unwrap();
+    assert!(bob.contains("bob@example.com"), "{bob}");
+    assert_eq!(seen["link_again"], 404, "{seen}");
+    assert_eq!(seen["refused_heading"], "You cannot use Wiki");
+    assert_eq!(callbacks[2]["error"], "access_denied", "{seen}");
+    assert_eq!(
+        callbacks[2]["state"],
+        Value::from(wiki_sign_in.state.secret().as_str())
+    );
+
+    // Deleting a passkey: a fresh passkey check first; afterwards the server refuses it.
+    assert!(
+        seen["delete_before"]
+            .as_str()
+            .unwrap()
+            .contains("confirm it is you"),
+        "{seen}"
+    );
+    assert!(
+        seen["account_after_delete"]
+            .as_str()
+            .unwrap()
+            .contains("No passkeys yet"),
+        "{seen}"
+    );
+    assert!(
+        seen["unknown_passkey_status"]
+            .as_str()
+            .unwrap()
+            .contains("not accepted"),
+        "{seen}"
+    );
+
+    // A form from another origin cannot sign Alice out.
+    assert_eq!(seen["cross_origin_logout"]["status"], 403, "{seen}");
+    assert_eq!(seen["still_signed_in"], true);
+    assert_eq!(
+        seen["console_errors"],
+        json!([]),
+        "no CSP violation or script error: {seen}"
+    );
+    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 24, "{seen}");
+
+    assert!(srv.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }

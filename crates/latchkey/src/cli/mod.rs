@@ -191,6 +191,8 @@ pub enum Command {
     /// Manage the directory's groups
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Print a fresh one-time link that creates the first administrator (only while there is none)
+    SetupLink,
     /// Print the version
     Version,
 }
@@ -207,6 +209,7 @@ impl Command {
             | Command::Clients(_)
             | Command::Users(_)
             | Command::Groups(_)
+            | Command::SetupLink
             | Command::Version => Run::OneShot,
         }
     }
@@ -258,6 +261,15 @@ pub enum ClientsCommand {
         /// ID token signature algorithm [default: chosen by the server]
         #[arg(long, value_enum, ignore_case = true)]
         alg: Option<Alg>,
+        /// Do not ask people to consent before the client signs them in (idp)
+        #[arg(long)]
+        skip_consent: bool,
+        /// Only members of this group may use the client (repeatable; idp) [default: everyone]
+        #[arg(long = "allowed-group", value_name = "NAME")]
+        allowed_groups: Vec<String>,
+        /// Where "My apps" opens the application (idp)
+        #[arg(long, value_name = "URL")]
+        launch_url: Option<String>,
     },
     /// List clients
     List {
@@ -312,6 +324,32 @@ pub enum UsersCommand {
     },
     /// Remove a custom claim
     UnsetClaim { user: String, name: String },
+    /// Print a one-time sign-in link for a person (works once; they can then add a passkey)
+    LoginLink {
+        user: String,
+        /// How long the link works, e.g. 15m, 2h, 1d
+        #[arg(long, default_value = "15m", value_parser = parse_ttl)]
+        ttl: u64,
+    },
+}
+
+/// `15m`, `2h`, `1d`, `90s` or plain seconds, as seconds (at most 7 days).
+fn parse_ttl(s: &str) -> Result<u64, String> {
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration such as 15m, 2h or 1d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
+    };
+    if secs == 0 || secs > 7 * 86400 {
+        return Err(format!("{s:?}: a link may last from 1 second to 7 days"));
+    }
+    Ok(secs)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
@@ -490,6 +528,9 @@ mod tests {
                 post_logout_redirect_uris: vec!["https://a.example/".into()],
                 public: true,
                 alg: None,
+                skip_consent: false,
+                allowed_groups: vec![],
+                launch_url: None,
             }))
         );
         // --role and at least one --redirect-uri are required.

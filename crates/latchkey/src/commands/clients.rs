@@ -23,6 +23,8 @@ fn client_json(c: &Client) -> Value {
         "redirect_uris": c.redirect_uris,
         "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "id_token_signed_response_alg": c.id_token_alg,
+        "skip_consent": c.metadata.get(latchkey_idp::SKIP_CONSENT),
+        "allowed_groups": c.metadata.get(latchkey_idp::ALLOWED_GROUPS),
         "created_at": c.created_at,
     })
 }
@@ -50,7 +52,23 @@ pub async fn clients(config: &Config, cmd: &ClientsCommand) -> Result<()> {
             post_logout_redirect_uris,
             public,
             alg,
+            skip_consent,
+            allowed_groups,
+            launch_url,
         } => {
+            let mut metadata = serde_json::Map::new();
+            if *skip_consent {
+                metadata.insert(latchkey_idp::SKIP_CONSENT.into(), json!(true));
+            }
+            if !allowed_groups.is_empty() {
+                metadata.insert(latchkey_idp::ALLOWED_GROUPS.into(), json!(allowed_groups));
+            }
+            if let Some(url) = launch_url {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    bail!("--launch-url must be an http(s) URL");
+                }
+                metadata.insert(latchkey_idp::LAUNCH_URL.into(), json!(url));
+            }
             let alg = jose_alg(*alg)?;
             let created = create_client(
                 &store,
@@ -61,7 +79,7 @@ pub async fn clients(config: &Config, cmd: &ClientsCommand) -> Result<()> {
                     post_logout_redirect_uris: post_logout_redirect_uris.clone(),
                     public: *public,
                     id_token_alg: alg,
-                    metadata: json!({}),
+                    metadata: Value::Object(metadata),
                 },
             )
             .await

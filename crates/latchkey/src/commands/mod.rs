@@ -5,6 +5,7 @@ mod clients;
 mod groups;
 mod healthcheck;
 mod keys;
+mod links;
 mod users;
 
 use anyhow::{Context, Result, anyhow};
@@ -20,6 +21,7 @@ pub use clients::clients;
 pub use groups::groups;
 pub use healthcheck::healthcheck;
 pub use keys::keys;
+pub use links::setup_link;
 pub use users::users;
 
 /// The servers' database; the data directory is made first for SQLite.

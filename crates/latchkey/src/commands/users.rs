@@ -3,12 +3,13 @@
 
 use anyhow::{Result, anyhow, bail};
 use latchkey_idp::directory::{NewUser, check_claim_name, new_user, parse_claim_value};
-use latchkey_store::{Store, User, UserId, unix_now};
+use latchkey_store::{LinkPurpose, Store, User, UserId, unix_now};
 use serde_json::{Value, json};
 
 use super::{open_store, taken};
 use crate::cli::UsersCommand;
 use crate::config::Config;
+use crate::role::Role;
 
 fn user_json(u: &User) -> Value {
     json!({
@@ -47,10 +48,31 @@ pub(super) async fn find_user(store: &Store, key: &str) -> Result<User> {
 
 pub async fn users(config: &Config, cmd: &UsersCommand) -> Result<()> {
     let store = open_store(config).await?;
-    let out = users_on(&store, cmd).await;
+    let out = match cmd {
+        UsersCommand::LoginLink { user, ttl } => login_link(config, &store, user, *ttl).await,
+        _ => users_on(&store, cmd).await,
+    };
     store.close().await;
     println!("{}", out?);
     Ok(())
+}
+
+async fn login_link(config: &Config, store: &Store, user: &str, ttl: u64) -> Result<String> {
+    let u = find_user(store, user).await?;
+    if u.disabled {
+        bail!("{} is disabled: enable the account first", u.username);
+    }
+    let idp = config.role(Role::Idp);
+    let url = latchkey_idp::links::create_link(
+        store,
+        &Role::Idp.issuer_id(),
+        &idp.public_url,
+        LinkPurpose::SignIn,
+        Some(&u.id),
+        ttl as i64,
+    )
+    .await?;
+    Ok(json!({"user": u.username, "url": url, "expires_in": ttl}).to_string())
 }
 
 async fn users_on(store: &Store, cmd: &UsersCommand) -> Result<String> {
@@ -109,6 +131,7 @@ async fn users_on(store: &Store, cmd: &UsersCommand) -> Result<String> {
             store.update_user_claim(&u.id, name, &value).await?;
             json!({"user": u.username, "claim": name, "value": value}).to_string()
         }
+        UsersCommand::LoginLink { .. } => bail!("a sign-in link needs the idp's configuration"),
         UsersCommand::UnsetClaim { user, name } => {
             let u = find_user(store, user).await?;
             if !store.delete_user_claim(&u.id, name).await? {

@@ -16,6 +16,11 @@ pub fn bin() -> Command {
             || k.starts_with("ENCRYPTION_KEY")
             || k.starts_with("TS_")
             || k.starts_with("TSIDP_")
+            || k.starts_with("WEBAUTHN_")
+            || matches!(
+                k.as_str(),
+                "HOST" | "PORT" | "DB_CONNECTION_STRING" | "TRUST_PROXY" | "SESSION_DURATION"
+            )
         {
             c.env_remove(k);
         }
@@ -132,6 +137,11 @@ impl Server {
             .process
             .wait_for_log(|message| message == "created signing key");
         assert_eq!(line["alg"], "RS256", "{line}");
+    }
+
+    /// The first JSON log line from now on whose message satisfies `wanted`.
+    pub fn wait_for_log(&self, wanted: impl Fn(&str) -> bool) -> Value {
+        self.process.wait_for_log(wanted)
     }
 
     pub fn stop(mut self) -> std::process::ExitStatus {

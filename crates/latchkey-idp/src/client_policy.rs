@@ -1,0 +1,67 @@
+//! What the idp adds to a client, kept in the client's metadata: who may use it, whether it
+//! asks for consent, and how "My apps" shows it.
+
+use latchkey_store::Client;
+use serde_json::Value;
+
+/// Metadata names. `logo_uri` and `client_uri` are RFC 7591's; the others are ours.
+pub const ALLOWED_GROUPS: &str = "allowed_groups";
+pub const SKIP_CONSENT: &str = "skip_consent";
+pub const LAUNCH_URL: &str = "launch_url";
+pub const LOGO_URI: &str = "logo_uri";
+
+pub struct ClientPolicy {
+    /// Empty: anyone in the directory.
+    pub allowed_groups: Vec<String>,
+    pub skip_consent: bool,
+    pub launch_url: Option<String>,
+    pub logo_uri: Option<String>,
+}
+
+impl ClientPolicy {
+    pub fn of(client: &Client) -> ClientPolicy {
+        let m = &client.metadata;
+        let text = |k: &str| {
+            m.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| s.starts_with("https://") || s.starts_with("http://"))
+                .map(str::to_owned)
+        };
+        ClientPolicy {
+            allowed_groups: m
+                .get(ALLOWED_GROUPS)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            skip_consent: m
+                .get(SKIP_CONSENT)
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            launch_url: text(LAUNCH_URL),
+            logo_uri: text(LOGO_URI),
+        }
+    }
+
+    /// Whether someone in `groups` may use the client (group names compare without case).
+    pub fn admits(&self, groups: &[String]) -> bool {
+        self.allowed_groups.is_empty()
+            || self
+                .allowed_groups
+                .iter()
+                .any(|a| groups.iter().any(|g| g.to_lowercase() == a.to_lowercase()))
+    }
+}
+
+/// The name to show for a client.
+pub fn display_name(client: &Client) -> &str {
+    if client.name.trim().is_empty() {
+        client.id.as_str()
+    } else {
+        &client.name
+    }
+}
