@@ -45,7 +45,7 @@ pub(crate) async fn get_webfinger(
             );
         }
     };
-    if !user.is_some_and(|u| !u.disabled) {
+    if user.is_none_or(|u| u.disabled) {
         return answer(StatusCode::NOT_FOUND, json!({"error": "no such account"}));
     }
     let rels = form.get_all("rel");

@@ -180,7 +180,8 @@ async fn engine_pages_in_chromium() {
         "no CSP violation: {seen}"
     );
     assert_eq!(seen["form_post_page"]["heading"], "Back to the application");
-    assert_eq!(seen["login"]["status"], 503);
+    assert_eq!(seen["login"]["status"], 200);
+    assert_eq!(seen["login"]["heading"], "Sign in");
     assert_eq!(seen["screenshots"].as_array().unwrap().len(), 13);
 
     assert!(tsidp.stop().success());

@@ -44,6 +44,7 @@ struct ConsentPage {
     app: AppView,
     person: String,
     items: Vec<&'static str>,
+    check: &'static str,
     action: String,
     csrf: String,
     resume: String,
@@ -117,6 +118,7 @@ pub(crate) async fn get_consent(
             app,
             person: person.user.display_name.clone(),
             items,
+            check: latchkey_web::icons::CHECK,
             action: idp.site().path("/consent"),
             csrf: idp
                 .csrf
