@@ -299,6 +299,18 @@ async fn signed_in(idp: &Idp, headers: &HeaderMap) -> Result<Person, ApiError> {
         .ok_or_else(ApiError::not_signed_in)
 }
 
+/// The checks before a finish that a signed-in person makes: JSON, origin, rate, session.
+async fn finish_for_person(
+    idp: &Idp,
+    headers: &HeaderMap,
+    peer: &Peer,
+    body: &[u8],
+) -> Result<Person, ApiError> {
+    check_request(idp, headers, body, true)?;
+    limit(idp, Action::CeremonyFinish, headers, peer)?;
+    signed_in(idp, headers).await
+}
+
 async fn post_register_start(
     State(idp): State<Arc<Idp>>,
     peer: Peer,
@@ -333,9 +345,7 @@ async fn post_register_finish(
     Query(q): Query<ReturnTo>,
     body: Bytes,
 ) -> ApiResult {
-    check_request(&idp, &headers, &body, true)?;
-    limit(&idp, Action::CeremonyFinish, &headers, &peer)?;
-    let person = signed_in(&idp, &headers).await?;
+    let person = finish_for_person(&idp, &headers, &peer, &body).await?;
     let state = ceremony_state(&idp, &headers)?;
     let now = unix_now();
     let new = idp.ceremonies.finish_registration(state, &body, now)?;
@@ -383,9 +393,7 @@ async fn post_reauthenticate(
     Query(q): Query<ReturnTo>,
     body: Bytes,
 ) -> ApiResult {
-    check_request(&idp, &headers, &body, true)?;
-    limit(&idp, Action::CeremonyFinish, &headers, &peer)?;
-    let person = signed_in(&idp, &headers).await?;
+    let person = finish_for_person(&idp, &headers, &peer, &body).await?;
     let (user, _) = verify_assertion(&idp, &headers, &body).await?;
     if user.id != person.user.id {
         return Err(ApiError::new(

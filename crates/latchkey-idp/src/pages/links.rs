@@ -73,6 +73,18 @@ fn too_many(idp: &Idp, wait: std::time::Duration) -> Response {
     resp
 }
 
+/// A link is spent only by a post from our own page, within the address's rate limit: the
+/// answer that refuses it otherwise.
+fn refuse_post(idp: &Idp, headers: &HeaderMap, peer: &Peer) -> Option<Response> {
+    if latchkey_web::csrf::require_same_origin(headers, &idp.site().origin).is_err() {
+        return Some(forbidden_post(idp.site()));
+    }
+    idp.limits
+        .check(Action::Link, idp.client_ip(headers, peer_addr(peer)))
+        .err()
+        .map(|wait| too_many(idp, wait))
+}
+
 async fn live_link(
     idp: &Idp,
     token: &str,
@@ -128,14 +140,8 @@ pub(crate) async fn post_setup(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if latchkey_web::csrf::require_same_origin(&headers, &idp.site().origin).is_err() {
-        return forbidden_post(idp.site());
-    }
-    if let Err(wait) = idp
-        .limits
-        .check(Action::Link, idp.client_ip(&headers, peer_addr(&peer)))
-    {
-        return too_many(&idp, wait);
+    if let Some(refused) = refuse_post(&idp, &headers, &peer) {
+        return refused;
     }
     let Ok(form) = FormRules::PAGE.parse(&body) else {
         return problem(
@@ -250,14 +256,8 @@ pub(crate) async fn post_link(
     peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    if latchkey_web::csrf::require_same_origin(&headers, &idp.site().origin).is_err() {
-        return forbidden_post(idp.site());
-    }
-    if let Err(wait) = idp
-        .limits
-        .check(Action::Link, idp.client_ip(&headers, peer_addr(&peer)))
-    {
-        return too_many(&idp, wait);
+    if let Some(refused) = refuse_post(&idp, &headers, &peer) {
+        return refused;
     }
     let taken = idp
         .store
