@@ -478,6 +478,18 @@ async fn consent_and_allowed_groups() {
         // Asked again: straight through.
         let again = h.get(&mut jar, &url).await;
         assert!(again.location.unwrap().starts_with(REDIRECT));
+        // prompt=select_account signs in again (a sign-in from an earlier second than the
+        // request's), the application's login_hint in the field.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let hinted = format!("{url}&prompt=select_account&login_hint=alice%40example.com");
+        let login = h.get(&mut jar, &hinted).await.location.unwrap();
+        assert!(login.starts_with(&format!("{}/login?", h.base)), "{login}");
+        let page = h.get(&mut jar, &login).await;
+        assert!(
+            page.body.contains("value=\"alice@example.com\""),
+            "{}",
+            page.body
+        );
         // prompt=consent asks again (times are in seconds: a consent from the second the
         // request arrived counts for it).
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;

@@ -20,6 +20,8 @@ pub(crate) struct LoginQuery {
 #[template(path = "sign_in.html")]
 struct SignIn {
     app: Option<AppView>,
+    /// The application's `login_hint`, shown in the username field.
+    hint: String,
     start: String,
     finish: String,
 }
@@ -58,12 +60,22 @@ pub(crate) async fn get_login(
         Some(a) => format!("Sign in to {}", a.name),
         None => "Sign in".to_owned(),
     };
+    let hint = return_to
+        .as_deref()
+        .and_then(|to| url::Url::parse(to).ok())
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "login_hint")
+                .map(|(_, v)| v.chars().take(254).collect())
+        })
+        .unwrap_or_default();
     latchkey_web::render_card_with_script(
         idp.site(),
         StatusCode::OK,
         &title,
         &SignIn {
             app,
+            hint,
             start: idp.site().path("/api/webauthn/login/start"),
             finish,
         },

@@ -325,7 +325,9 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
     }
     let requested_at = resumed_at.unwrap_or(now);
     let mut fresh_after = None;
-    if prompts.contains(&"login") {
+    // select_account: each browser holds one session, so choosing an account is signing in
+    // again (with whichever passkey the person picks).
+    if prompts.contains(&"login") || prompts.contains(&"select_account") {
         fresh_after = Some(requested_at);
     }
     if let Some(max_age) = max_age {
