@@ -10,6 +10,24 @@ use crate::jose::Alg;
 use crate::params::Params;
 use crate::redirect::validate_registration;
 
+/// Client metadata (seconds, 0 or absent: off): within this time after a refresh token was
+/// used, presenting it again returns the same successor instead of revoking the grant — for
+/// relying parties that refresh concurrently (oauth2-proxy's cookie sessions). Opt-in; strict
+/// reuse detection (RFC 9700) otherwise.
+pub const REFRESH_REUSE_LEEWAY: &str = "refresh_reuse_leeway";
+/// The longest leeway a client may have.
+pub const MAX_REFRESH_REUSE_LEEWAY: i64 = 60;
+
+/// A client's refresh reuse leeway, in seconds.
+pub fn refresh_reuse_leeway(client: &Client) -> i64 {
+    client
+        .metadata
+        .get(REFRESH_REUSE_LEEWAY)
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0)
+        .clamp(0, MAX_REFRESH_REUSE_LEEWAY)
+}
+
 /// What a new client needs; the id and secret are generated.
 #[derive(Clone, Debug)]
 pub struct NewClient {

@@ -469,6 +469,45 @@ async fn refresh_rotation_and_reuse_detection() {
     h.finish().await;
 }
 
+/// A client with a refresh reuse leeway gets the same successor when it presents a refresh
+/// token again soon after (concurrent refreshes); once the successor is used, presenting the
+/// old token again is reuse, and the family dies.
+#[tokio::test]
+async fn refresh_reuse_leeway_returns_the_same_successor() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h
+        .client_with(ClientSpec {
+            metadata: json!({"refresh_reuse_leeway": 10}),
+            ..ClientSpec::default()
+        })
+        .await;
+    let t1 = h.login(&c, "alice").await;
+    let r1 = t1.refresh_token().to_owned();
+    let first = h.refresh(&c, &r1).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let r2 = Tokens::from(first.json()).refresh_token().to_owned();
+    let again = h.refresh(&c, &r1).await;
+    assert_eq!(again.status, 200, "within the leeway: {}", again.body);
+    let t2b = Tokens::from(again.json());
+    assert_eq!(t2b.refresh_token(), r2, "the same successor");
+    assert_eq!(h.userinfo(&t2b.access).await.status, 200);
+    assert!(h.active(&c, &r2).await);
+
+    // The successor used: the old token again is reuse.
+    let r3 = Tokens::from(h.refresh(&c, &r2).await.json())
+        .refresh_token()
+        .to_owned();
+    h.refresh(&c, &r1).await.assert_oauth_error(
+        400,
+        "invalid_grant",
+        "old token after its successor was used",
+    );
+    h.refresh(&c, &r3)
+        .await
+        .assert_oauth_error(400, "invalid_grant", "family revoked");
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn code_reuse_revokes_what_it_issued() {
     let h = Harness::new(Backend::Sqlite).await;

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::resources::resource_audience;
 use super::{form_params, scope_list};
-use crate::crypto::{random_token, sha256_hex};
+use crate::crypto::{b64url, random_token, sha256_hex};
 use crate::error::{OAuthError, no_store_json};
 use crate::params::Params;
 use crate::pkce;
@@ -302,18 +302,45 @@ async fn refresh_token(
     } else {
         Vec::new()
     };
+    let leeway = crate::clients::refresh_reuse_leeway(client);
     let mut new_token = String::new();
     let outcome = p
         .store
         .rotate_refresh_token(p.issuer_id(), &hash, &client.id, now, |old| {
             // RFC 6749 §6: the new refresh token keeps the scope of the old one.
-            let (t, record) = new_refresh_from(p, old, now);
+            let (t, record) = new_refresh_from(p, old, now, leeway > 0);
             new_token = t;
             record
         })
         .await?;
     let old = match outcome {
         Redemption::Redeemed(old) => old,
+        Redemption::Replayed(old) if old.used_at.is_some_and(|u| now - u <= leeway) => {
+            // Presented again within the client's leeway: the same successor, if unused.
+            let successor = successor_token(p, &old.token_hash);
+            let live = p
+                .store
+                .find_refresh_token(p.issuer_id(), &sha256_hex(successor.as_bytes()))
+                .await?
+                .is_some_and(|s| s.used_at.is_none() && s.expires_at > now);
+            if !live {
+                revoke_replayed(
+                    p,
+                    &old.grant_id,
+                    &old.subject,
+                    client,
+                    "REFRESH_TOKEN_REUSED",
+                    now,
+                )
+                .await?;
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token has already been used",
+                ));
+            }
+            tracing::info!(client = %client.id, "refresh token presented again within the client's leeway");
+            new_token = successor;
+            old
+        }
         Redemption::Replayed(old) => {
             revoke_replayed(
                 p,
@@ -346,8 +373,27 @@ async fn refresh_token(
     Ok(body)
 }
 
-fn new_refresh_from(p: &Provider, old: &RefreshToken, now: i64) -> (String, RefreshToken) {
-    let token = random_token();
+/// The successor a refresh token gets under a reuse leeway: derived from the old token's
+/// digest with the instance key (256 bits, unguessable without it), so presenting the old
+/// token again can return the same successor without storing it.
+fn successor_token(p: &Provider, old_hash: &str) -> String {
+    b64url(
+        &p.master
+            .mac(format!("latchkey-refresh-successor|{old_hash}").as_bytes()),
+    )
+}
+
+fn new_refresh_from(
+    p: &Provider,
+    old: &RefreshToken,
+    now: i64,
+    derived: bool,
+) -> (String, RefreshToken) {
+    let token = if derived {
+        successor_token(p, &old.token_hash)
+    } else {
+        random_token()
+    };
     let record = RefreshToken {
         token_hash: sha256_hex(token.as_bytes()),
         created_at: now,

@@ -294,7 +294,7 @@ impl Server {
                 post_logout_redirect_uris: spec.post_logout.clone(),
                 public: spec.public,
                 id_token_alg: spec.alg,
-                metadata: json!({}),
+                metadata: spec.metadata.clone(),
             },
         )
         .await
@@ -570,6 +570,7 @@ pub struct ClientSpec {
     pub auth: ClientAuth,
     pub redirect_uris: Vec<String>,
     pub post_logout: Vec<String>,
+    pub metadata: Value,
 }
 
 impl Default for ClientSpec {
@@ -580,6 +581,7 @@ impl Default for ClientSpec {
             auth: ClientAuth::Basic,
             redirect_uris: vec![REDIRECT.into()],
             post_logout: vec![POST_LOGOUT.into()],
+            metadata: json!({}),
         }
     }
 }

@@ -270,6 +270,10 @@ pub enum ClientsCommand {
         /// Where "My apps" opens the application (idp)
         #[arg(long, value_name = "URL")]
         launch_url: Option<String>,
+        /// Within this time (e.g. 10s, at most 60s) a used refresh token presented again
+        /// returns the same successor instead of revoking the grant [default: off]
+        #[arg(long, value_name = "DURATION", value_parser = parse_leeway)]
+        refresh_reuse_leeway: Option<u64>,
     },
     /// List clients
     List {
@@ -331,6 +335,14 @@ pub enum UsersCommand {
         #[arg(long, default_value = "15m", value_parser = parse_ttl)]
         ttl: u64,
     },
+}
+
+/// A refresh reuse leeway: a duration of at most 60 seconds.
+fn parse_leeway(s: &str) -> Result<u64, String> {
+    match parse_ttl(s)? {
+        secs if secs <= 60 => Ok(secs),
+        _ => Err(format!("{s:?}: the leeway may be at most 60s")),
+    }
 }
 
 /// `15m`, `2h`, `1d`, `90s` or plain seconds, as seconds (at most 7 days).
@@ -531,8 +543,30 @@ mod tests {
                 skip_consent: false,
                 allowed_groups: vec![],
                 launch_url: None,
+                refresh_reuse_leeway: None,
             }))
         );
+        // Durations for the refresh reuse leeway, at most a minute.
+        let leeway = |v: &str| {
+            let args = ["clients", "create", "--role", "idp", "--name", "x"];
+            let args = [
+                &args[..],
+                &["--redirect-uri", "u", "--refresh-reuse-leeway", v],
+            ]
+            .concat();
+            match parse(&args).map(|c| c.command) {
+                Ok(Some(Command::Clients(ClientsCommand::Create {
+                    refresh_reuse_leeway,
+                    ..
+                }))) => Ok(refresh_reuse_leeway),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(leeway("10s"), Ok(Some(10)));
+        assert_eq!(leeway("1m"), Ok(Some(60)));
+        assert!(leeway("2m").unwrap_err().contains("at most 60s"));
+        assert!(leeway("soon").is_err());
         // --role and at least one --redirect-uri are required.
         assert!(parse(&["clients", "create", "--role", "idp", "--name", "x"]).is_err());
         assert!(parse(&["clients", "create", "--name", "x", "--redirect-uri", "u"]).is_err());

@@ -25,6 +25,7 @@ fn client_json(c: &Client) -> Value {
         "id_token_signed_response_alg": c.id_token_alg,
         "skip_consent": c.metadata.get(latchkey_idp::SKIP_CONSENT),
         "allowed_groups": c.metadata.get(latchkey_idp::ALLOWED_GROUPS),
+        "refresh_reuse_leeway": c.metadata.get(latchkey_oidc::clients::REFRESH_REUSE_LEEWAY),
         "created_at": c.created_at,
     })
 }
@@ -55,10 +56,17 @@ pub async fn clients(config: &Config, cmd: &ClientsCommand) -> Result<()> {
             skip_consent,
             allowed_groups,
             launch_url,
+            refresh_reuse_leeway,
         } => {
             let mut metadata = serde_json::Map::new();
             if *skip_consent {
                 metadata.insert(latchkey_idp::SKIP_CONSENT.into(), json!(true));
+            }
+            if let Some(secs) = refresh_reuse_leeway.filter(|s| *s > 0) {
+                metadata.insert(
+                    latchkey_oidc::clients::REFRESH_REUSE_LEEWAY.into(),
+                    json!(secs),
+                );
             }
             if !allowed_groups.is_empty() {
                 metadata.insert(latchkey_idp::ALLOWED_GROUPS.into(), json!(allowed_groups));
