@@ -9,6 +9,9 @@ pub const ALLOWED_GROUPS: &str = "allowed_groups";
 pub const SKIP_CONSENT: &str = "skip_consent";
 pub const LAUNCH_URL: &str = "launch_url";
 pub const LOGO_URI: &str = "logo_uri";
+/// Seconds: a session signed in longer ago must sign in again for this client (Pocket ID's
+/// per-client session duration).
+pub const SESSION_DURATION: &str = "session_duration";
 
 pub struct ClientPolicy {
     /// Empty: anyone in the directory.
@@ -16,6 +19,8 @@ pub struct ClientPolicy {
     pub skip_consent: bool,
     pub launch_url: Option<String>,
     pub logo_uri: Option<String>,
+    /// Seconds; `None`: the issuer's session duration.
+    pub session_duration: Option<i64>,
 }
 
 impl ClientPolicy {
@@ -44,6 +49,10 @@ impl ClientPolicy {
                 .unwrap_or(false),
             launch_url: text(LAUNCH_URL),
             logo_uri: text(LOGO_URI),
+            session_duration: m
+                .get(SESSION_DURATION)
+                .and_then(Value::as_i64)
+                .filter(|s| *s > 0),
         }
     }
 

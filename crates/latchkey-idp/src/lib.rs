@@ -19,7 +19,9 @@ mod state;
 mod webfinger;
 
 pub use claims::{DirectoryClaims, preferred_username};
-pub use client_policy::{ALLOWED_GROUPS, ClientPolicy, LAUNCH_URL, LOGO_URI, SKIP_CONSENT};
+pub use client_policy::{
+    ALLOWED_GROUPS, ClientPolicy, LAUNCH_URL, LOGO_URI, SESSION_DURATION, SKIP_CONSENT,
+};
 pub use pages::router;
 pub use session::{AMR_LINK, AMR_PASSKEY, Person, SessionAuthenticator};
 pub use state::{Idp, IdpSettings};

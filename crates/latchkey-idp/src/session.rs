@@ -168,15 +168,18 @@ impl Authenticator for SessionAuthenticator {
     ) -> BoxFuture<'a, Result<Authentication, RoleError>> {
         Box::pin(async move {
             let idp = &self.idp;
+            let policy = ClientPolicy::of(req.client);
+            // The client's own session duration, if it has one, is one more freshness bound.
+            let client_bound = policy.session_duration.map(|d| unix_now() - d);
+            let fresh_after = req.fresh_after.max(client_bound);
             let person = match idp.person(req.headers).await? {
-                Some(p) if req.fresh_after.is_none_or(|t| p.session.auth_time >= t) => p,
+                Some(p) if fresh_after.is_none_or(|t| p.session.auth_time >= t) => p,
                 _ => {
                     return Ok(Authentication::Interaction(
                         idp.sign_in_url(req.resume_url.get()),
                     ));
                 }
             };
-            let policy = ClientPolicy::of(req.client);
             if !policy.allowed_groups.is_empty() {
                 let groups = idp
                     .store

@@ -539,6 +539,14 @@ async fn consent_and_allowed_groups() {
                 .unwrap()
                 .starts_with(&format!("{}/refused?", h.base))
         );
+        // A client with a session duration of its own (1 s; this session is older): sign in
+        // again.
+        let (short, _) = h
+            .client(json!({"session_duration": 1, "skip_consent": true}))
+            .await;
+        let short_url = authorize_url(&h.base, &short, REDIRECT, "openid", &pkce, &[]);
+        let asked = h.get(&mut jar, &short_url).await.location.unwrap();
+        assert!(asked.starts_with(&format!("{}/login?", h.base)), "{asked}");
         // prompt=none: no page, the client is told at once.
         let answer = query(
             h.get(&mut jar, &format!("{url}&prompt=none"))

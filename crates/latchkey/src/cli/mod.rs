@@ -270,6 +270,10 @@ pub enum ClientsCommand {
         /// Where "My apps" opens the application (idp)
         #[arg(long, value_name = "URL")]
         launch_url: Option<String>,
+        /// People who signed in longer ago than this (e.g. 30m, 8h) sign in again for this
+        /// client (idp) [default: the issuer's session duration]
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        session_duration: Option<u64>,
         /// Within this time (e.g. 10s, at most 60s) a used refresh token presented again
         /// returns the same successor instead of revoking the grant [default: off]
         #[arg(long, value_name = "DURATION", value_parser = parse_leeway)]
@@ -544,6 +548,7 @@ mod tests {
                 allowed_groups: vec![],
                 launch_url: None,
                 refresh_reuse_leeway: None,
+                session_duration: None,
             }))
         );
         // Durations for the refresh reuse leeway, at most a minute.

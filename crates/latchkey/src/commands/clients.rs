@@ -57,6 +57,7 @@ pub async fn clients(config: &Config, cmd: &ClientsCommand) -> Result<()> {
             allowed_groups,
             launch_url,
             refresh_reuse_leeway,
+            session_duration,
         } => {
             let mut metadata = serde_json::Map::new();
             if *skip_consent {
@@ -67,6 +68,9 @@ pub async fn clients(config: &Config, cmd: &ClientsCommand) -> Result<()> {
                     latchkey_oidc::clients::REFRESH_REUSE_LEEWAY.into(),
                     json!(secs),
                 );
+            }
+            if let Some(secs) = session_duration {
+                metadata.insert(latchkey_idp::SESSION_DURATION.into(), json!(secs));
             }
             if !allowed_groups.is_empty() {
                 metadata.insert(latchkey_idp::ALLOWED_GROUPS.into(), json!(allowed_groups));
