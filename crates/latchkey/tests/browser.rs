@@ -223,8 +223,9 @@ async fn idp_people_in_chromium() {
         "bob@example.com",
         "--first-name",
         "Bob",
+        "--email-verified",
     ]);
-    run(&args).unwrap();
+    assert_eq!(run(&args).unwrap()[0]["email_verified"], true);
     let mut args = global.to_vec();
     args.extend(["users", "login-link", "bob"]);
     let link = run(&args).unwrap()[0]["url"].as_str().unwrap().to_owned();

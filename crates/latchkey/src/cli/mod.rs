@@ -310,6 +310,10 @@ pub enum UsersCommand {
         /// An administrator of the idp role
         #[arg(long)]
         admin: bool,
+        /// The e-mail address is known to be theirs (`email_verified` is true in tokens;
+        /// Headscale, for one, requires it by default)
+        #[arg(long)]
+        email_verified: bool,
     },
     /// List everyone
     List,

@@ -16,6 +16,7 @@ fn user_json(u: &User) -> Value {
         "id": u.id.as_str(),
         "username": u.username,
         "email": u.email,
+        "email_verified": u.email_verified,
         "display_name": u.display_name,
         "first_name": u.first_name,
         "last_name": u.last_name,
@@ -84,8 +85,9 @@ async fn users_on(store: &Store, cmd: &UsersCommand) -> Result<String> {
             last_name,
             display_name,
             admin,
+            email_verified,
         } => {
-            let user = new_user(NewUser {
+            let mut user = new_user(NewUser {
                 username: username.clone(),
                 email: email.clone(),
                 first_name: first_name.clone(),
@@ -93,6 +95,7 @@ async fn users_on(store: &Store, cmd: &UsersCommand) -> Result<String> {
                 display_name: display_name.clone(),
                 is_admin: *admin,
             })?;
+            user.email_verified = *email_verified && user.email.is_some();
             store
                 .create_user(&user)
                 .await
