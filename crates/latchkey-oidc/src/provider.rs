@@ -179,6 +179,20 @@ impl Provider {
         Ok(minted)
     }
 
+    /// A back-channel logout token for `client` about `subject` (and its session `sid`).
+    pub async fn mint_logout_token(
+        &self,
+        client: &latchkey_store::Client,
+        subject: &latchkey_store::Subject,
+        sid: Option<&str>,
+    ) -> Result<String, crate::tokens::MintError> {
+        let keys = self
+            .keys
+            .wait_for_signer(crate::tokens::client_alg(client)?)
+            .await?;
+        crate::tokens::mint_logout_token(&self.settings, &keys, client, subject, sid)
+    }
+
     /// Forgets the cached grants: called after anything in this process revokes a grant or a
     /// token.
     pub(crate) fn forget_grants(&self) {

@@ -106,6 +106,76 @@ pub(super) fn check_claims(
     Ok(())
 }
 
+/// What a valid logout token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutClaims {
+    pub sub: Option<String>,
+    pub sid: Option<String>,
+}
+
+/// The logout event member (Back-Channel Logout 1.0 §2.4).
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// A logout token older than this is refused (it is sent at once).
+const LOGOUT_MAX_AGE: i64 = 300;
+
+/// A logout token's claims (Back-Channel Logout 1.0 §2.6): issuer, audience (and `azp`),
+/// times, the logout event, `sub` or `sid`, a `jti`, and no `nonce` (so that an ID token
+/// cannot pass for one).
+pub(super) fn check_logout_claims(
+    claims: &Map<String, Value>,
+    e: &Expect<'_>,
+) -> Result<LogoutClaims, IdTokenError> {
+    use IdTokenError::Claim;
+    if claims.get("iss").and_then(Value::as_str) != Some(e.issuer) {
+        return Err(Claim("iss is not the provider"));
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => return Err(Claim("aud is missing")),
+    };
+    if !audiences.contains(&e.client_id) {
+        return Err(Claim("aud does not name this client"));
+    }
+    let iat = int(claims, "iat").ok_or(Claim("iat is missing"))?;
+    if iat > e.now + LEEWAY || iat < e.now - LOGOUT_MAX_AGE {
+        return Err(Claim("iat is not recent"));
+    }
+    if int(claims, "exp").is_some_and(|exp| exp + LEEWAY <= e.now) {
+        return Err(Claim("the token has expired"));
+    }
+    if claims.contains_key("nonce") {
+        return Err(Claim("a logout token carries no nonce"));
+    }
+    if claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err(Claim("jti is missing"));
+    }
+    if !claims
+        .get("events")
+        .and_then(Value::as_object)
+        .and_then(|ev| ev.get(LOGOUT_EVENT))
+        .is_some_and(Value::is_object)
+    {
+        return Err(Claim("events names no back-channel logout"));
+    }
+    let text = |k: &str| {
+        claims
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let (sub, sid) = (text("sub"), text("sid"));
+    if sub.is_none() && sid.is_none() {
+        return Err(Claim("neither sub nor sid"));
+    }
+    Ok(LogoutClaims { sub, sid })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +296,50 @@ mod tests {
                 .as_bytes(),
         );
         assert!(validate(&parts.join("."), &keys, &e).is_err());
+    }
+
+    fn logout() -> Map<String, Value> {
+        json!({"iss": "https://op.example", "sub": "alice", "aud": "proxy", "iat": 990,
+               "exp": 1_100, "jti": "j1", "sid": "s1",
+               "events": {"http://schemas.openid.net/event/backchannel-logout": {}}})
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    #[test]
+    fn logout_tokens_must_be_logout_tokens() {
+        let e = expect(None);
+        assert_eq!(
+            check_logout_claims(&logout(), &e),
+            Ok(LogoutClaims {
+                sub: Some("alice".into()),
+                sid: Some("s1".into())
+            })
+        );
+        let without = |k: &str| {
+            let mut c = logout();
+            c.remove(k);
+            check_logout_claims(&c, &e)
+        };
+        for k in ["iss", "aud", "iat", "jti", "events"] {
+            assert!(without(k).is_err(), "{k}");
+        }
+        assert!(without("sub").is_ok() && without("sid").is_ok());
+        let with = |k: &str, v: Value| {
+            let mut c = logout();
+            c.insert(k.into(), v);
+            check_logout_claims(&c, &e)
+        };
+        assert!(with("nonce", json!("n")).is_err(), "an ID token's nonce");
+        assert!(with("aud", json!("other")).is_err());
+        assert!(with("iat", json!(600)).is_err(), "too old");
+        assert!(with("iat", json!(2_000)).is_err(), "from the future");
+        assert!(with("events", json!({"other": {}})).is_err());
+        assert!(with("events", json!({LOGOUT_EVENT: "yes"})).is_err());
+        let mut neither = logout();
+        neither.remove("sub");
+        neither.remove("sid");
+        assert!(check_logout_claims(&neither, &e).is_err());
     }
 }

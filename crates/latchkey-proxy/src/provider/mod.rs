@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 
 pub use authorize::AuthorizationRequest;
 pub use discovery::Metadata;
-pub use id_token::{IdTokenError, LEEWAY};
+pub use id_token::{IdTokenError, LEEWAY, LogoutClaims};
 pub use identity::identity_from_claims;
 pub use tokens::TokenSet;
 
@@ -214,6 +214,37 @@ impl RelyingParty {
             .keys_for(&self.http, &metadata.jwks_uri, header.kid.as_deref())
             .await?;
         Ok(id_token::validate(token, &keys, &expect)?)
+    }
+
+    /// A back-channel logout token from the provider: signed by a key of its JWKS with an
+    /// allowed algorithm, typed `logout+jwt` (or untyped, as some providers send), and
+    /// carrying a logout token's claims.
+    pub async fn validate_logout_token(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<id_token::LogoutClaims, ProviderError> {
+        let metadata = self.metadata().await?;
+        let header = id_token::check_header(token, &self.settings.allowed_algs)?;
+        if header.typ.as_deref().is_some_and(|t| {
+            !t.eq_ignore_ascii_case("logout+jwt") && !t.eq_ignore_ascii_case("jwt")
+        }) {
+            return Err(IdTokenError::Claim("typ is not logout+jwt").into());
+        }
+        let keys = self
+            .jwks
+            .keys_for(&self.http, &metadata.jwks_uri, header.kid.as_deref())
+            .await?;
+        let (_, claims) = latchkey_oidc::jose::verify_jwt(token, |kid| keys.get(kid))
+            .map_err(IdTokenError::from)?;
+        let expect = id_token::Expect {
+            issuer: &metadata.issuer,
+            client_id: &self.settings.client_id,
+            nonce: None,
+            now,
+            algs: &self.settings.allowed_algs,
+        };
+        Ok(id_token::check_logout_claims(&claims, &expect)?)
     }
 
     async fn with_userinfo(

@@ -2,6 +2,7 @@
 //! and everything else through the authorization decision to the upstream.
 
 mod auth;
+mod backchannel;
 mod health;
 mod proxy;
 mod sign_in;
@@ -33,6 +34,10 @@ pub fn router(proxy: Arc<Proxy>) -> Router {
             get(sign_out::sign_out).post(sign_out::sign_out),
         )
         .route(&format!("{p}/userinfo"), get(auth::get_userinfo))
+        .route(
+            &format!("{p}/backchannel_logout"),
+            axum::routing::post(backchannel::post_backchannel_logout),
+        )
         .route(&format!("{p}/auth"), any(auth::any_auth))
         .route(
             &format!("{p}{}", latchkey_web::assets::STYLESHEET_PATH),
