@@ -15,10 +15,10 @@ use latchkey_oidc::jose::Alg;
 use latchkey_oidc::{Provider, ProviderSettings};
 use latchkey_store::{ClientId, DeviceCode, DeviceStatus, IssuerId, Store, unix_now};
 use latchkey_testkit::{
-    RelyingParty, Served, TestDb, backends, basic, bind_loopback, http_client, master_key,
+    RelyingParty, Served, TestDb, backends, basic, bind_loopback, get_json, http_client, master_key,
 };
-use openidconnect::Nonce;
-use openidconnect::core::CoreTokenResponse;
+use openidconnect::core::{CoreDeviceAuthorizationResponse, CoreTokenResponse};
+use openidconnect::{DeviceAuthorizationUrl, Nonce, Scope};
 use passkey_support::Browser;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use serde_json::{Value, json};
@@ -507,6 +507,71 @@ async fn refusals() {
         // A real code now waits too.
         let (_, user_code) = tv.start("openid").await;
         assert_eq!(h.enter(&mut jar, &user_code).await.status, 429);
+    })
+    .await;
+}
+
+/// `openidconnect` as the device (an independent RFC 8628 client): it reads the device
+/// authorization answer and polls on its own, too fast on purpose, so it must understand
+/// `authorization_pending` and `slow_down`; meanwhile the person allows; the tokens it gets
+/// carry an ID token it verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_device_client() {
+    on_each_backend(|h| async move {
+        let mut browser = h.alice_with_passkey().await;
+        let mut jar = Jar::default();
+        h.sign_in(&mut jar, &mut browser, "/device").await;
+        let tv = h.device(json!({})).await;
+        let discovery = get_json(&h.http, &h.url("/.well-known/openid-configuration"), None).await;
+        let endpoint = discovery["device_authorization_endpoint"].as_str().unwrap();
+        assert_eq!(endpoint, h.url("/device_authorization"));
+        let rp = RelyingParty::new(&h.http, &h.base, &tv.id, Some(&tv.secret), REDIRECT).await;
+        let client = rp
+            .client
+            .clone()
+            .set_device_authorization_url(DeviceAuthorizationUrl::new(endpoint.into()).unwrap());
+        let details: CoreDeviceAuthorizationResponse = client
+            .exchange_device_code()
+            .add_scope(Scope::new("email".into()))
+            .request_async(&h.http)
+            .await
+            .unwrap();
+        assert_eq!(details.verification_uri().as_str(), h.url("/device"));
+        let user_code = details.user_code().secret().clone();
+        assert_eq!(
+            details.verification_uri_complete().unwrap().secret(),
+            &format!("{}?user_code={user_code}", h.url("/device"))
+        );
+
+        let waits = std::sync::Mutex::new(Vec::new());
+        let poller = client
+            .exchange_device_access_token(&details)
+            .unwrap()
+            .request_async(
+                &h.http,
+                |wait| {
+                    waits.lock().unwrap().push(wait.as_secs());
+                    tokio::time::sleep(std::time::Duration::from_millis(150))
+                },
+                None,
+            );
+        let person = async {
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+            let allowed = h.decide(&mut jar, &user_code, "allow").await;
+            assert_eq!(allowed.status, 200, "{}", allowed.body);
+        };
+        let (tokens, ()) = tokio::join!(poller, person);
+        let tokens = tokens.unwrap();
+        let waits = waits.into_inner().unwrap();
+        assert!(waits.len() >= 2, "{waits:?}");
+        assert_eq!(waits[..2], [5, 10], "pending, then slow_down: {waits:?}");
+        let claims = tokens
+            .extra_fields()
+            .id_token()
+            .unwrap()
+            .claims(&client.id_token_verifier(), |_: Option<&Nonce>| Ok(()))
+            .unwrap();
+        assert_eq!(claims.email().unwrap().as_str(), "alice@example.com");
     })
     .await;
 }

@@ -276,7 +276,8 @@ impl Store {
                     d.interval
                 };
                 // Conditional on the poll we read: of two concurrent polls one records itself,
-                // the other was too fast by definition.
+                // the other was too fast by definition. (A request decided since the read is
+                // answered at the next poll.)
                 let recorded = on_pool!(self, write, pool => {
                     sqlx::query(
                         "UPDATE device_codes SET last_polled_at = $1, poll_interval = $2 \
