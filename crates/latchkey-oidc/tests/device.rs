@@ -256,5 +256,25 @@ async fn device_flow_off_and_registered_grants() {
     h.token_like("/device_authorization", &bad, &[])
         .await
         .assert_oauth_error(401, "invalid_client", "wrong secret");
+    // Parameters are read strictly, as at /token.
+    h.token_like(
+        "/device_authorization",
+        &tv,
+        &[("scope", "openid"), ("scope", "email")],
+    )
+    .await
+    .assert_oauth_error(400, "invalid_request", "repeated scope");
+    // Each request is a database row: an address gets a quota.
+    let mut limited = None;
+    for _ in 0..=latchkey_oidc::limits::DEVICE_AUTHORIZATIONS_PER_MINUTE {
+        let r = h.token_like("/device_authorization", &tv, &[]).await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let limited = limited.expect("device authorizations are rate-limited");
+    assert_eq!(limited.header("retry-after"), Some("60"));
     h.finish().await;
 }

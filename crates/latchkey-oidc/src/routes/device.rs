@@ -83,6 +83,11 @@ pub async fn post_device_authorization(
     if !p.settings.device_flow {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     }
+    if let Some(ip) = p.authenticator.client_ip(&headers, super::peer_addr(&peer))
+        && !p.limits.allow_device_authorization(ip)
+    {
+        return OAuthError::too_many("temporarily_unavailable", 60).into_response();
+    }
     match device_authorization(&p, &headers, &peer, body).await {
         Ok(body) => no_store_json(body.to_string()),
         Err(e) => e.into_response(),
