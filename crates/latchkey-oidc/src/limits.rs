@@ -1,6 +1,7 @@
 //! Rate limits per client address on the endpoints that can be abused: failed client
-//! authentications (secret guessing) and dynamic registration (database writes). Successful
-//! token traffic is never slowed down.
+//! authentications (secret guessing), dynamic registration and device authorization requests
+//! (database writes; a public client's id is no secret). Successful token traffic is never
+//! slowed down.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,12 +17,15 @@ pub struct Limits {
     /// Addresses that exhausted their failure quota, until when.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
     registrations: DefaultKeyedRateLimiter<IpAddr>,
+    device_authorizations: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 /// Failed client authentications allowed per address per minute.
 pub const AUTH_FAILURES_PER_MINUTE: u32 = 20;
 /// Dynamic registrations allowed per address per minute.
 pub const REGISTRATIONS_PER_MINUTE: u32 = 10;
+/// Device authorization requests (RFC 8628) allowed per address per minute.
+pub const DEVICE_AUTHORIZATIONS_PER_MINUTE: u32 = 30;
 
 const MAX_TRACKED: usize = 100_000;
 
@@ -35,6 +39,7 @@ impl Default for Limits {
             auth_failures: RateLimiter::keyed(per_minute(AUTH_FAILURES_PER_MINUTE)),
             blocked: Mutex::new(HashMap::new()),
             registrations: RateLimiter::keyed(per_minute(REGISTRATIONS_PER_MINUTE)),
+            device_authorizations: RateLimiter::keyed(per_minute(DEVICE_AUTHORIZATIONS_PER_MINUTE)),
         }
     }
 }
@@ -75,6 +80,14 @@ impl Limits {
         }
         self.registrations.check_key(&ip).is_ok()
     }
+
+    /// Whether `ip` may ask for another device code now.
+    pub fn allow_device_authorization(&self, ip: IpAddr) -> bool {
+        if self.device_authorizations.len() >= MAX_TRACKED {
+            self.device_authorizations.retain_recent();
+        }
+        self.device_authorizations.check_key(&ip).is_ok()
+    }
 }
 
 #[cfg(test)]
@@ -107,5 +120,6 @@ mod tests {
             assert!(limits.allow_registration(a));
         }
         assert!(!limits.allow_registration(a));
+        assert!(limits.allow_device_authorization(a), "a quota of its own");
     }
 }

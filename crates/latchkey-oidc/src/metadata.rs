@@ -8,6 +8,8 @@ use crate::provider::ProviderSettings;
 
 /// RFC 8693's grant type.
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8628's grant type.
+pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// The discovery document, advertising the ID-token algorithms `algs` (those with a key in
 /// the JWKS).
@@ -41,6 +43,9 @@ pub fn document(s: &ProviderSettings, algs: &[Alg]) -> Value {
     if s.dynamic_registration {
         doc["registration_endpoint"] = json!(s.endpoint("/register"));
     }
+    if s.device_flow {
+        doc["device_authorization_endpoint"] = json!(s.endpoint("/device_authorization"));
+    }
     doc
 }
 
@@ -49,6 +54,9 @@ pub fn supported_grant_types(s: &ProviderSettings) -> Vec<&'static str> {
     let mut grants = vec!["authorization_code", "refresh_token", "client_credentials"];
     if s.token_exchange {
         grants.push(TOKEN_EXCHANGE);
+    }
+    if s.device_flow {
+        grants.push(DEVICE_CODE);
     }
     grants
 }

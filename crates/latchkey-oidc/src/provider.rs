@@ -23,6 +23,9 @@ pub struct ProviderSettings {
     pub dynamic_registration: bool,
     /// RFC 8693 token exchange at the token endpoint (off unless the role's config asks).
     pub token_exchange: bool,
+    /// RFC 8628 device authorization (`/device_authorization`, the device_code grant): only
+    /// for a role that serves the person's page at [`crate::routes::device::VERIFICATION_PATH`].
+    pub device_flow: bool,
     pub scopes_supported: Vec<String>,
     pub claims_supported: Vec<String>,
 }
@@ -38,6 +41,7 @@ impl ProviderSettings {
             code_lifetime: 60,
             dynamic_registration: false,
             token_exchange: false,
+            device_flow: false,
             scopes_supported: ["openid", "profile", "email", "groups", "offline_access"]
                 .map(String::from)
                 .to_vec(),

@@ -5,6 +5,7 @@
 mod audit;
 mod clients;
 mod conns;
+mod device_codes;
 mod directory;
 mod keys;
 mod links;
@@ -17,6 +18,7 @@ mod sessions;
 mod tokens;
 
 pub use audit::NewAuditEvent;
+pub use device_codes::{DeviceCode, DevicePoll, DeviceStatus};
 pub use directory::fold;
 pub use model::*;
 pub use passkeys::PasskeyUse;
@@ -197,6 +199,7 @@ impl Store {
             "DELETE FROM sessions WHERE expires_at < $1",
             "DELETE FROM one_time_links WHERE expires_at < $1",
             "DELETE FROM used_ceremonies WHERE expires_at < $1",
+            "DELETE FROM device_codes WHERE expires_at < $1",
             "DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until < $1",
         ] {
             total += on_pool!(self, write, pool => {

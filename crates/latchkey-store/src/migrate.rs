@@ -15,6 +15,10 @@ const SQLITE: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/sqlite/0005_proxy_sessions.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_device_codes.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_initial.sql")),
@@ -27,6 +31,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         5,
         include_str!("../migrations/postgres/0005_proxy_sessions.sql"),
+    ),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_device_codes.sql"),
     ),
 ];
 

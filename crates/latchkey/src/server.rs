@@ -210,6 +210,8 @@ pub fn provider_settings(role: Role, rc: &RoleConfig) -> ProviderSettings {
     s.code_lifetime = rc.code_lifetime as i64;
     s.dynamic_registration = rc.dynamic_registration;
     s.token_exchange = rc.enable_sts;
+    // The idp serves the page where people enter device codes; tsidp has none.
+    s.device_flow = matches!(role, Role::Idp);
     s
 }
 

@@ -4,6 +4,7 @@
 
 mod account;
 mod consent;
+mod device;
 mod links;
 mod sign_in;
 mod words;
@@ -34,6 +35,7 @@ pub fn router(idp: Arc<Idp>) -> Router {
             get(consent::get_consent).post(consent::post_consent),
         )
         .route("/refused", get(consent::get_refused))
+        .route("/device", get(device::get_device).post(device::post_device))
         .route(
             "/.well-known/webfinger",
             get(crate::webfinger::get_webfinger),

@@ -1,6 +1,7 @@
 //! The issuer's HTTP endpoints.
 
 pub mod authorize;
+pub mod device;
 pub mod discovery;
 pub mod end_session;
 pub mod introspect;
@@ -65,6 +66,10 @@ pub fn router(provider: Arc<Provider>) -> Router {
             get(end_session::get_end_session).post(end_session::post_end_session),
         )
         .route("/register", post(register::post_register))
+        .route(
+            "/device_authorization",
+            post(device::post_device_authorization),
+        )
         .merge(cross_origin)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(provider)

@@ -1,5 +1,5 @@
 //! The token endpoint: authorization_code (single use, PKCE), refresh_token (rotation with
-//! reuse detection), client_credentials.
+//! reuse detection), client_credentials, device_code (RFC 8628, in `device.rs`).
 
 use std::sync::Arc;
 
@@ -50,7 +50,8 @@ async fn token(
     let known = matches!(
         grant_type,
         "authorization_code" | "refresh_token" | "client_credentials"
-    ) || (grant_type == crate::metadata::TOKEN_EXCHANGE && p.settings.token_exchange);
+    ) || (grant_type == crate::metadata::TOKEN_EXCHANGE && p.settings.token_exchange)
+        || (grant_type == crate::metadata::DEVICE_CODE && p.settings.device_flow);
     if known && !grant_allowed(&client, grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
             "this client is not registered for the {grant_type} grant"
@@ -63,6 +64,7 @@ async fn token(
         crate::metadata::TOKEN_EXCHANGE if known => {
             super::token_exchange::exchange(p, &client, &params).await?
         }
+        crate::metadata::DEVICE_CODE if known => super::device::redeem(p, &client, &params).await?,
         _ => {
             return Err(OAuthError::new(
                 "unsupported_grant_type",
@@ -157,7 +159,7 @@ async fn authorization_code(
     Ok(body)
 }
 
-fn new_refresh(
+pub(crate) fn new_refresh(
     p: &Provider,
     grant: &Grant,
     scope: &str,
@@ -188,7 +190,7 @@ pub(crate) fn grant_snapshot(grant: &Grant) -> Result<Snapshot, OAuthError> {
 
 /// Access token, and an ID token when `openid` was granted.
 #[allow(clippy::too_many_arguments)]
-async fn tokens_for(
+pub(crate) async fn tokens_for(
     p: &Provider,
     client: &Client,
     grant: &Grant,
@@ -492,15 +494,17 @@ async fn audit(
 }
 
 /// Clients registered with `grant_types` (dynamic registration) get only those; refresh
-/// tokens come with the authorization code grant. Clients made by an administrator have no
-/// such list and may use every grant.
-fn grant_allowed(client: &Client, grant_type: &str) -> bool {
+/// tokens come with the authorization code and device code grants. Clients made by an
+/// administrator have no such list and may use every grant.
+pub(crate) fn grant_allowed(client: &Client, grant_type: &str) -> bool {
     let Some(list) = client.metadata.get("grant_types").and_then(Value::as_array) else {
         return true;
     };
     let has = |g: &str| list.iter().any(|v| v.as_str() == Some(g));
     match grant_type {
-        "refresh_token" => has("refresh_token") || has("authorization_code"),
+        "refresh_token" => {
+            has("refresh_token") || has("authorization_code") || has(crate::metadata::DEVICE_CODE)
+        }
         other => has(other),
     }
 }
