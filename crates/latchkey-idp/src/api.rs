@@ -85,9 +85,21 @@ impl ApiError {
 
 impl From<PasskeyError> for ApiError {
     fn from(e: PasskeyError) -> ApiError {
+        // The detail (what the verifier found) goes to the log; the caller gets the code and
+        // a sentence about it.
         tracing::info!(error = %e, "passkey ceremony refused");
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-        ApiError::new(status, e.code(), e.to_string())
+        let message = match e.code() {
+            "invalid_webauthn_session" => "The passkey request expired or was used already.",
+            "invalid_webauthn_response" => "The passkey's answer could not be read.",
+            "passkey_user_verification_required" => {
+                "The passkey must verify the person (PIN, fingerprint or face)."
+            }
+            "synced_passkey_not_allowed" => "Synced passkeys are not accepted here.",
+            "webauthn_authentication_failed" => "This passkey was not accepted.",
+            _ => "Something went wrong on the server.",
+        };
+        ApiError::new(status, e.code(), message)
     }
 }
 
@@ -238,13 +250,6 @@ async fn verify_assertion(
     let Some(user) = idp.store.find_user(&passkey.user_id).await? else {
         return Err(ApiError::failed());
     };
-    if user.disabled {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "user_disabled",
-            "This account is disabled.",
-        ));
-    }
     let stored = StoredPasskey {
         credential_id: assertion.credential_id().to_vec(),
         user_handle: passkey.user_id.as_str().as_bytes().to_vec(),
@@ -256,6 +261,14 @@ async fn verify_assertion(
     let verified = idp
         .ceremonies
         .finish_authentication(state, &assertion, &stored, now)?;
+    // Said only to someone who holds the passkey.
+    if user.disabled {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "user_disabled",
+            "This account is disabled.",
+        ));
+    }
     spend(idp, state).await?;
     let used = PasskeyUse {
         sign_count: i64::from(verified.sign_count),
@@ -299,6 +312,23 @@ async fn signed_in(idp: &Idp, headers: &HeaderMap) -> Result<Person, ApiError> {
         .ok_or_else(ApiError::not_signed_in)
 }
 
+/// A session may add a passkey only while its sign-in is recent or after a fresh passkey
+/// check: a stolen or unattended session must not be able to plant a passkey of its own.
+pub(crate) const FRESH_FOR_NEW_PASSKEY: i64 = 600;
+
+fn may_add_passkey(idp: &Idp, headers: &HeaderMap, person: &Person) -> Result<(), ApiError> {
+    let fresh = person.session.auth_time >= unix_now() - FRESH_FOR_NEW_PASSKEY;
+    if fresh || idp.reauthenticated(headers, person) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "reauthentication_required",
+            "Confirm it is you with one of your passkeys before adding another.",
+        ))
+    }
+}
+
 /// The checks before a finish that a signed-in person makes: JSON, origin, rate, session.
 async fn finish_for_person(
     idp: &Idp,
@@ -320,6 +350,7 @@ async fn post_register_start(
     check_request(&idp, &headers, &body, false)?;
     limit(&idp, Action::CeremonyStart, &headers, &peer)?;
     let person = signed_in(&idp, &headers).await?;
+    may_add_passkey(&idp, &headers, &person)?;
     let exclude: Vec<Vec<u8>> = idp
         .store
         .list_passkeys(&person.user.id)
@@ -346,6 +377,7 @@ async fn post_register_finish(
     body: Bytes,
 ) -> ApiResult {
     let person = finish_for_person(&idp, &headers, &peer, &body).await?;
+    may_add_passkey(&idp, &headers, &person)?;
     let state = ceremony_state(&idp, &headers)?;
     let now = unix_now();
     let new = idp.ceremonies.finish_registration(state, &body, now)?;

@@ -47,16 +47,19 @@ impl Cookies {
     }
 }
 
-/// The value of cookie `name` in the request, if sent once.
+/// The value of cookie `name` in the request. Read on bytes: one cookie of another
+/// application with non-ASCII bytes must not hide ours.
 pub fn read<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|kv| {
+            let at = kv.iter().position(|b| *b == b'=')?;
+            Some((kv[..at].trim_ascii(), &kv[at + 1..]))
+        })
+        .find(|(k, _)| *k == name.as_bytes())
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
         .filter(|v| !v.is_empty())
 }
 
@@ -91,5 +94,14 @@ mod tests {
         );
         assert_eq!(read(&h, "latchkey_session"), Some("3"));
         assert_eq!(read(&h, "b"), None);
+        let mut h = HeaderMap::new();
+        let value =
+            HeaderValue::from_bytes("app=Jos\u{e9}; latchkey_session=4".as_bytes()).unwrap();
+        h.insert(header::COOKIE, value);
+        assert_eq!(
+            read(&h, "latchkey_session"),
+            Some("4"),
+            "another cookie's UTF-8 hides nothing"
+        );
     }
 }

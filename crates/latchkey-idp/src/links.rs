@@ -47,6 +47,10 @@ pub async fn setup_link_if_needed(
     if store.count_admins().await? > 0 {
         return Ok(None);
     }
+    // Only the newest setup link works: links printed at earlier starts stop working.
+    store
+        .delete_one_time_links(issuer_id, LinkPurpose::Setup)
+        .await?;
     create_link(
         store,
         issuer_id,

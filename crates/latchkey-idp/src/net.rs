@@ -68,13 +68,15 @@ pub fn client_ip(
     if !trusted.iter().any(|r| r.contains(peer)) {
         return Some(peer);
     }
+    // Only the last hop was written by the trusted proxy; if it is not an address (a proxy
+    // that appends `ip:port`), nothing before it is believed either.
     let last_hop = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-        .next_back();
+        .next_back()
+        .and_then(|hop| hop.trim().parse::<IpAddr>().ok());
     Some(last_hop.map_or(peer, |ip| ip.to_canonical()))
 }
 
@@ -124,6 +126,16 @@ mod tests {
         assert_eq!(
             client_ip(&trusted, &HeaderMap::new(), from_proxy),
             Some("127.0.0.1".parse().unwrap())
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.4:4444".parse().unwrap(),
+        );
+        assert_eq!(
+            client_ip(&trusted, &h, from_proxy),
+            Some("127.0.0.1".parse().unwrap()),
+            "no earlier hop is believed"
         );
     }
 }

@@ -69,6 +69,12 @@ impl Idp {
         headers: &HeaderMap,
         peer: Option<SocketAddr>,
     ) -> Result<HeaderValue, StoreError> {
+        // A new sign-in replaces the browser's previous session, which must not live on.
+        if let Some(old) = cookies::read(headers, self.cookies.session) {
+            self.store
+                .delete_session(&sha256_hex(old.as_bytes()))
+                .await?;
+        }
         let token = random_token();
         let now = unix_now();
         let user_agent = headers

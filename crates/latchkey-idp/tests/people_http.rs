@@ -714,3 +714,69 @@ async fn json_routes_refuse_other_origins_and_other_bodies() {
     })
     .await;
 }
+
+/// A session signed in long ago (stolen, or left open) cannot add a passkey of its own until
+/// a passkey of the account confirms it is the person; the old session of a browser that
+/// signs in again ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_passkey_needs_a_recent_sign_in() {
+    on_each_backend(|h| async move {
+        let mut jar = h.first_admin().await;
+        let mut browser = Browser::new(&h.base);
+        assert_eq!(h.register(&mut jar, &mut browser).await.status, 200);
+        let alice = h.alice().await;
+        let now = unix_now();
+        let token = latchkey_oidc::crypto::random_token();
+        h.store
+            .create_session(&latchkey_store::Session {
+                id_hash: latchkey_oidc::crypto::sha256_hex(token.as_bytes()),
+                issuer: idp_id(),
+                subject: latchkey_store::Subject(alice.id.0.clone()),
+                auth_time: now - 3600,
+                amr: vec!["phr".into()],
+                created_at: now - 3600,
+                expires_at: now + 3600,
+                user_agent: String::new(),
+                ip: String::new(),
+                last_used_at: now,
+            })
+            .await
+            .unwrap();
+        let mut old = Jar::default();
+        old.0.insert("latchkey_session".into(), token.clone());
+        let refused = h
+            .post_json(&mut old, "/api/webauthn/register/start", b"")
+            .await;
+        assert_eq!(refused.status, 401, "{}", refused.body);
+        assert_eq!(refused.json()["code"], "reauthentication_required");
+
+        // A fresh passkey check by the person: then it may.
+        let started = h
+            .post_json(&mut old, "/api/webauthn/reauthenticate/start", b"")
+            .await;
+        let assertion = browser.get(&started.json()).await.unwrap();
+        let checked = h
+            .post_json(&mut old, "/api/webauthn/reauthenticate", &assertion)
+            .await;
+        assert_eq!(checked.status, 200, "{}", checked.body);
+        let mut second = Browser::new(&h.base);
+        let added = h.register(&mut old, &mut second).await;
+        assert_eq!(added.status, 200, "{}", added.body);
+        assert_eq!(h.store.list_passkeys(&alice.id).await.unwrap().len(), 2);
+
+        // Signing in again in that browser ends its old session.
+        let (done, _) = h.sign_in(&mut old, &mut browser, None).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        let gone = h
+            .store
+            .find_session(
+                &idp_id(),
+                &latchkey_oidc::crypto::sha256_hex(token.as_bytes()),
+                unix_now(),
+            )
+            .await
+            .unwrap();
+        assert!(gone.is_none(), "the replaced session ended");
+    })
+    .await;
+}

@@ -64,10 +64,13 @@ pub fn identity_from_claims(
         Some(Value::String(s)) => s != "false",
         _ => true,
     };
-    let email = text(claims, &settings.email_claim)
-        .filter(|_| email_verified || settings.allow_unverified_email);
+    let trusted = email_verified || settings.allow_unverified_email;
+    let email = text(claims, &settings.email_claim).filter(|_| trusted);
+    // A user claim that is the unverified address is not an identity either (as oauth2-proxy,
+    // which refuses such a sign-in): the person is known by `sub`.
     let user = match settings.user_claim.as_str() {
         "sub" => sub.clone(),
+        name if name == settings.email_claim && !trusted => sub.clone(),
         name => text(claims, name).unwrap_or_else(|| sub.clone()),
     };
     let groups = match claims.get(&settings.groups_claim) {
@@ -155,5 +158,9 @@ mod tests {
         s.user_claim = "email".into();
         let id = identity_from_claims(&map(json!({"sub": "b", "email": "b@x"})), &s).unwrap();
         assert_eq!(id.user, "b@x");
+        // An unverified address is not the user either.
+        s.allow_unverified_email = false;
+        let id = identity_from_claims(&claims, &s).unwrap();
+        assert_eq!(id.user, "alice", "the sub, not the unverified a@x");
     }
 }

@@ -56,11 +56,12 @@ impl RouteRule {
     }
 }
 
-/// The path as rules see it (percent-decoded), or `None` when it is not in normal form.
+/// The path as rules see it (percent-decoded), or `None` when it is not in normal form. A
+/// `;` is refused too: Java servers read `/public/..;/admin` as `/admin`.
 pub fn normal_path(path: &str) -> Option<Cow<'_, str>> {
     let lower = path.to_ascii_lowercase();
     if !path.starts_with('/')
-        || ["%2f", "%5c", "%23", "%3f", "%25"]
+        || ["%2f", "%5c", "%23", "%3f", "%25", "%3b"]
             .iter()
             .any(|e| lower.contains(e))
     {
@@ -69,7 +70,7 @@ pub fn normal_path(path: &str) -> Option<Cow<'_, str>> {
     let decoded = percent_decode_str(path).decode_utf8().ok()?;
     if decoded
         .chars()
-        .any(|c| c.is_control() || c == '\\' || c == '#' || c == '?')
+        .any(|c| c.is_control() || c == '\\' || c == '#' || c == '?' || c == ';')
         || decoded.contains("//")
         || decoded.split('/').any(|s| s == "." || s == "..")
     {
@@ -175,6 +176,10 @@ mod tests {
             "/public%00",
             "/public%252e%252e/admin",
             "/public%ff",
+            "/public/..;/admin",
+            "/public/..%3b/admin",
+            "/public/..%3B/admin",
+            "/public;x=1/../admin",
             "public",
         ] {
             assert!(!r.skips_auth(&Method::GET, path), "{path}");

@@ -136,15 +136,20 @@ impl Cookies {
     /// The request's `Cookie` header without the proxy's own cookies, for the upstream: a
     /// session reference is a credential for the proxy, not for the app.
     pub fn without_ours(&self, headers: &HeaderMap) -> Option<HeaderValue> {
-        let mut kept = Vec::new();
+        // On bytes: another application's cookie with non-ASCII bytes must not carry ours
+        // through.
+        let mut kept: Vec<&[u8]> = Vec::new();
         for value in headers.get_all(header::COOKIE) {
-            let Ok(value) = value.to_str() else {
-                return Some(value.clone());
-            };
-            for pair in value.split(';') {
-                let pair = pair.trim();
-                let name = pair.split_once('=').map_or(pair, |(n, _)| n);
-                if !pair.is_empty() && name != self.name && name != self.csrf_name {
+            for pair in value.as_bytes().split(|b| *b == b';') {
+                let pair = pair.trim_ascii();
+                let name = pair
+                    .iter()
+                    .position(|b| *b == b'=')
+                    .map_or(pair, |at| &pair[..at]);
+                if !pair.is_empty()
+                    && name != self.name.as_bytes()
+                    && name != self.csrf_name.as_bytes()
+                {
                     kept.push(pair);
                 }
             }
@@ -152,7 +157,7 @@ impl Cookies {
         if kept.is_empty() {
             return None;
         }
-        HeaderValue::from_str(&kept.join("; ")).ok()
+        HeaderValue::from_bytes(&kept.join(&b"; "[..])).ok()
     }
 }
 
@@ -161,11 +166,15 @@ pub fn read<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|pair| {
+            let pair = pair.trim_ascii();
+            let at = pair.iter().position(|b| *b == b'=')?;
+            Some((&pair[..at], &pair[at + 1..]))
+        })
+        .find(|(n, _)| *n == name.as_bytes())
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        .map(|v| v.trim_matches('"'))
         .filter(|v| !v.is_empty() && v.len() <= MAX_VALUE)
 }
 
@@ -275,5 +284,19 @@ mod tests {
         let h = with_cookie("a=1; _oauth2_proxy=x; _oauth2_proxy_csrf=y; b=2");
         assert_eq!(c.without_ours(&h).unwrap(), "a=1; b=2");
         assert_eq!(c.without_ours(&with_cookie("_oauth2_proxy=x")), None);
+    }
+
+    #[test]
+    fn a_foreign_non_ascii_cookie_neither_hides_nor_leaks_ours() {
+        let c = Cookies::new(&crate::settings::CookieSettings::default(), "proxy");
+        let mut h = HeaderMap::new();
+        let value = format!("app=Jos\u{e9}; {}=ref; other=1", c.name);
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_bytes(value.as_bytes()).unwrap(),
+        );
+        assert_eq!(read(&h, &c.name), Some("ref"));
+        let kept = c.without_ours(&h).unwrap();
+        assert_eq!(kept.as_bytes(), "app=Jos\u{e9}; other=1".as_bytes());
     }
 }

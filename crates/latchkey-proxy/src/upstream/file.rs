@@ -23,6 +23,8 @@ async fn resolve(dir: &Path, rel: &str) -> Option<PathBuf> {
     let mut path = dir.to_path_buf();
     for c in Path::new(decoded.trim_start_matches('/')).components() {
         match c {
+            // Hidden files (`.git`, `.env`) are not served.
+            Component::Normal(part) if part.as_encoded_bytes().starts_with(b".") => return None,
             Component::Normal(part) => path.push(part),
             Component::CurDir => {}
             // `..`, a root or a prefix: not a file under `dir`.
@@ -38,7 +40,12 @@ async fn resolve(dir: &Path, rel: &str) -> Option<PathBuf> {
         return None;
     }
     if tokio::fs::metadata(&real).await.ok()?.is_dir() {
-        real.push("index.html");
+        real = tokio::fs::canonicalize(real.join("index.html"))
+            .await
+            .ok()?;
+        if !real.starts_with(dir) {
+            return None;
+        }
     }
     Some(real)
 }
@@ -179,6 +186,15 @@ mod tests {
         assert_eq!(get("/link.txt").await, 404, "a link out of the directory");
         assert_eq!(get("/missing").await, 404);
         assert_eq!(get("/sub").await, 404, "a directory without index.html");
+        std::fs::write(dir.join(".env"), "SECRET=1").unwrap();
+        assert_eq!(get("/.env").await, 404, "hidden files");
+        #[cfg(unix)]
+        {
+            std::fs::create_dir_all(dir.join("out")).unwrap();
+            std::os::unix::fs::symlink(root.join("secret.txt"), dir.join("out/index.html"))
+                .unwrap();
+            assert_eq!(get("/out/").await, 404, "an index.html that leads outside");
+        }
         let post = serve(&dir, &Method::POST, "/").await;
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
         let body = serve(&dir, &Method::GET, "/")
