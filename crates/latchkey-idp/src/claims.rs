@@ -4,7 +4,9 @@
 //! `email` → `email`, `email_verified` (a JSON boolean); `groups` → group names.
 
 use latchkey_oidc::{BoxFuture, ClaimsFor, ClaimsSource, RoleError, Snapshot};
-use latchkey_store::{Store, Subject, User, UserId};
+use latchkey_store::{Client, Store, Subject, User, UserId};
+
+use crate::client_policy::ClientPolicy;
 use serde_json::{Map, Value};
 
 pub struct DirectoryClaims {
@@ -22,6 +24,28 @@ impl DirectoryClaims {
 struct Gone(String);
 
 impl ClaimsSource for DirectoryClaims {
+    /// At each refresh: the account is still enabled, and still in one of the client's
+    /// allowed groups.
+    fn may_continue<'a>(
+        &'a self,
+        subject: &'a Subject,
+        client: &'a Client,
+    ) -> BoxFuture<'a, Result<bool, RoleError>> {
+        Box::pin(async move {
+            let id = UserId(subject.0.clone());
+            match self.store.find_user(&id).await? {
+                Some(u) if !u.disabled => {}
+                _ => return Ok(false),
+            }
+            let policy = ClientPolicy::of(client);
+            if policy.allowed_groups.is_empty() {
+                return Ok(true);
+            }
+            let groups = self.store.find_directory_claims(&id).await?.groups;
+            Ok(policy.admits(&groups))
+        })
+    }
+
     fn claims<'a>(
         &'a self,
         subject: &'a Subject,

@@ -218,7 +218,7 @@ impl Authenticator for SessionAuthenticator {
                     req.consent_prompt,
                     req.requested_at,
                 ) {
-                    return Ok(Authentication::Interaction(idp.interaction_url(
+                    return Ok(Authentication::Consent(idp.interaction_url(
                         "/consent",
                         req.resume_url.get(),
                         req.resume_url.deny(),

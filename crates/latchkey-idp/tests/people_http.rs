@@ -415,6 +415,22 @@ async fn from_setup_link_to_tokens() {
         );
         let account = h.get(&mut fresh, "/account").await;
         assert_eq!(account.status, 303, "a disabled person's session is over");
+        // Nor does the grant: the refresh token is refused.
+        let refresh = tokens.refresh_token().unwrap().secret().clone();
+        let refused = h
+            .http
+            .post(format!("{}/token", h.base))
+            .basic_auth(&client_id, Some(&secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400);
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant", "{body}");
     })
     .await;
 }
@@ -436,6 +452,12 @@ async fn consent_and_allowed_groups() {
             "openid email",
             &pkce,
             &[("state", "s1")],
+        );
+        // prompt=none before any consent: the client is told, with no page.
+        let silent = h.get(&mut jar, &format!("{url}&prompt=none")).await;
+        assert_eq!(
+            query(silent.location.as_deref().unwrap())["error"],
+            "consent_required"
         );
         let asked = h.get(&mut jar, &url).await;
         let consent = asked.location.unwrap();

@@ -119,6 +119,9 @@ pub enum Authentication {
     Authenticated(Principal),
     /// The user must do something first: send the browser to this URL.
     Interaction(String),
+    /// The user is signed in but must consent first, at this URL (under `prompt=none` the
+    /// client gets `consent_required`).
+    Consent(String),
     /// This user may not use this client (`access_denied`), with a reason for the log.
     Denied(String),
     /// The role cannot tell who this is right now (e.g. its identity source is down). The
@@ -177,6 +180,16 @@ pub trait ClaimsSource: Send + Sync + 'static {
         snapshot: &'a Snapshot,
         purpose: ClaimsFor,
     ) -> BoxFuture<'a, Result<Map<String, Value>, RoleError>>;
+
+    /// Whether `subject` may still use `client`, asked before a refresh token is used (an
+    /// account disabled, or no longer in the client's groups, since the grant). Default: yes.
+    fn may_continue<'a>(
+        &'a self,
+        _subject: &'a Subject,
+        _client: &'a Client,
+    ) -> BoxFuture<'a, Result<bool, RoleError>> {
+        Box::pin(async { Ok(true) })
+    }
 
     /// Which of the requested resource indicators (RFC 8707) this grant may have as access
     /// token audiences. By default none: [`TargetError::NotOffered`].

@@ -354,6 +354,10 @@ async fn authorize(p: &Provider, headers: &HeaderMap, peer: &Peer, params: Param
             return reply.error("login_required", "the user must sign in");
         }
         Ok(Authentication::Interaction(url)) => return see_other(p.site(), &url),
+        Ok(Authentication::Consent(_)) if prompt_none => {
+            return reply.error("consent_required", "the user must consent first");
+        }
+        Ok(Authentication::Consent(url)) => return see_other(p.site(), &url),
         Ok(Authentication::Unavailable(message)) if prompt_none => {
             // Silent renewal (an iframe) needs an answer, not a page.
             tracing::warn!(client = %client.id, %message, "sign-in unavailable");

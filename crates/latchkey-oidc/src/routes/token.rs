@@ -361,6 +361,21 @@ async fn refresh_token(
             return Err(OAuthError::invalid_grant("the refresh token is not valid"));
         }
     };
+    // The person may have lost the right to this client since the grant (an account
+    // disabled, a group left): the grant ends.
+    if !p
+        .claims
+        .may_continue(&old.subject, client)
+        .await
+        .map_err(OAuthError::internal)?
+    {
+        p.store.revoke_grant(&old.grant_id, now).await?;
+        p.forget_grants();
+        tracing::info!(client = %client.id, "refresh refused: the user may no longer use this client");
+        return Err(OAuthError::invalid_grant(
+            "the user may no longer use this application",
+        ));
+    }
     let grant = p
         .store
         .find_grant(&old.grant_id)
