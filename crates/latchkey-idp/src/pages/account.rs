@@ -21,7 +21,7 @@ use crate::client_policy::ClientPolicy;
 use crate::session::Person;
 use crate::state::Idp;
 
-const ACCOUNT_PURPOSE: &str = "account";
+pub(super) const ACCOUNT_PURPOSE: &str = "account";
 
 pub(super) fn routes() -> Router<Arc<Idp>> {
     Router::new()

@@ -19,7 +19,7 @@ use axum::response::Response;
 use latchkey_store::unix_now;
 use latchkey_web::{Form, FormRules, NavLink, Shell, SignOut, TOKEN_FIELD};
 
-use super::account::person_or_sign_in;
+use super::account::{ACCOUNT_PURPOSE, person_or_sign_in};
 use super::{forbidden_post, internal, problem};
 use crate::session::Person;
 use crate::state::Idp;
@@ -77,10 +77,12 @@ pub(crate) fn render_page<T: Template>(
 ) -> Response {
     let nav = nav(idp, person, current);
     let logout = idp.site().path("/logout");
-    // Sign-out checks the origin only; the token is there for the shell's form contract.
-    let token = idp
-        .csrf
-        .token("logout", person.user.id.as_str(), unix_now());
+    // Sign-out checks the origin only; the shell carries the page's own token.
+    let purpose = match current {
+        Section::Account => ACCOUNT_PURPOSE,
+        _ => ADMIN_PURPOSE,
+    };
+    let token = idp.csrf.token(purpose, person.user.id.as_str(), unix_now());
     let shell = Shell {
         nav: &nav,
         person: Some(&person.user.display_name),
