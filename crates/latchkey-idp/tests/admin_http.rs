@@ -18,9 +18,6 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::json;
 
 const REDIRECT: &str = "https://app.example/cb";
-/// The session cookie's name (a plain name on http://localhost).
-const SESSION: &str = "latchkey_session";
-
 /// The idp and its engine on a loopback port, issuer `http://localhost:PORT`.
 struct World {
     base: String,
@@ -63,6 +60,9 @@ impl Page {
         self.value("name=\"csrf_token\"")
     }
 }
+
+/// The session cookie's name (a plain name on http://localhost).
+const SESSION: &str = "latchkey_session";
 
 /// One browser: its session cookie, if it has one.
 #[derive(Clone, Default)]

@@ -483,7 +483,7 @@ async fn my_apps(
         add(id, format!("Allowed {}", ago(now, *at)));
     }
     for id in &granted {
-        add(id, "Signed in".to_owned());
+        add(id, "Signed in without being asked".to_owned());
     }
     Ok((launch, access))
 }
