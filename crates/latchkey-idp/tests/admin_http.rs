@@ -583,3 +583,103 @@ async fn my_apps_and_revoking_access() {
     })
     .await;
 }
+
+/// A client's edit form keeps a group that does not exist yet (dropping it would admit
+/// everyone); a new secret replaces the old one after a page that asks; deleting asks too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_edited_given_a_new_secret_and_deleted() {
+    on_each_backend(|w| async move {
+        let mut alice = w.alice().await;
+        let (id, secret) = w.client(&mut alice, &[]).await;
+        let page = format!("/admin/clients/{id}");
+        let mut client = w
+            .store
+            .find_client(&w.issuer, &id.as_str().into())
+            .await
+            .unwrap()
+            .unwrap();
+        client.metadata = json!({"allowed_groups": ["later"], "client_uri": "https://app.example"});
+        w.store.update_client(&client).await.unwrap();
+        let form = w.get(&mut alice, &page).await;
+        assert!(form.body.contains("later (no such group)"), "{}", form.body);
+        let fields = [
+            ("name", "Grafana Cloud"),
+            ("redirect_uris", REDIRECT),
+            ("allowed_group", "later"),
+            ("launch_url", "https://grafana.example/"),
+            ("id_token_alg", "EdDSA"),
+        ];
+        let saved = w.submit(&mut alice, &page, &page, &fields).await;
+        assert_eq!(saved.status, 200, "{}", saved.body);
+        let stored = w
+            .store
+            .find_client(&w.issuer, &id.as_str().into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.name, "Grafana Cloud");
+        assert_eq!(stored.id_token_alg, "EdDSA");
+        assert_eq!(stored.metadata["allowed_groups"], json!(["later"]));
+        assert_eq!(stored.metadata["client_uri"], "https://app.example");
+        assert_eq!(stored.metadata["launch_url"], "https://grafana.example/");
+        let bad = [
+            ("name", "x"),
+            ("redirect_uris", "javascript:alert(1)"),
+            ("id_token_alg", "RS256"),
+        ];
+        let refused = w.submit(&mut alice, &page, &page, &bad).await;
+        assert_eq!(refused.status, 400);
+        assert!(refused.body.contains("Redirect URI"), "{}", refused.body);
+
+        let token_url = w.url("/introspect");
+        let probe = [("token", "x")];
+        assert_eq!(
+            post_form_json(&w.http, &token_url, &id, &secret, &probe)
+                .await
+                .0,
+            200
+        );
+        let ask = format!("{page}/secret");
+        assert!(
+            w.get(&mut alice, &ask)
+                .await
+                .body
+                .contains("Regenerate the secret")
+        );
+        let shown = w.submit(&mut alice, &ask, &ask, &[]).await;
+        let fresh = shown.value("id=\"client-secret\"");
+        assert_ne!(fresh, secret);
+        // The engine keeps clients for up to two seconds (the pages cannot evict its cache).
+        tokio::time::sleep(latchkey_oidc::client_cache::TTL).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            post_form_json(&w.http, &token_url, &id, &secret, &probe)
+                .await
+                .0,
+            401
+        );
+        assert_eq!(
+            post_form_json(&w.http, &token_url, &id, &fresh, &probe)
+                .await
+                .0,
+            200
+        );
+
+        let delete = format!("{page}/delete");
+        assert_eq!(
+            w.get(&mut alice, &format!("{page}/other")).await.status,
+            404
+        );
+        let done = w.submit(&mut alice, &delete, &delete, &[]).await;
+        assert_eq!(done.location, "/admin/clients");
+        assert!(
+            w.store
+                .find_client(&w.issuer, &id.as_str().into())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(w.get(&mut alice, &page).await.status, 404);
+    })
+    .await;
+}

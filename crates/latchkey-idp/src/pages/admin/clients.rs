@@ -114,6 +114,7 @@ impl Default for Draft {
 }
 
 /// A draft that checked out.
+#[derive(Debug)]
 struct Checked {
     name: String,
     redirect_uris: Vec<String>,
@@ -196,7 +197,8 @@ impl Draft {
         })
     }
 
-    /// The idp's settings in the client's metadata, other keys kept.
+    /// The idp's settings in the client's metadata, other keys kept. Only `known` groups
+    /// may be allowed (a made-up name in the form is ignored).
     fn metadata(&self, mut meta: Map<String, Value>, known: &[String]) -> Value {
         let groups: Vec<&String> = self
             .allowed_groups
@@ -258,8 +260,8 @@ async fn form_page(
             friendly_name: g.friendly_name,
         })
         .collect();
-    // Groups a client names that no longer exist stay visible: saving keeps them only if
-    // the administrator leaves them ticked.
+    // Groups a client names that do not exist stay visible (and ticked): saving keeps them
+    // unless the administrator unticks them.
     for missing in &draft.allowed_groups {
         if !boxes.iter().any(|b| b.name.eq_ignore_ascii_case(missing)) {
             boxes.push(GroupBox {
@@ -423,7 +425,10 @@ async fn post_update(
             return form_page(&idp, &person, Some(&client.id), draft, Some(error), None).await;
         }
     };
-    let known = group_names(&idp).await?;
+    // A group the client names that does not exist (yet) is kept while it stays ticked:
+    // dropping it would open the client to everyone.
+    let mut known = group_names(&idp).await?;
+    known.extend(ClientPolicy::of(&client).allowed_groups);
     let meta = match client.metadata.take() {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -531,4 +536,56 @@ async fn post_confirmed(
     tracing::info!(client = %client.id, by = %by, "client secret regenerated");
     let heading = "New client secret";
     Ok(shown(&idp, &person, heading, &client, Some(secret)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(groups: &[&str]) -> Draft {
+        Draft {
+            name: "Wiki".into(),
+            redirect_uris: "https://wiki.example/cb\n\n https://wiki.example/cb ".into(),
+            allowed_groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Draft::default()
+        }
+    }
+
+    #[test]
+    fn allowed_groups_are_known_ones_and_other_metadata_stays() {
+        let known = vec!["staff".to_owned(), "admins".to_owned()];
+        let mut meta = Map::new();
+        meta.insert("client_uri".into(), json!("https://wiki.example"));
+        meta.insert(LAUNCH_URL.into(), json!("https://old.example"));
+        let d = draft(&["Staff", "made-up"]);
+        let m = d.metadata(meta, &known);
+        assert_eq!(m[ALLOWED_GROUPS], json!(["Staff"]));
+        assert_eq!(m[SKIP_CONSENT], json!(false));
+        assert_eq!(m["client_uri"], "https://wiki.example");
+        assert!(
+            m.get(LAUNCH_URL).is_none(),
+            "an emptied launch URL is removed"
+        );
+        let open = draft(&[]).metadata(Map::new(), &known);
+        assert!(open.get(ALLOWED_GROUPS).is_none());
+    }
+
+    #[test]
+    fn drafts_are_checked() {
+        let ok = draft(&[]).check().unwrap();
+        assert_eq!(ok.redirect_uris, ["https://wiki.example/cb"]);
+        assert_eq!(ok.alg, Alg::RS256);
+        let mut bad = draft(&[]);
+        bad.launch_url = "javascript:alert(1)".into();
+        assert!(bad.check().unwrap_err().contains("launch URL"));
+        let mut bad = draft(&[]);
+        bad.alg = "HS256".into();
+        assert!(bad.check().is_err());
+        let mut bad = draft(&[]);
+        bad.redirect_uris = "https://wiki.example/cb#x".into();
+        assert!(bad.check().unwrap_err().contains("refused"));
+        let mut bad = draft(&[]);
+        bad.name = String::new();
+        assert!(bad.check().is_err());
+    }
 }
