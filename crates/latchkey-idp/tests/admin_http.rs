@@ -680,6 +680,30 @@ async fn clients_edited_given_a_new_secret_and_deleted() {
                 .is_none()
         );
         assert_eq!(w.get(&mut alice, &page).await.status, 404);
+        // Each change is in the audit log, with who made it and from where.
+        let events = w.store.list_audit_events(&w.issuer, 50).await.unwrap();
+        let events: Vec<_> = events
+            .into_iter()
+            .filter(|e| e.kind.starts_with("CLIENT_"))
+            .collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "CLIENT_DELETED",
+                "CLIENT_SECRET_ROTATED",
+                "CLIENT_UPDATED",
+                "CLIENT_CREATED"
+            ]
+        );
+        let alice_id = w.user("alice").await.id;
+        assert_eq!(
+            events[0].subject.as_ref().unwrap().as_str(),
+            alice_id.as_str()
+        );
+        assert_eq!(events[0].client_id.as_ref().unwrap().as_str(), id);
+        assert_eq!(events[0].ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(events[0].detail["via"], "admin_pages");
     })
     .await;
 }

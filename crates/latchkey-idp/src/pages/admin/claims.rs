@@ -3,9 +3,9 @@
 use axum::response::Response;
 use latchkey_store::{GroupId, Store, StoreError, UserId};
 use latchkey_web::Form;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{failed, removing, text};
+use super::{By, failed, removing, text};
 use crate::directory::{check_claim_name, parse_claim_value};
 use crate::state::Idp;
 
@@ -78,13 +78,15 @@ impl ClaimsPanel {
 /// was refused.
 pub(super) async fn apply(
     idp: &Idp,
+    by: &By,
     owner: &Owner<'_>,
     form: &Form,
 ) -> Result<Option<Refused>, Response> {
     let store = &idp.store;
     let name = text(form, "name");
     let value = text(form, "value");
-    let done = if removing(form) {
+    let remove = removing(form);
+    let done = if remove {
         match owner {
             Owner::User(u) => store.delete_user_claim(u, &name).await,
             Owner::Group(g) => store.delete_group_claim(g, &name).await,
@@ -108,5 +110,13 @@ pub(super) async fn apply(
             Owner::Group(g) => store.update_group_claim(g, &name, &json).await,
         }
     };
-    done.map(|()| None).map_err(failed(idp))
+    done.map_err(failed(idp))?;
+    let (kind, detail) = match (remove, owner) {
+        (true, Owner::User(u)) => ("CUSTOM_CLAIM_REMOVED", json!({"user": u, "claim": name})),
+        (true, Owner::Group(g)) => ("CUSTOM_CLAIM_REMOVED", json!({"group": g, "claim": name})),
+        (false, Owner::User(u)) => ("CUSTOM_CLAIM_SET", json!({"user": u, "claim": name})),
+        (false, Owner::Group(g)) => ("CUSTOM_CLAIM_SET", json!({"group": g, "claim": name})),
+    };
+    by.record(idp, kind, None, detail).await;
+    Ok(None)
 }

@@ -310,7 +310,7 @@ async fn group_names(idp: &Idp) -> Result<Vec<String>, Response> {
     Ok(groups.into_iter().map(|g| g.name).collect())
 }
 
-async fn post_create(State(idp): State<Arc<Idp>>, Posted { person, form }: Posted) -> Page {
+async fn post_create(State(idp): State<Arc<Idp>>, Posted { person, form, by }: Posted) -> Page {
     let public = match form.get("client_type") {
         Some("public") => Some(true),
         Some("confidential") => Some(false),
@@ -337,7 +337,9 @@ async fn post_create(State(idp): State<Arc<Idp>>, Posted { person, form }: Poste
     let created = create_client(&idp.store, idp.issuer_id(), new)
         .await
         .map_err(|e| internal(idp.site(), e))?;
-    tracing::info!(client = %created.client.id, by = %person.user.username, "client created");
+    let c = &created.client;
+    let detail = json!({"name": c.name, "public": c.public, "redirect_uris": c.redirect_uris});
+    by.record(&idp, "CLIENT_CREATED", Some(&c.id), detail).await;
     Ok(shown(
         &idp,
         &person,
@@ -415,7 +417,7 @@ async fn edit_page(idp: &Idp, person: &Person, c: &Client, notice: Option<&'stat
 async fn post_update(
     State(idp): State<Arc<Idp>>,
     Path(id): Path<String>,
-    Posted { person, form }: Posted,
+    Posted { person, form, by }: Posted,
 ) -> Page {
     let mut client = find(&idp, &id).await?;
     let draft = Draft::from_form(&form, client.public);
@@ -457,7 +459,9 @@ async fn post_update(
     {
         return Err(not_found(&idp, "client"));
     }
-    tracing::info!(client = %client.id, by = %person.user.username, "client updated");
+    let detail = json!({"name": client.name, "redirect_uris": client.redirect_uris, "metadata": client.metadata});
+    by.record(&idp, "CLIENT_UPDATED", Some(&client.id), detail)
+        .await;
     let saved = "Saved. Applications see the change within a few seconds.";
     edit_page(&idp, &person, &client, Some(saved)).await
 }
@@ -511,10 +515,9 @@ async fn get_confirm(
 async fn post_confirmed(
     State(idp): State<Arc<Idp>>,
     Path((id, action)): Path<(String, String)>,
-    Posted { person, .. }: Posted,
+    Posted { person, by, .. }: Posted,
 ) -> Page {
     let client = find(&idp, &id).await?;
-    let by = &person.user.username;
     if deleting(&action).ok_or_else(|| not_found(&idp, "page"))? {
         let deleted = idp
             .store
@@ -524,7 +527,9 @@ async fn post_confirmed(
         if !deleted {
             return Err(not_found(&idp, "client"));
         }
-        tracing::info!(client = %client.id, by = %by, "client deleted");
+        let detail = json!({"name": client.name});
+        by.record(&idp, "CLIENT_DELETED", Some(&client.id), detail)
+            .await;
         return Ok(see_other(&idp.site().path("/admin/clients")));
     }
     let secret = match rotate_secret(&idp.store, idp.issuer_id(), &client.id).await {
@@ -533,7 +538,8 @@ async fn post_confirmed(
         Err(ClientError::NotFound(_)) => return Err(not_found(&idp, "client")),
         Err(e) => return Err(internal(idp.site(), e)),
     };
-    tracing::info!(client = %client.id, by = %by, "client secret regenerated");
+    by.record(&idp, "CLIENT_SECRET_ROTATED", Some(&client.id), json!({}))
+        .await;
     let heading = "New client secret";
     Ok(shown(&idp, &person, heading, &client, Some(secret)))
 }

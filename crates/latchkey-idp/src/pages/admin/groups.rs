@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use latchkey_store::{Group, GroupId, StoreError, UserId};
+use serde_json::json;
 
 use super::claims::{ClaimsPanel, Owner, Refused, apply};
 use super::{
@@ -114,7 +115,7 @@ async fn get_new(State(idp): State<Arc<Idp>>, Admin(person): Admin) -> Page {
     Ok(content.render(&idp, &person))
 }
 
-async fn post_create(State(idp): State<Arc<Idp>>, Posted { person, form }: Posted) -> Page {
+async fn post_create(State(idp): State<Arc<Idp>>, Posted { person, form, by }: Posted) -> Page {
     let name = text(&form, "name");
     let friendly_name = text(&form, "friendly_name");
     let friendly = (!friendly_name.is_empty()).then_some(friendly_name.as_str());
@@ -127,7 +128,8 @@ async fn post_create(State(idp): State<Arc<Idp>>, Posted { person, form }: Poste
     let error = match made {
         Ok(group) => match idp.store.create_group(&group).await {
             Ok(()) => {
-                tracing::info!(group = %group.name, by = %person.user.username, "group created");
+                let detail = json!({"group": group.id, "name": group.name});
+                by.record(&idp, "GROUP_CREATED", None, detail).await;
                 let to = format!("/admin/groups/{}", group.id);
                 return Ok(see_other(&idp.site().path(&to)));
             }
@@ -251,7 +253,7 @@ async fn get_group(
 async fn post_members(
     State(idp): State<Arc<Idp>>,
     Path(id): Path<String>,
-    Posted { person, form }: Posted,
+    Posted { person, form, by }: Posted,
 ) -> Page {
     let group = find(&idp, &id).await?;
     if removing(&form) {
@@ -260,6 +262,7 @@ async fn post_members(
             .delete_group_member(&group.id, &user)
             .await
             .map_err(failed(&idp))?;
+        by.membership(&idp, &group.id, &user, false).await;
         return Ok(back_to(&idp, &group, "members-h"));
     }
     let who = text(&form, "member");
@@ -279,16 +282,17 @@ async fn post_members(
         .create_group_member(&group.id, &user.id)
         .await
         .map_err(failed(&idp))?;
+    by.membership(&idp, &group.id, &user.id, true).await;
     Ok(back_to(&idp, &group, "members-h"))
 }
 
 async fn post_claims(
     State(idp): State<Arc<Idp>>,
     Path(id): Path<String>,
-    Posted { person, form }: Posted,
+    Posted { person, form, by }: Posted,
 ) -> Page {
     let group = find(&idp, &id).await?;
-    match apply(&idp, &Owner::Group(&group.id), &form).await? {
+    match apply(&idp, &by, &Owner::Group(&group.id), &form).await? {
         None => Ok(back_to(&idp, &group, "claims-h")),
         Some(r) => group_page(&idp, &person, &group, Refusal::Claim(r)).await,
     }
@@ -326,7 +330,7 @@ async fn get_delete(
 async fn post_delete(
     State(idp): State<Arc<Idp>>,
     Path(id): Path<String>,
-    Posted { person, .. }: Posted,
+    Posted { by, .. }: Posted,
 ) -> Page {
     let deleted = idp
         .store
@@ -336,6 +340,7 @@ async fn post_delete(
     if !deleted {
         return Err(not_found(&idp, "group"));
     }
-    tracing::info!(group = %id, by = %person.user.username, "group deleted");
+    by.record(&idp, "GROUP_DELETED", None, json!({"group": id}))
+        .await;
     Ok(see_other(&idp.site().path("/admin/groups")))
 }

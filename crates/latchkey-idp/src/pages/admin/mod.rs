@@ -12,12 +12,15 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use latchkey_store::unix_now;
+use latchkey_store::{ClientId, GroupId, NewAuditEvent, Subject, UserId, unix_now};
 use latchkey_web::{Form, FormRules, NavLink, Shell, SignOut, TOKEN_FIELD};
+use serde_json::{Value, json};
 
 use super::account::{ACCOUNT_PURPOSE, person_or_sign_in};
 use super::{forbidden_post, internal, problem};
@@ -134,6 +137,45 @@ impl FromRequestParts<Arc<Idp>> for Admin {
 pub(super) struct Posted {
     pub person: Person,
     pub form: Form,
+    pub by: By,
+}
+
+/// Who posted a form, for the audit log.
+pub(super) struct By {
+    subject: Subject,
+    username: String,
+    ip: Option<String>,
+}
+
+impl By {
+    /// Records a change in the log and the audit table (`kind` as Pocket ID names its
+    /// events); failing to record it is logged, never fatal.
+    async fn record(&self, idp: &Idp, kind: &str, client: Option<&ClientId>, mut detail: Value) {
+        tracing::info!(kind, by = %self.username, detail = %detail, "admin pages: directory or client changed");
+        detail["via"] = json!("admin_pages");
+        let event = NewAuditEvent {
+            issuer: idp.issuer_id(),
+            kind,
+            subject: Some(&self.subject),
+            client_id: client,
+            ip: self.ip.as_deref(),
+            detail,
+            created_at: unix_now(),
+        };
+        if let Err(e) = idp.store.create_audit_event(&event).await {
+            tracing::error!(error = %e, kind, "recording an audit event failed");
+        }
+    }
+
+    /// Records a membership added or removed.
+    async fn membership(&self, idp: &Idp, group: &GroupId, user: &UserId, added: bool) {
+        let kind = match added {
+            true => "GROUP_MEMBER_ADDED",
+            false => "GROUP_MEMBER_REMOVED",
+        };
+        let detail = json!({"group": group, "user": user});
+        self.record(idp, kind, None, detail).await;
+    }
 }
 
 impl FromRequest<Arc<Idp>> for Posted {
@@ -142,6 +184,15 @@ impl FromRequest<Arc<Idp>> for Posted {
     async fn from_request(req: Request, idp: &Arc<Idp>) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let Admin(person) = Admin::from_request_parts(&mut parts, idp).await?;
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let by = By {
+            subject: Subject(person.user.id.0.clone()),
+            username: person.user.username.clone(),
+            ip: idp.client_ip(&parts.headers, peer).map(|ip| ip.to_string()),
+        };
         let refused = || forbidden_post(idp.site());
         let body = axum::body::to_bytes(body, BODY_LIMIT)
             .await
@@ -152,7 +203,7 @@ impl FromRequest<Arc<Idp>> for Posted {
         idp.csrf
             .check(&parts.headers, token, ADMIN_PURPOSE, user, unix_now())
             .map_err(|_| refused())?;
-        Ok(Posted { person, form })
+        Ok(Posted { person, form, by })
     }
 }
 

@@ -12,6 +12,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use latchkey_store::{GroupId, LinkPurpose, StoreError, Subject, User, UserId, unix_now};
 use latchkey_web::Form;
+use serde_json::json;
 
 use super::claims::{ClaimsPanel, Owner, Refused, apply};
 use super::{
@@ -207,7 +208,7 @@ fn new_page(idp: &Idp, person: &Person, draft: Draft, error: Option<String>) -> 
 
 const TAKEN: &str = "Someone already has this username or e-mail address.";
 
-async fn post_create(State(idp): State<Arc<Idp>>, Posted { person, form }: Posted) -> Page {
+async fn post_create(State(idp): State<Arc<Idp>>, Posted { person, form, by }: Posted) -> Page {
     let draft = Draft::from_form(&form);
     let user = match draft.user(None) {
         Ok(u) => u,
@@ -220,7 +221,8 @@ async fn post_create(State(idp): State<Arc<Idp>>, Posted { person, form }: Poste
         }
         Err(e) => return Err(failed(&idp)(e)),
     }
-    tracing::info!(user = %user.username, by = %person.user.username, "person added");
+    let detail = json!({"user": user.id, "username": user.username, "admin": user.is_admin});
+    by.record(&idp, "USER_CREATED", None, detail).await;
     Ok(see_other(
         &idp.site().path(&format!("/admin/people/{}", user.id)),
     ))
@@ -358,7 +360,7 @@ async fn last_admin(idp: &Idp, before: &User, after: &User) -> Result<bool, Stor
 async fn post_update(
     State(idp): State<Arc<Idp>>,
     Path(id): Path<String>,
-    Posted { person, form }: Posted,
+    Posted { person, form, by }: Posted,
 ) -> Page {
     let before = find(&idp, &id).await?;
     let draft = Draft::from_form(&form);
@@ -394,9 +396,12 @@ async fn post_update(
             .delete_subject_sessions(idp.issuer_id(), &subject)
             .await
             .map_err(failed(&idp))?;
-        tracing::info!(user = %after.username, by = %person.user.username, "person disabled");
     }
-    tracing::info!(user = %after.username, by = %person.user.username, "person updated");
+    let detail = json!({
+        "user": after.id, "username": after.username, "admin": after.is_admin,
+        "disabled": after.disabled, "email_verified": after.email_verified,
+    });
+    by.record(&idp, "USER_UPDATED", None, detail).await;
     if after.id == person.user.id && !after.is_admin {
         return Ok(see_other(&idp.site().path("/account")));
     }
@@ -430,7 +435,7 @@ struct LinkShown {
 async fn post_link(
     State(idp): State<Arc<Idp>>,
     Path(id): Path<String>,
-    Posted { person, .. }: Posted,
+    Posted { person, by, .. }: Posted,
 ) -> Page {
     let user = find(&idp, &id).await?;
     if user.disabled {
@@ -450,7 +455,9 @@ async fn post_link(
     )
     .await
     .map_err(failed(&idp))?;
-    tracing::info!(user = %user.username, by = %person.user.username, "sign-in link made");
+    let detail = json!({"user": user.id, "username": user.username});
+    by.record(&idp, "ONE_TIME_ACCESS_TOKEN_CREATED", None, detail)
+        .await;
     let content = LinkShown {
         base: idp.site().base.clone(),
         id: user.id.0.clone(),
@@ -473,20 +480,24 @@ async fn post_link(
 async fn post_groups(
     State(idp): State<Arc<Idp>>,
     Path(id): Path<String>,
-    Posted { form, .. }: Posted,
+    Posted { form, by, .. }: Posted,
 ) -> Page {
     let user = find(&idp, &id).await?;
     let group = GroupId::from(text(&form, "group"));
-    let done = if removing(&form) {
+    let add = !removing(&form);
+    let done = if add {
+        idp.store.create_group_member(&group, &user.id).await
+    } else {
         idp.store
             .delete_group_member(&group, &user.id)
             .await
             .map(|_| ())
-    } else {
-        idp.store.create_group_member(&group, &user.id).await
     };
     match done {
-        Ok(()) => Ok(back_to(&idp, &user, "groups-h")),
+        Ok(()) => {
+            by.membership(&idp, &group, &user.id, add).await;
+            Ok(back_to(&idp, &user, "groups-h"))
+        }
         Err(StoreError::NotFound) => Err(not_found(&idp, "group")),
         Err(e) => Err(failed(&idp)(e)),
     }
@@ -495,10 +506,10 @@ async fn post_groups(
 async fn post_claims(
     State(idp): State<Arc<Idp>>,
     Path(id): Path<String>,
-    Posted { person, form }: Posted,
+    Posted { person, form, by }: Posted,
 ) -> Page {
     let user = find(&idp, &id).await?;
-    match apply(&idp, &Owner::User(&user.id), &form).await? {
+    match apply(&idp, &by, &Owner::User(&user.id), &form).await? {
         None => Ok(back_to(&idp, &user, "claims-h")),
         Some(refused) => {
             let out = Outcome {
