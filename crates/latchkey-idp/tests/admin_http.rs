@@ -707,3 +707,28 @@ async fn clients_edited_given_a_new_secret_and_deleted() {
     })
     .await;
 }
+
+/// Deleting a person asks first, ends their sessions and removes them; nobody deletes
+/// their own account here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_are_deleted_after_a_page_that_asks() {
+    on_each_backend(|w| async move {
+        let mut alice = w.alice().await;
+        let (bob, mut bob_tab) = w.person(&mut alice, "bob").await;
+        let delete = format!("/admin/people/{}/delete", bob.id);
+        let asked = w.get(&mut alice, &delete).await;
+        assert!(asked.body.contains("Delete bob?"), "{}", asked.body);
+        let done = w.submit(&mut alice, &delete, &delete, &[]).await;
+        assert_eq!(done.location, "/admin/people");
+        assert!(w.store.find_user(&bob.id).await.unwrap().is_none());
+        assert_eq!(w.get(&mut bob_tab, "/account").await.status, 303);
+        let me = w.user("alice").await;
+        let mine = format!("/admin/people/{}/delete", me.id);
+        assert_eq!(w.get(&mut alice, &mine).await.status, 400);
+        let token = w.get(&mut alice, "/admin/people").await.token();
+        let refused = w.post(&mut alice, &mine, &[("csrf_token", &token)]).await;
+        assert_eq!(refused.status, 400);
+        assert!(w.store.find_user(&me.id).await.unwrap().is_some());
+    })
+    .await;
+}

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::claims::{ClaimsPanel, Owner, Refused, apply};
 use super::{
-    Admin, Page, Posted, Section, csrf, failed, not_found, removing, render_page, text, ticked,
+    Admin, Ask, Page, Posted, Section, csrf, failed, not_found, removing, render_page, text, ticked,
 };
 use crate::directory::{NewUser, new_user};
 use crate::links::{SIGN_IN_LINK_LIFETIME, create_link};
@@ -33,6 +33,10 @@ pub(super) fn routes() -> Router<Arc<Idp>> {
         .route("/admin/people/{id}/link", post(post_link))
         .route("/admin/people/{id}/groups", post(post_groups))
         .route("/admin/people/{id}/claims", post(post_claims))
+        .route(
+            "/admin/people/{id}/delete",
+            get(get_delete).post(post_delete),
+        )
 }
 
 async fn get_home(State(idp): State<Arc<Idp>>) -> Response {
@@ -519,4 +523,67 @@ async fn post_claims(
             edit_page(&idp, &person, &user, out).await
         }
     }
+}
+
+/// Administrators delete others, never themselves (another administrator can).
+fn own_account(idp: &Idp, person: &Person, user: &User) -> Option<Response> {
+    if user.id != person.user.id {
+        return None;
+    }
+    Some(crate::pages::problem(
+        idp.site(),
+        StatusCode::BAD_REQUEST,
+        "You cannot delete your own account",
+        "Ask another administrator to delete it, or disable it instead.",
+    ))
+}
+
+async fn get_delete(
+    State(idp): State<Arc<Idp>>,
+    Admin(person): Admin,
+    Path(id): Path<String>,
+) -> Page {
+    let user = find(&idp, &id).await?;
+    if let Some(refused) = own_account(&idp, &person, &user) {
+        return Err(refused);
+    }
+    let name = &user.display_name;
+    let ask = Ask {
+        heading: format!("Delete {name}?"),
+        message: format!(
+            "{name} is signed out everywhere and can no longer sign in; their passkeys, groups \
+             and custom claims are deleted with the account. Applications keep what they \
+             already received. To keep the account but stop its use, disable it instead."
+        ),
+        button: "Delete person",
+    };
+    let back = format!("/admin/people/{}", user.id);
+    Ok(ask.render(&idp, &person, Section::People, &back))
+}
+
+async fn post_delete(
+    State(idp): State<Arc<Idp>>,
+    Path(id): Path<String>,
+    Posted { person, by, .. }: Posted,
+) -> Page {
+    let user = find(&idp, &id).await?;
+    if let Some(refused) = own_account(&idp, &person, &user) {
+        return Err(refused);
+    }
+    let subject = Subject(user.id.0.clone());
+    idp.store
+        .delete_subject_sessions(idp.issuer_id(), &subject)
+        .await
+        .map_err(failed(&idp))?;
+    if !idp
+        .store
+        .delete_user(&user.id)
+        .await
+        .map_err(failed(&idp))?
+    {
+        return Err(not_found(&idp, "person"));
+    }
+    let detail = json!({"user": user.id, "username": user.username});
+    by.record(&idp, "USER_DELETED", None, detail).await;
+    Ok(see_other(&idp.site().path("/admin/people")))
 }
