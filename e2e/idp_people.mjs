@@ -2,8 +2,9 @@
 // a CDP virtual authenticator, driven by crates/latchkey/tests/browser.rs: the first
 // administrator arrives by the setup link and registers a passkey; signs out and back in with
 // it (the button, and the autofill request the sign-in page starts on its own); an
-// application's sign-in asks for consent once; a one-time link signs a second person in; a
-// form posted from another origin is refused. Every page is saved as a screenshot in light,
+// application's sign-in asks for consent once; a form posted from another origin is refused;
+// the administrator adds a person (with a one-time link), a group and a client on the admin
+// pages; a one-time link signs a second person in. Every page is saved as a screenshot in light,
 // dark and at phone width.
 //
 // Usage: node idp_people.mjs BASE SETUP_URL AUTHORIZE_URL RESTRICTED_URL LINK_URL CALLBACK_PORT SCREENSHOT_DIR
@@ -75,6 +76,27 @@ const shoot = async (name, url, ctx) => {
     out.screenshots.push(file);
     await c.close();
   }
+};
+
+// Screenshots of the page as it is (a page a form post answered, which a URL cannot show
+// again): light, dark, then at phone width.
+const shootHere = async (name, page) => {
+  const size = page.viewportSize();
+  const steps = [
+    ["light", () => page.emulateMedia({ colorScheme: "light" })],
+    ["dark", () => page.emulateMedia({ colorScheme: "dark" })],
+    ["phone", async () => {
+      await page.emulateMedia({ colorScheme: "light" });
+      await page.setViewportSize(variants.phone.viewport);
+    }],
+  ];
+  for (const [variant, set] of steps) {
+    await set();
+    const file = path.join(shots, `idp-${name}-${variant}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    out.screenshots.push(file);
+  }
+  await page.setViewportSize(size);
 };
 
 // A person's browser with a platform passkey authenticator.
@@ -184,7 +206,81 @@ try {
     out.still_signed_in = page.url().endsWith("/account");
   }
 
-  // 6. A second person, by a one-time link: the link page, then their first passkey.
+  // 6. Alice administers: a person (and their one-time link), a group with that person and
+  // a claim, and a client for the group, whose secret is shown once.
+  await page.goto(`${base}/account`);
+  out.admin_nav = await page.locator("header nav").innerText();
+  await page.locator("header nav").getByRole("link", { name: "People" }).click();
+  await page.waitForURL(/\/admin\/people$/);
+  await shoot("admin-people", page.url(), admin.ctx);
+  await page.getByRole("link", { name: "Add a person" }).click();
+  await page.getByLabel("Username").fill("carol");
+  await page.getByLabel("E-mail").fill("carol@example.com");
+  await page.getByLabel("First name").fill("Carol");
+  await page.getByLabel("Last name").fill("Ng");
+  await page.getByRole("button", { name: "Add person" }).click();
+  await page.waitForURL(/\/admin\/people\/[0-9a-f-]{36}$/);
+  out.admin_person_heading = await page.locator("h1").innerText();
+  const carolPage = page.url();
+  await page.getByRole("button", { name: "Make a sign-in link" }).click();
+  await page.waitForURL(/\/link$/);
+  const carolLink = await page.locator("#sign-in-link").inputValue();
+  out.admin_link_text = await page.locator("main").innerText();
+  await shootHere("admin-person-link", page);
+  {
+    const c = await browser.newContext(variants.light);
+    const p = await c.newPage();
+    await p.goto(carolLink);
+    await p.getByRole("button", { name: /^Continue as/ }).click();
+    await p.waitForURL(/\/account\/passkeys\/new$/);
+    out.carol_signed_in = (await p.locator("h1").innerText()) === "Create your passkey";
+    await c.close();
+  }
+  await page.locator("header nav").getByRole("link", { name: "Groups" }).click();
+  await page.waitForURL(/\/admin\/groups$/);
+  out.admin_groups_empty = await page.locator("main").innerText();
+  await page.getByRole("link", { name: "Create a group" }).first().click();
+  await page.getByLabel("Name", { exact: true }).fill("ops");
+  await page.getByLabel("Display name").fill("Operations");
+  await page.getByRole("button", { name: "Create group" }).click();
+  await page.waitForURL(/\/admin\/groups\/[0-9a-f-]{36}$/);
+  await page.getByLabel("Username or e-mail").fill("carol@example.com");
+  await page.getByRole("button", { name: "Add member" }).click();
+  await page.waitForURL(/#members-h$/);
+  await page.getByLabel("Claim name").fill("department");
+  await page.getByLabel("Value").fill("operations");
+  await page.getByRole("button", { name: "Add claim" }).click();
+  await page.waitForURL(/#claims-h$/);
+  out.admin_group_text = await page.locator("main").innerText();
+  await shoot("admin-group", page.url().replace(/#.*$/, ""), admin.ctx);
+  await shoot("admin-person-edit", carolPage, admin.ctx);
+  await page.goto(`${base}/admin/groups`);
+  await shoot("admin-groups", page.url(), admin.ctx);
+  await page.locator("header nav").getByRole("link", { name: "Clients" }).click();
+  await page.getByRole("link", { name: "Add a client" }).click();
+  await shoot("admin-client-new", page.url(), admin.ctx);
+  await page.getByLabel("Name", { exact: true }).fill("Paperless");
+  await page.getByLabel("Redirect URIs").fill(`http://127.0.0.1:${callbackPort}/cb`);
+  await page.getByLabel(/^Operations/).check();
+  await page.getByLabel(/^Launch URL/).fill("https://paperless.example/");
+  await page.getByLabel("ID token algorithm").selectOption("ES256");
+  await page.getByRole("button", { name: "Create client" }).click();
+  await page.locator("#client-secret").waitFor();
+  out.admin_client = {
+    heading: await page.locator("h1").innerText(),
+    id: await page.locator("#client-id").inputValue(),
+    secret: await page.locator("#client-secret").inputValue(),
+    text: await page.locator("main").innerText(),
+  };
+  await shootHere("admin-client-secret", page);
+  await page.goto(`${base}/admin/clients`);
+  out.admin_clients_text = await page.locator("main").innerText();
+  await shoot("admin-clients", page.url(), admin.ctx);
+  await page.goto(`${base}/account`);
+  out.my_apps_text = await page.locator("#apps-h").locator("..").innerText();
+  await shoot("account-apps", page.url(), admin.ctx);
+
+  // 7. A second person, by a one-time link: the link page, then their first passkey.
   await shoot("link", link);
   const bob = await person();
   await bob.page.goto(link);
@@ -201,7 +297,7 @@ try {
     await c.close();
   }
 
-  // 7. Bob may not use the restricted application (he is in none of its groups).
+  // 8. Bob may not use the restricted application (he is in none of its groups).
   await bob.page.goto(restrictedUrl);
   await bob.page.waitForURL(/\/refused\?/);
   out.refused_heading = await bob.page.locator("h1").innerText();
@@ -209,7 +305,7 @@ try {
   await bob.page.getByRole("link", { name: /^Back to/ }).click();
   await bob.page.waitForURL(/127\.0\.0\.1.*\/cb/);
 
-  // 8. Deleting a passkey asks for the passkey again first.
+  // 9. Deleting a passkey asks for the passkey again first.
   await page.goto(`${base}/account`);
   await page.getByRole("link", { name: "Delete" }).first().click();
   await page.waitForURL(/\/delete$/);

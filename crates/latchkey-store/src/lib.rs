@@ -2,6 +2,7 @@
 //! (several replicas). Each query is written once with `$n` placeholders, which both drivers
 //! understand, and compiled once per backend by [`on_pool!`].
 
+mod admin;
 mod audit;
 mod clients;
 mod conns;

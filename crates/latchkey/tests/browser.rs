@@ -385,12 +385,60 @@ async fn idp_people_in_chromium() {
     // A form from another origin cannot sign Alice out.
     assert_eq!(seen["cross_origin_logout"]["status"], 403, "{seen}");
     assert_eq!(seen["still_signed_in"], true);
+
+    // The admin pages: a person and their one-time link, a group with a member and a claim,
+    // a client for the group whose secret, shown once, authenticates it.
+    let text = |key: &str| seen[key].as_str().unwrap_or_default().to_owned();
+    assert!(text("admin_nav").contains("Clients"), "{seen}");
+    assert_eq!(seen["admin_person_heading"], "Carol Ng", "{seen}");
+    assert!(
+        text("admin_link_text").contains("Shown only this once"),
+        "{seen}"
+    );
+    assert_eq!(seen["carol_signed_in"], true, "{seen}");
+    assert!(
+        text("admin_groups_empty").contains("No groups yet"),
+        "{seen}"
+    );
+    let group = text("admin_group_text");
+    assert!(
+        group.contains("carol@example.com") && group.contains("department"),
+        "{group}"
+    );
+    let client = &seen["admin_client"];
+    assert_eq!(client["heading"], "Client created", "{seen}");
+    assert!(
+        client["text"]
+            .as_str()
+            .unwrap()
+            .contains("will not be shown again")
+    );
+    let clients = text("admin_clients_text");
+    assert!(
+        clients.contains("Paperless") && clients.contains("ops"),
+        "{clients}"
+    );
+    let introspected = post_form_as(
+        &http,
+        &format!("{base}/introspect"),
+        client["id"].as_str().unwrap(),
+        client["secret"].as_str().unwrap(),
+        &[("token", "not-a-token")],
+    )
+    .await;
+    assert_eq!(introspected.status(), 200, "the shown secret works");
+    let apps = text("my_apps_text");
+    assert!(
+        apps.contains("Grafana") && apps.contains("Revoke access"),
+        "{apps}"
+    );
+
     assert_eq!(
         seen["console_errors"],
         json!([]),
         "no CSP violation or script error: {seen}"
     );
-    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 24, "{seen}");
+    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 51, "{seen}");
 
     assert!(srv.stop().success());
     let _ = std::fs::remove_dir_all(&dir);

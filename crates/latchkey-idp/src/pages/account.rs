@@ -10,15 +10,18 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
+use latchkey_store::{ClientId, Subject};
 use latchkey_store::{Passkey, unix_now};
-use latchkey_web::{FormRules, NavLink, Shell, SignOut, TOKEN_FIELD};
+use latchkey_web::{FormRules, TOKEN_FIELD};
 
+use super::admin::{Section, render_page};
 use super::words::{ago, device};
-use super::{forbidden_post, internal, problem, see_other};
+use super::{AppView, forbidden_post, internal, problem, see_other};
+use crate::client_policy::ClientPolicy;
 use crate::session::Person;
 use crate::state::Idp;
 
-const ACCOUNT_PURPOSE: &str = "account";
+pub(super) const ACCOUNT_PURPOSE: &str = "account";
 
 pub(super) fn routes() -> Router<Arc<Idp>> {
     Router::new()
@@ -33,6 +36,7 @@ pub(super) fn routes() -> Router<Arc<Idp>> {
             get(get_delete).post(post_delete),
         )
         .route("/account/sessions/{id}/end", post(post_end_session))
+        .route("/account/apps/{id}/revoke", post(post_revoke_app))
 }
 
 /// The signed-in person, or the answer that sends them to sign in first.
@@ -55,25 +59,14 @@ pub(super) async fn person_or_sign_in(
 
 /// Renders `content` in the account shell.
 fn page<T: Template>(idp: &Idp, person: &Person, title: &str, content: &T) -> Response {
-    let nav = vec![NavLink {
-        label: "Account".into(),
-        href: idp.site().path("/account"),
-        current: true,
-    }];
-    let logout = idp.site().path("/logout");
-    let token = idp
-        .csrf
-        .token(ACCOUNT_PURPOSE, person.user.id.as_str(), unix_now());
-    let shell = Shell {
-        nav: &nav,
-        person: Some(&person.user.display_name),
-        sign_out: Some(SignOut {
-            action: &logout,
-            csrf_field: TOKEN_FIELD,
-            csrf_token: &token,
-        }),
-    };
-    latchkey_web::render_app_with_script(idp.site(), StatusCode::OK, title, &shell, content)
+    render_page(
+        idp,
+        person,
+        Section::Account,
+        StatusCode::OK,
+        title,
+        content,
+    )
 }
 
 pub(crate) struct PasskeyRow {
@@ -104,6 +97,8 @@ struct Account {
     csrf: String,
     passkeys: Vec<PasskeyRow>,
     sessions: Vec<SessionRow>,
+    launch: Vec<LaunchCard>,
+    access: Vec<AccessRow>,
     register_start: String,
     register_finish: String,
 }
@@ -150,7 +145,13 @@ async fn get_account(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Respons
             .collect(),
         Err(e) => return internal(idp.site(), e),
     };
+    let (launch, access) = match my_apps(&idp, &person, now).await {
+        Ok(apps) => apps,
+        Err(e) => return internal(idp.site(), e),
+    };
     let content = Account {
+        launch,
+        access,
         name: person.user.display_name.clone(),
         username: person.user.username.clone(),
         email: person.user.email.clone().unwrap_or_default(),
@@ -391,14 +392,11 @@ async fn post_end_session(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let person = match person_or_sign_in(&idp, &headers, "/account").await {
+    let person = match posted(&idp, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if check_form(&idp, &person, &headers, &body).is_none() {
-        return forbidden_post(idp.site());
-    }
-    let subject = latchkey_store::Subject(person.user.id.0.clone());
+    let subject = Subject(person.user.id.0.clone());
     if let Err(e) = idp
         .store
         .delete_subject_session(idp.issuer_id(), &subject, &id)
@@ -412,4 +410,108 @@ async fn post_end_session(
         "/account"
     };
     see_other(&idp.site().path(to))
+}
+
+/// An application the person may open: it has a launch URL and admits them.
+pub(crate) struct LaunchCard {
+    pub app: AppView,
+    pub url: String,
+    pub host: String,
+}
+
+/// An application the person allowed, or that holds a grant from them.
+pub(crate) struct AccessRow {
+    pub id: String,
+    pub app: AppView,
+    pub since: String,
+}
+
+/// "My apps": what the person may open, and what holds access to their account.
+async fn my_apps(
+    idp: &Idp,
+    person: &Person,
+    now: i64,
+) -> Result<(Vec<LaunchCard>, Vec<AccessRow>), latchkey_store::StoreError> {
+    let subject = Subject(person.user.id.0.clone());
+    let groups = idp
+        .store
+        .find_directory_claims(&person.user.id)
+        .await?
+        .groups;
+    let clients = idp.store.list_clients(idp.issuer_id()).await?;
+    let launch = clients
+        .iter()
+        .filter_map(|c| {
+            let policy = ClientPolicy::of(c);
+            if !policy.admits(&groups) {
+                return None;
+            }
+            let url = policy.launch_url?;
+            let host = url::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            Some(LaunchCard {
+                app: AppView::of(c),
+                url,
+                host,
+            })
+        })
+        .collect();
+    let consents = idp
+        .store
+        .list_consented_clients(idp.issuer_id(), &subject)
+        .await?;
+    let granted = idp
+        .store
+        .list_granted_clients(idp.issuer_id(), &subject, now)
+        .await?;
+    let mut access: Vec<AccessRow> = Vec::new();
+    let mut add = |id: &ClientId, since: String| {
+        if access.iter().any(|a| a.id == id.0) {
+            return;
+        }
+        if let Some(c) = clients.iter().find(|c| &c.id == id) {
+            access.push(AccessRow {
+                id: id.0.clone(),
+                app: AppView::of(c),
+                since,
+            });
+        }
+    };
+    for (id, at) in &consents {
+        add(id, format!("Allowed {}", ago(now, *at)));
+    }
+    for id in &granted {
+        add(id, "Signed in without being asked".to_owned());
+    }
+    Ok((launch, access))
+}
+
+/// The signed-in person of a form posted from the account page (same origin, their token).
+async fn posted(idp: &Idp, headers: &HeaderMap, body: &[u8]) -> Result<Person, Response> {
+    let person = person_or_sign_in(idp, headers, "/account").await?;
+    match check_form(idp, &person, headers, body) {
+        Some(_) => Ok(person),
+        None => Err(forbidden_post(idp.site())),
+    }
+}
+
+/// "Revoke access": the consent is forgotten and the client's grants from this person are
+/// revoked (its refresh tokens stop working); next time the person is asked again.
+async fn post_revoke_app(
+    State(idp): State<Arc<Idp>>,
+    headers: HeaderMap,
+    Path(id): Path<ClientId>,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let person = posted(&idp, &headers, &body).await?;
+    let subject = Subject(person.user.id.0.clone());
+    let grants = idp
+        .store
+        .revoke_subject_client(idp.issuer_id(), &subject, &id, unix_now())
+        .await
+        .map_err(|e| internal(idp.site(), e))?;
+    tracing::info!(user = %person.user.username, client = %id, grants, "access revoked");
+    Ok(see_other(&idp.site().path("/account#apps-h")))
 }

@@ -3,6 +3,7 @@
 //! token bound to them.
 
 mod account;
+mod admin;
 mod consent;
 mod device;
 mod links;
@@ -41,6 +42,7 @@ pub fn router(idp: Arc<Idp>) -> Router {
             get(crate::webfinger::get_webfinger),
         )
         .merge(account::routes())
+        .merge(admin::routes())
         .merge(crate::api::routes())
         .with_state(idp)
 }
