@@ -772,6 +772,14 @@ async fn adding_a_passkey_needs_a_recent_sign_in() {
         assert_eq!(refused.status, 401, "{}", refused.body);
         assert_eq!(refused.json()["code"], "reauthentication_required");
 
+        // The account page offers the passkey check first.
+        let page = h.get(&mut old, "/account").await;
+        assert!(
+            page.body.contains("data-passkey=\"reauthenticate\""),
+            "{}",
+            page.body
+        );
+        assert!(!page.body.contains("data-passkey=\"register\""));
         // A fresh passkey check by the person: then it may.
         let started = h
             .post_json(&mut old, "/api/webauthn/reauthenticate/start", b"")
@@ -781,6 +789,12 @@ async fn adding_a_passkey_needs_a_recent_sign_in() {
             .post_json(&mut old, "/api/webauthn/reauthenticate", &assertion)
             .await;
         assert_eq!(checked.status, 200, "{}", checked.body);
+        let page = h.get(&mut old, "/account").await;
+        assert!(
+            page.body.contains("data-passkey=\"register\""),
+            "{}",
+            page.body
+        );
         let mut second = Browser::new(&h.base);
         let added = h.register(&mut old, &mut second).await;
         assert_eq!(added.status, 200, "{}", added.body);

@@ -99,8 +99,17 @@ struct Account {
     sessions: Vec<SessionRow>,
     launch: Vec<LaunchCard>,
     access: Vec<AccessRow>,
-    register_start: String,
-    register_finish: String,
+    /// What "Add a passkey" does: register at once while the sign-in is recent (or just
+    /// confirmed), else confirm with a passkey first; `None` when neither can be done (no
+    /// passkey to confirm with, and an old sign-in).
+    add: Option<AddPasskey>,
+}
+
+pub(crate) struct AddPasskey {
+    kind: &'static str,
+    label: &'static str,
+    start: String,
+    finish: String,
 }
 
 fn passkey_row(p: &Passkey, now: i64) -> PasskeyRow {
@@ -115,13 +124,46 @@ fn passkey_row(p: &Passkey, now: i64) -> PasskeyRow {
     }
 }
 
+fn add_passkey(
+    idp: &Idp,
+    headers: &HeaderMap,
+    person: &Person,
+    has_passkey: bool,
+    now: i64,
+) -> Option<AddPasskey> {
+    let recent = person.session.auth_time >= now - crate::api::FRESH_FOR_NEW_PASSKEY;
+    if recent || idp.reauthenticated(headers, person) {
+        Some(AddPasskey {
+            kind: "register",
+            label: "Add a passkey",
+            start: idp.site().path("/api/webauthn/register/start"),
+            finish: idp.site().path("/api/webauthn/register/finish"),
+        })
+    } else if has_passkey {
+        let mut back = url::form_urlencoded::Serializer::new(String::new());
+        back.append_pair("return_to", &idp.site().path("/account"));
+        Some(AddPasskey {
+            kind: "reauthenticate",
+            label: "Confirm it's you to add a passkey",
+            start: idp.site().path("/api/webauthn/reauthenticate/start"),
+            finish: format!(
+                "{}?{}",
+                idp.site().path("/api/webauthn/reauthenticate"),
+                back.finish()
+            ),
+        })
+    } else {
+        None
+    }
+}
+
 async fn get_account(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Response {
     let person = match person_or_sign_in(&idp, &headers, "/account").await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let now = unix_now();
-    let passkeys = match idp.store.list_passkeys(&person.user.id).await {
+    let passkeys: Vec<PasskeyRow> = match idp.store.list_passkeys(&person.user.id).await {
         Ok(list) => list.iter().map(|p| passkey_row(p, now)).collect(),
         Err(e) => return internal(idp.site(), e),
     };
@@ -159,10 +201,9 @@ async fn get_account(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Respons
         csrf: idp
             .csrf
             .token(ACCOUNT_PURPOSE, person.user.id.as_str(), now),
+        add: add_passkey(&idp, &headers, &person, !passkeys.is_empty(), now),
         passkeys,
         sessions,
-        register_start: idp.site().path("/api/webauthn/register/start"),
-        register_finish: idp.site().path("/api/webauthn/register/finish"),
     };
     page(&idp, &person, "Your account", &content)
 }
