@@ -559,6 +559,72 @@ pub(super) const OAUTH2_PROXY_ALIASES: &[Alias] = &[
         "proxy.insecure_oidc_allow_unverified_email",
         Convert::GoBool,
     ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_PASS_USER_HEADERS",
+        "pass-user-headers",
+        "proxy.pass_user_headers",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_FORCE_JSON_ERRORS",
+        "force-json-errors",
+        "proxy.force_json_errors",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_PATH",
+        "cookie-path",
+        "proxy.cookie_path",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_HTTPONLY",
+        "cookie-httponly",
+        "proxy.cookie_httponly",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_SAMESITE",
+        "cookie-samesite",
+        "proxy.cookie_samesite",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_CSRF_EXPIRE",
+        "cookie-csrf-expire",
+        "proxy.cookie_csrf_expire",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_PROVIDER_DISPLAY_NAME",
+        "provider-display-name",
+        "proxy.provider_display_name",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_OIDC_EMAIL_CLAIM",
+        "oidc-email-claim",
+        "proxy.oidc_email_claim",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_OIDC_GROUPS_CLAIM",
+        "oidc-groups-claim",
+        "proxy.oidc_groups_claim",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_USER_ID_CLAIM",
+        "user-id-claim",
+        "proxy.user_id_claim",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_OIDC_ENABLED_SIGNING_ALGS",
+        "oidc-enabled-signing-alg",
+        "proxy.oidc_enabled_signing_algs",
+        Convert::Same,
+    ),
 ];
 
 /// Every alias: Pocket ID's and tsidp's, then oauth2-proxy's.

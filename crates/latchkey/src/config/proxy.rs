@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use latchkey_proxy::{ProxySettings, SettingsError};
+use latchkey_proxy::{ProxySettings, SameSite, SettingsError};
 use serde::Deserialize;
 
 use super::Notice;
@@ -66,6 +66,18 @@ pub struct ProxyConfig {
     pub ready_path: String,
     pub scope: String,
     pub insecure_oidc_allow_unverified_email: bool,
+    pub pass_user_headers: bool,
+    pub force_json_errors: bool,
+    pub auth_answers_200: bool,
+    pub cookie_path: String,
+    pub cookie_httponly: bool,
+    pub cookie_samesite: String,
+    pub cookie_csrf_expire: String,
+    pub provider_display_name: String,
+    pub oidc_email_claim: String,
+    pub oidc_groups_claim: String,
+    pub user_id_claim: String,
+    pub oidc_enabled_signing_algs: Vec<String>,
 }
 
 impl std::fmt::Debug for ProxyConfig {
@@ -112,6 +124,33 @@ impl ProxyConfig {
         );
         s.provider.scope = self.scope.clone();
         s.provider.allow_unverified_email = self.insecure_oidc_allow_unverified_email;
+        s.provider.display_name = self.provider_display_name.clone();
+        s.provider.email_claim = self.oidc_email_claim.clone();
+        s.provider.groups_claim = self.oidc_groups_claim.clone();
+        s.provider.user_claim = self.user_id_claim.clone();
+        s.provider.allowed_algs = self
+            .oidc_enabled_signing_algs
+            .iter()
+            .map(|alg| {
+                alg.parse().map_err(|_| {
+                    anyhow!(
+                        "invalid `proxy.oidc_enabled_signing_algs` (oauth2-proxy's \
+                         --oidc-enabled-signing-alg): {alg:?} is not one of RS256, ES256, EdDSA"
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        s.force_json_errors = self.force_json_errors;
+        s.auth_answers_200 = self.auth_answers_200;
+        s.headers.pass_user_headers = self.pass_user_headers;
+        s.cookie.path = self.cookie_path.clone();
+        s.cookie.http_only = self.cookie_httponly;
+        s.cookie.same_site = match self.cookie_samesite.as_str() {
+            "strict" => SameSite::Strict,
+            "none" => SameSite::None,
+            _ => SameSite::Lax,
+        };
+        s.cookie.csrf_expire = duration("cookie_csrf_expire", &self.cookie_csrf_expire)?;
         s.proxy_prefix = self.proxy_prefix.clone();
         s.ping_path = self.ping_path.clone();
         s.ready_path = self.ready_path.clone();

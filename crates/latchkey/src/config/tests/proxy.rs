@@ -65,6 +65,13 @@ fn oauth2_proxy_flags_set_our_keys() {
             "GET=^/public/",
             "--redirect-url",
             "https://app.example.com/oauth2/callback",
+            "--cookie-samesite=strict",
+            "--oidc-enabled-signing-alg",
+            "ES256",
+            "--oidc-enabled-signing-alg=EdDSA",
+            "--force-json-errors",
+            "--user-id-claim",
+            "preferred_username",
         ]),
         &[],
     );
@@ -83,6 +90,16 @@ fn oauth2_proxy_flags_set_our_keys() {
     assert!(!s.headers.pass_host_header);
     assert_eq!(s.skip_auth_routes, ["GET=^/public/"]);
     assert_eq!(s.redirect_url, "https://app.example.com/oauth2/callback");
+    assert_eq!(s.cookie.same_site, latchkey_proxy::SameSite::Strict);
+    assert_eq!(
+        s.provider.allowed_algs,
+        [
+            latchkey_oidc::jose::Alg::ES256,
+            latchkey_oidc::jose::Alg::EdDSA
+        ]
+    );
+    assert!(s.force_json_errors);
+    assert_eq!(s.provider.user_claim, "preferred_username");
 
     // Our own flag beats oauth2-proxy's in the same layer.
     let config = load_ok(
@@ -161,6 +178,16 @@ fn errors_name_the_option() {
         err.contains("`proxy.redirect_url`") && err.contains("/oauth2/callback"),
         "{err}"
     );
+    let err = load_err(
+        &with(&["--cookie-samesite", "none", "--cookie-secure=false"]),
+        &[],
+    );
+    assert!(
+        err.contains("`proxy.cookie_samesite`") && err.contains("--cookie-samesite"),
+        "{err}"
+    );
+    let err = load_err(&with(&["--oidc-enabled-signing-alg", "HS256"]), &[]);
+    assert!(err.contains("HS256"), "{err}");
     let err = load_err(&with(&["--provider", "github"]), &[]);
     assert!(
         err.contains("proxy.provider") && err.contains("oidc"),
