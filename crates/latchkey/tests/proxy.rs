@@ -119,6 +119,35 @@ fn upstream_header(body: &str, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The whole sign-in: the proxy's start, tsidp (silent), the proxy's callback, back to
+/// `/app/page?x=1` with a session cookie.
+async fn sign_in(b: &mut Browser, proxy_base: &str, tsidp_base: &str) {
+    let callback = format!("{proxy_base}/oauth2/callback");
+    let (status, body, authorize) = b
+        .get(
+            &format!("{proxy_base}/oauth2/start?rd=%2Fapp%2Fpage%3Fx%3D1"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 302, "start: {body}");
+    let authorize = authorize.unwrap();
+    assert!(
+        authorize.starts_with(&format!("{}/authorize?", tsidp_base)),
+        "{authorize}"
+    );
+    let (status, body, back) = b.get(&authorize, &[]).await;
+    assert!(
+        matches!(status, 302 | 303),
+        "tsidp signs Alice in silently: {status} {body}"
+    );
+    let back = back.unwrap();
+    assert!(back.starts_with(&callback), "{back}");
+    let (status, body, target) = b.get(&back, &[]).await;
+    assert_eq!(status, 302, "callback: {body}");
+    assert_eq!(target.as_deref(), Some("/app/page?x=1"));
+    assert!(b.jar.0.contains_key("_oauth2_proxy"), "{:?}", b.jar.0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signs_in_through_tsidp_and_the_app_sees_who() {
     let fake = FakeTailscaled::start().await;
@@ -174,29 +203,7 @@ async fn signs_in_through_tsidp_and_the_app_sees_who() {
     let (status, _, _) = b.get(&format!("{proxy_base}/oauth2/auth"), &[]).await;
     assert_eq!(status, 401, "forward-auth without a session");
 
-    let (status, body, authorize) = b
-        .get(
-            &format!("{proxy_base}/oauth2/start?rd=%2Fapp%2Fpage%3Fx%3D1"),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 302, "start: {body}");
-    let authorize = authorize.unwrap();
-    assert!(
-        authorize.starts_with(&format!("{}/authorize?", tsidp.base)),
-        "{authorize}"
-    );
-    let (status, body, back) = b.get(&authorize, &[]).await;
-    assert!(
-        matches!(status, 302 | 303),
-        "tsidp signs Alice in silently: {status} {body}"
-    );
-    let back = back.unwrap();
-    assert!(back.starts_with(&callback), "{back}");
-    let (status, body, target) = b.get(&back, &[]).await;
-    assert_eq!(status, 302, "callback: {body}");
-    assert_eq!(target.as_deref(), Some("/app/page?x=1"));
-    assert!(b.jar.0.contains_key("_oauth2_proxy"), "{:?}", b.jar.0);
+    sign_in(&mut b, &proxy_base, &tsidp.base).await;
 
     // The app sees who she is; forged identity headers do not get through.
     let (status, body, _) = b
@@ -254,6 +261,70 @@ async fn signs_in_through_tsidp_and_the_app_sees_who() {
 
     assert!(proxy.terminate().success(), "a clean shutdown");
     tsidp.stop();
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `latchkey serve` runs the proxy beside tsidp when `[proxy] enabled = true`: one process, two
+/// listeners, the proxy signing in with its neighbour; both stop on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_the_proxy_beside_tsidp() {
+    let fake = FakeTailscaled::start().await;
+    fake.set_peer("127.0.0.2".parse().unwrap(), alice_whois(vec![]));
+    let dir = temp_dir("proxy-serve");
+    let dir_arg = dir.to_str().unwrap();
+
+    let up_listener = bind_loopback(0).await;
+    let upstream = format!("http://{}/", up_listener.local_addr().unwrap());
+    let app = Served::start(up_listener, Router::new().fallback(echo));
+
+    let proxy_base = format!("http://127.0.0.1:{}", free_port("127.0.0.1"));
+    let tsidp_base = format!("http://127.0.0.1:{}", free_port("127.0.0.1"));
+    let (client_id, secret) = create_client(
+        &["--data-dir", dir_arg],
+        "tsidp",
+        "proxy",
+        &format!("{proxy_base}/oauth2/callback"),
+        &[],
+    );
+    let secret_file = dir.join("client-secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let config = common::write_config(
+        &dir,
+        &format!(
+            "[tsidp]\nenabled = true\nlisten = \"{tsidp}\"\npublic_url = \"{tsidp_base}\"\n\
+             tailscaled_socket = \"{socket}\"\n\n\
+             [proxy]\nenabled = true\nlisten = \"{proxy}\"\npublic_url = \"{proxy_base}\"\n\
+             oidc_issuer_url = \"{tsidp_base}\"\nclient_id = \"{client_id}\"\n\
+             client_secret_file = \"{secret_file}\"\nupstreams = [\"{upstream}\"]\n\
+             email_domains = [\"example.com\"]\ncookie_secure = false\n",
+            tsidp = tsidp_base.trim_start_matches("http://"),
+            proxy = proxy_base.trim_start_matches("http://"),
+            socket = fake.socket_path().display(),
+            secret_file = secret_file.display(),
+        ),
+    );
+    let mut server = Process::spawn(latchkey().args([
+        "--data-dir",
+        dir_arg,
+        "--config",
+        &config,
+        "--log-format",
+        "json",
+        "serve",
+    ]));
+    server.wait_for_log(|message| message == "ready");
+
+    let mut b = Browser {
+        http: http_client_from("127.0.0.2"),
+        jar: Jar::default(),
+    };
+    sign_in(&mut b, &proxy_base, &tsidp_base).await;
+    let (status, body, _) = b.get(&format!("{proxy_base}/app/page?x=1"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(upstream_header(&body, "x-forwarded-user"), ["userid:1001"]);
+
+    assert!(server.terminate().success(), "a clean shutdown");
     app.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
