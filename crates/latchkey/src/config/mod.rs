@@ -18,8 +18,8 @@
 //! - `validate.rs`: the merged result checked key by key (so errors name the key and the layer
 //!   that set it), deserialized into [`Config`] (this file), then checked as a whole.
 //!
-//! Dependencies between them run one way: keys ← aliases ← layers ← tsidp, pocket_id ←
-//! validate ← here.
+//! Dependencies between them run one way: keys (with its part proxy_keys) ← aliases ← layers ←
+//! tsidp, pocket_id, proxy ← validate ← here.
 //!
 //! - `proxy_keys.rs`, `proxy.rs`: the proxy role's `[proxy]` keys (oauth2-proxy's names) and
 //!   their mapping onto the proxy crate's settings, checked at load.

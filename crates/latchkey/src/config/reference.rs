@@ -152,7 +152,8 @@ pub fn reference_markdown() -> String {
     ));
     out.push_str(
         "\noauth2-proxy's flags are read after `latchkey proxy` (`--upstream` and the other list \
-         flags may be repeated), its `OAUTH2_PROXY_*` variables wherever the proxy runs, and \
+         flags may be repeated), its `OAUTH2_PROXY_*` variables set `proxy.*` keys only (where the \
+         proxy runs, those Latchkey does not know are named in a warning), and \
          `--config-test` checks the configuration. Under `latchkey proxy`, the file named by \
          `--config` may be an oauth2-proxy configuration: its top-level keys that are `[proxy]` \
          keys count as such, and `http_address` as `proxy.listen`. See docs/proxy.md.\n",
