@@ -5,7 +5,10 @@
 
 use std::ffi::OsString;
 
-use super::{next_flag_value, our_long_options};
+use clap::CommandFactory;
+use clap::error::ErrorKind;
+
+use super::{Cli, next_flag_value, our_long_options};
 use crate::config::{ProxyFlag, oauth2_proxy_flags};
 
 /// What was lifted: oauth2-proxy's flags in order, and whether `--config-test` was given.
@@ -18,7 +21,7 @@ pub(crate) struct Lifted {
 /// Lifts oauth2-proxy's flags (pflag's forms: `--name value`, `--name=value`, a boolean alone
 /// or as `--name=BOOL`) out of the arguments of `latchkey proxy`. Our own options keep their
 /// meaning (`--config` is Latchkey's file, which may also be an oauth2-proxy configuration);
-/// anything else is left to clap, which refuses what it does not know. Arguments of other
+/// another `--name` after `proxy` is refused, listing the flags taken. Arguments of other
 /// commands, and anything after `--`, are left alone.
 pub(crate) fn take_proxy_flags(
     args: Vec<OsString>,
@@ -80,9 +83,24 @@ pub(crate) fn take_proxy_flags(
             {
                 false
             }
-            None => {
+            None if matches!(name, "help" | "version") => {
                 kept.push(arg);
                 continue;
+            }
+            None => {
+                return Err(Cli::command().error(
+                    ErrorKind::UnknownArgument,
+                    format!(
+                        "unknown flag --{name}: `latchkey proxy` takes Latchkey's options and \
+                         these of oauth2-proxy's: --{}, --config-test (docs/proxy.md says what \
+                         the others became)",
+                        theirs
+                            .iter()
+                            .map(|(flag, _)| *flag)
+                            .collect::<Vec<_>>()
+                            .join(", --")
+                    ),
+                ));
             }
         };
         let value = match (inline, boolean) {
@@ -100,7 +118,8 @@ pub(crate) fn take_proxy_flags(
 
 #[cfg(test)]
 mod tests {
-    use crate::cli::{Cli, Command};
+    use super::*;
+    use crate::cli::Command;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_args(std::iter::once("latchkey").chain(args.iter().copied()))
@@ -151,7 +170,14 @@ mod tests {
     fn only_after_proxy_and_unknown_ones_refused() {
         assert!(parse(&["idp", "--upstream", "http://x/"]).is_err());
         assert!(parse(&["--upstream", "http://x/", "proxy"]).is_err());
-        assert!(parse(&["proxy", "--no-such-option"]).is_err());
+        let err = parse(&["proxy", "--session-store-type=redis"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown flag --session-store-type") && err.contains("--upstream"),
+            "{err}"
+        );
+        assert!(parse(&["proxy", "--help"]).is_err_and(|e| e.kind() == ErrorKind::DisplayHelp));
         let err = parse(&["proxy", "--client-id"]).unwrap_err().to_string();
         assert!(err.contains("flag needs an argument: --client-id"), "{err}");
     }
