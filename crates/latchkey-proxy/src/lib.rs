@@ -43,6 +43,19 @@ pub struct Proxy {
     pub(crate) site: Site,
 }
 
+/// Checks `settings` as [`Proxy::new`] does (rules and upstreams parsed too), without a store:
+/// for checking a configuration before anything runs.
+pub fn check_settings(settings: &ProxySettings) -> Result<(), SettingsError> {
+    settings.check()?;
+    rules::Rules::new(settings)?;
+    upstream::Upstreams::new(
+        &settings.upstreams,
+        settings.upstream_timeout,
+        settings.headers.pass_host_header,
+    )?;
+    Ok(())
+}
+
 impl Proxy {
     pub fn new(
         settings: ProxySettings,

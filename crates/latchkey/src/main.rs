@@ -5,6 +5,7 @@ mod commands;
 mod config;
 mod encryption_key;
 mod logging;
+mod proxy_role;
 mod role;
 mod server;
 mod tailnet_issuer;
@@ -27,12 +28,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if matches!(cli.cmd(), Command::CheckConfig) {
+    if matches!(cli.cmd(), Command::CheckConfig) || cli.config_test {
         println!("configuration is valid\n{}", config.summary());
         return ExitCode::SUCCESS;
     }
     logging::init(&config);
-    if matches!(cli.cmd(), Command::Serve | Command::Idp | Command::Tsidp) {
+    if matches!(
+        cli.cmd(),
+        Command::Serve | Command::Idp | Command::Tsidp | Command::Proxy
+    ) {
         for notice in &config.notices {
             if notice.warning {
                 tracing::warn!("{}", notice.text);
@@ -53,7 +57,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.cmd() {
-            Command::Serve | Command::Idp | Command::Tsidp => server::run(&config).await,
+            Command::Serve | Command::Idp | Command::Tsidp | Command::Proxy => {
+                server::run(&config).await
+            }
             Command::Healthcheck { url } => {
                 commands::healthcheck(&config, cli.cmd().primary_role(), url.as_deref()).await
             }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub enum Role {
     Idp,
     Tsidp,
+    /// The auth proxy: no issuer; its id keys its sessions in the store.
+    Proxy,
 }
 
 impl Role {
@@ -17,10 +19,11 @@ impl Role {
         match self {
             Role::Idp => "idp",
             Role::Tsidp => "tsidp",
+            Role::Proxy => "proxy",
         }
     }
 
-    /// The id that keys this role's issuer in the store.
+    /// The id that keys this role's issuer in the store (for the proxy, its sessions).
     pub fn issuer_id(self) -> IssuerId {
         IssuerId::from(self.as_str())
     }
@@ -38,7 +41,10 @@ impl std::str::FromStr for Role {
         match s {
             "idp" => Ok(Role::Idp),
             "tsidp" => Ok(Role::Tsidp),
-            other => Err(format!("unknown role {other:?} (expected idp or tsidp)")),
+            "proxy" => Ok(Role::Proxy),
+            other => Err(format!(
+                "unknown role {other:?} (expected idp, tsidp or proxy)"
+            )),
         }
     }
 }

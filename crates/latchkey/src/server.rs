@@ -48,6 +48,21 @@ pub async fn run(config: &Config) -> Result<()> {
         tracing::info!(%role, listen = %local, issuer = %rc.public_url, "serving");
         servers.spawn(serve(listener, app, stop_rx.clone(), role.as_str()));
     }
+    if config.proxy.enabled {
+        let app = crate::proxy_role::proxy_app(&config.proxy, &store, &master)?;
+        let listen = config.proxy.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("proxy: cannot listen on {listen}"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(
+            role = %Role::Proxy,
+            listen = %local,
+            public_url = %config.proxy.public_url,
+            "serving"
+        );
+        servers.spawn(serve(listener, app, stop_rx.clone(), Role::Proxy.as_str()));
+    }
     if let Some(addr) = config.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -128,6 +143,7 @@ async fn build_provider(
             let pages = latchkey_idp::router(idp);
             Ok((Arc::new(provider), pages))
         }
+        Role::Proxy => anyhow::bail!("the proxy role is not an issuer"),
         Role::Tsidp => {
             let socket = rc
                 .tailscaled_socket
@@ -233,7 +249,8 @@ async fn serve(
     .with_context(|| format!("{name} server"))
 }
 
-/// Expired codes, tokens, sessions and deny-list entries are deleted every ten minutes.
+/// Expired codes, tokens, sessions (the proxy's too) and deny-list entries are deleted every ten
+/// minutes.
 fn spawn_purge(store: Store, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -242,10 +259,16 @@ fn spawn_purge(store: Store, mut stop: watch::Receiver<bool>) {
                 _ = tick.tick() => {}
                 _ = stop.wait_for(|v| *v) => break,
             }
-            match store.delete_expired(unix_now()).await {
+            let now = unix_now();
+            match store.delete_expired(now).await {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired records"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
+            }
+            match store.delete_expired_proxy_sessions(now).await {
+                Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired proxy sessions"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired proxy sessions failed"),
             }
         }
     });

@@ -8,16 +8,19 @@
 //! which clap cannot parse: `tsidp_flags.rs` lifts them out of the arguments first, and the
 //! configuration reads them as aliases below our own flags.
 
+pub(crate) mod proxy_flags;
 pub(crate) mod tsidp_flags;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Flags, Overrides, Run, TsidpFlag};
+use crate::config::{Flags, Overrides, ProxyFlag, Run, TsidpFlag};
 use crate::role::Role;
+use proxy_flags::take_proxy_flags;
 use tsidp_flags::take_tsidp_flags;
 
 #[derive(Debug, Default, Parser)]
@@ -53,7 +56,7 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub database_url: Option<String>,
-    /// Listen address (IP:port) of the role being run (idp unless the command is `tsidp`)
+    /// Listen address (IP:port) of the role being run (idp unless the command is `tsidp` or `proxy`)
     #[arg(
         long,
         global = true,
@@ -61,7 +64,7 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub listen: Option<String>,
-    /// Public URL (OIDC issuer) of the role being run (idp unless the command is `tsidp`)
+    /// Public URL (OIDC issuer) of the role being run (idp unless the command is `tsidp` or `proxy`)
     #[arg(
         long,
         global = true,
@@ -111,6 +114,14 @@ pub struct Cli {
     /// tsidp's flags given to `latchkey tsidp`, in order.
     #[arg(skip)]
     pub tsidp_flags: Vec<TsidpFlag>,
+
+    /// oauth2-proxy's flags given to `latchkey proxy`, in order.
+    #[arg(skip)]
+    pub proxy_flags: Vec<ProxyFlag>,
+
+    /// oauth2-proxy's `--config-test` after `latchkey proxy`: check the configuration and exit.
+    #[arg(skip)]
+    pub config_test: bool,
 }
 
 impl Cli {
@@ -127,8 +138,11 @@ impl Cli {
         T: Into<OsString>,
     {
         let (args, tsidp_flags) = take_tsidp_flags(args.into_iter().map(Into::into).collect())?;
+        let (args, lifted) = take_proxy_flags(args)?;
         let mut cli = Cli::try_parse_from(args)?;
         cli.tsidp_flags = tsidp_flags;
+        cli.proxy_flags = lifted.flags;
+        cli.config_test = lifted.config_test;
         Ok(cli)
     }
 
@@ -154,7 +168,38 @@ impl Cli {
                 enable_sts: self.enable_sts.clone(),
             },
             tsidp_flags: self.tsidp_flags.clone(),
+            proxy_flags: self.proxy_flags.clone(),
         }
+    }
+}
+
+/// Our long options, and whether each takes the next argument as its value: lifting another
+/// program's flags out of the arguments steps over ours and their values.
+pub(crate) fn our_long_options() -> Vec<(String, bool)> {
+    Cli::command()
+        .get_arguments()
+        .filter_map(|arg| {
+            let takes_next = arg.get_action().takes_values() && !arg.is_require_equals_set();
+            arg.get_long().map(|long| (long.to_owned(), takes_next))
+        })
+        .collect()
+}
+
+/// The value of another program's flag given as the next argument (`-name value`).
+pub(crate) fn next_flag_value(
+    args: &mut impl Iterator<Item = OsString>,
+    spelled: &str,
+) -> Result<String, clap::Error> {
+    match args.next().map(OsString::into_string) {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(_)) => Err(Cli::command().error(
+            ErrorKind::InvalidUtf8,
+            format!("the value of {spelled} is not valid UTF-8"),
+        )),
+        None => Err(Cli::command().error(
+            ErrorKind::InvalidValue,
+            format!("flag needs an argument: {spelled}"),
+        )),
     }
 }
 
@@ -171,6 +216,14 @@ pub enum Command {
                             -funnel, -use-local-tailscaled. See docs/tsidp.md."
     )]
     Tsidp,
+    /// Run only the auth proxy role (oauth2-proxy's job), whatever the configuration enables
+    #[command(
+        after_help = "oauth2-proxy's own flags work too: --oidc-issuer-url, --client-id, \
+                      --client-secret[-file], --redirect-url, --upstream, --email-domain, \
+                      --http-address, --cookie-*, --skip-auth-route, --set-xauthrequest, … and \
+                      --config-test; its OAUTH2_PROXY_* variables as well. See docs/proxy.md."
+    )]
+    Proxy,
     /// Validate the configuration and print a summary
     CheckConfig,
     /// Check that a running server is healthy (for container health checks)
@@ -204,6 +257,7 @@ impl Command {
             Command::Serve | Command::CheckConfig => Run::Enabled,
             Command::Idp => Run::Only(Role::Idp),
             Command::Tsidp => Run::Only(Role::Tsidp),
+            Command::Proxy => Run::Only(Role::Proxy),
             Command::Healthcheck { .. }
             | Command::Keys(_)
             | Command::Clients(_)

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use clap::CommandFactory;
 use clap::error::ErrorKind;
 
-use super::Cli;
+use super::{Cli, next_flag_value, our_long_options};
 use crate::config::TsidpFlag;
 
 /// tsidp's flags that `latchkey tsidp` accepts, and whether each is a boolean (given alone or
@@ -33,15 +33,7 @@ pub(crate) const TSIDP_FLAGS: &[(&str, bool)] = &[
 pub(crate) fn take_tsidp_flags(
     args: Vec<OsString>,
 ) -> Result<(Vec<OsString>, Vec<TsidpFlag>), clap::Error> {
-    let command = Cli::command();
-    // Our long options, and whether each takes the next argument as its value.
-    let ours: Vec<(&str, bool)> = command
-        .get_arguments()
-        .filter_map(|arg| {
-            let takes_next = arg.get_action().takes_values() && !arg.is_require_equals_set();
-            arg.get_long().map(|long| (long, takes_next))
-        })
-        .collect();
+    let ours = our_long_options();
     let error = |kind, message: String| Cli::command().error(kind, message);
 
     let mut kept = Vec::with_capacity(args.len());
@@ -75,7 +67,7 @@ pub(crate) fn take_tsidp_flags(
             Some((name, value)) => (name, Some(value)),
             None => (&text[dashes..], None),
         };
-        if let Some(&(_, takes_next)) = ours.iter().find(|(long, _)| *long == name)
+        if let Some(&(_, takes_next)) = ours.iter().find(|(long, _)| long == name)
             && dashes == 2
         {
             kept.push(arg);
@@ -90,21 +82,7 @@ pub(crate) fn take_tsidp_flags(
                 let value = match (inline, boolean) {
                     (Some(value), _) => value.to_owned(),
                     (None, true) => "true".to_owned(),
-                    (None, false) => match args.next().map(OsString::into_string) {
-                        Some(Ok(value)) => value,
-                        Some(Err(_)) => {
-                            return Err(error(
-                                ErrorKind::InvalidUtf8,
-                                format!("the value of -{flag} is not valid UTF-8"),
-                            ));
-                        }
-                        None => {
-                            return Err(error(
-                                ErrorKind::InvalidValue,
-                                format!("flag needs an argument: -{flag}"),
-                            ));
-                        }
-                    },
+                    (None, false) => next_flag_value(&mut args, &format!("-{flag}"))?,
                 };
                 flags.push(TsidpFlag { name: flag, value });
             }

@@ -17,6 +17,9 @@ pub(super) enum Origin {
     PocketId,
     /// Tailscale's tsidp: read only where the tsidp role runs ([`super::tsidp::tsidp_in_scope`]).
     Tsidp,
+    /// oauth2-proxy: `OAUTH2_PROXY_*` variables and its flags after `latchkey proxy`; they set
+    /// `proxy.*` keys only.
+    OAuth2Proxy,
 }
 
 impl Origin {
@@ -24,6 +27,7 @@ impl Origin {
         match self {
             Origin::PocketId => "Pocket ID",
             Origin::Tsidp => "tsidp",
+            Origin::OAuth2Proxy => "oauth2-proxy",
         }
     }
 }
@@ -52,6 +56,8 @@ pub(super) enum Convert {
     /// Pocket ID's `TRUST_PROXY`: a Go boolean (`true`: [`TRUST_PROXY_TRUE`]; `false`: none) or
     /// a comma-separated list of IP addresses and CIDR ranges.
     TrustProxy,
+    /// oauth2-proxy's `--http-address`: `[http://]HOST:PORT`, `:PORT` for every interface.
+    HttpAddress,
 }
 
 /// What Pocket ID's `TRUST_PROXY=true` trusts in Latchkey: loopback and private networks, where
@@ -70,7 +76,8 @@ pub(super) const TRUST_PROXY_TRUE: &[&str] = &[
 pub(super) struct Alias {
     /// Environment variable. Secret keys also accept it with `_FILE`.
     pub(super) env: &'static str,
-    /// Go-style flag of `latchkey tsidp` (without its dash), given as a [`TsidpFlag`].
+    /// Go-style flag of `latchkey tsidp` (without its dash), given as a [`TsidpFlag`]; for
+    /// oauth2-proxy's names, its flag after `latchkey proxy` (without its two dashes).
     pub(super) flag: Option<&'static str>,
     pub(super) sets: Sets,
     pub(super) convert: Convert,
@@ -347,6 +354,309 @@ pub(super) const ALIASES: &[Alias] = &[
     },
 ];
 
+/// An oauth2-proxy option: `OAUTH2_PROXY_<KEY>` and `--<flag>` set `proxy.<key>`.
+const fn oauth2_proxy(
+    env: &'static str,
+    flag: &'static str,
+    key: &'static str,
+    convert: Convert,
+) -> Alias {
+    Alias {
+        env,
+        flag: Some(flag),
+        sets: Sets::Key(key),
+        convert,
+        origin: Origin::OAuth2Proxy,
+    }
+}
+
+/// oauth2-proxy's names for the proxy role's keys. Its booleans are read as Go reads them.
+pub(super) const OAUTH2_PROXY_ALIASES: &[Alias] = &[
+    oauth2_proxy(
+        "OAUTH2_PROXY_HTTP_ADDRESS",
+        "http-address",
+        "proxy.listen",
+        Convert::HttpAddress,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_PROVIDER",
+        "provider",
+        "proxy.provider",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_OIDC_ISSUER_URL",
+        "oidc-issuer-url",
+        "proxy.oidc_issuer_url",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_CLIENT_ID",
+        "client-id",
+        "proxy.client_id",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_CLIENT_SECRET",
+        "client-secret",
+        "proxy.client_secret",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_REDIRECT_URL",
+        "redirect-url",
+        "proxy.redirect_url",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_UPSTREAMS",
+        "upstream",
+        "proxy.upstreams",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_EMAIL_DOMAINS",
+        "email-domain",
+        "proxy.email_domains",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_AUTHENTICATED_EMAILS_FILE",
+        "authenticated-emails-file",
+        "proxy.authenticated_emails_file",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_ALLOWED_GROUPS",
+        "allowed-group",
+        "proxy.allowed_groups",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_NAME",
+        "cookie-name",
+        "proxy.cookie_name",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_SECRET",
+        "cookie-secret",
+        "proxy.cookie_secret",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_SECURE",
+        "cookie-secure",
+        "proxy.cookie_secure",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_DOMAINS",
+        "cookie-domain",
+        "proxy.cookie_domains",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_EXPIRE",
+        "cookie-expire",
+        "proxy.cookie_expire",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_REFRESH",
+        "cookie-refresh",
+        "proxy.cookie_refresh",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_SKIP_AUTH_ROUTES",
+        "skip-auth-route",
+        "proxy.skip_auth_routes",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_SKIP_AUTH_PREFLIGHT",
+        "skip-auth-preflight",
+        "proxy.skip_auth_preflight",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_API_ROUTES",
+        "api-route",
+        "proxy.api_routes",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_WHITELIST_DOMAINS",
+        "whitelist-domain",
+        "proxy.whitelist_domains",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_PASS_ACCESS_TOKEN",
+        "pass-access-token",
+        "proxy.pass_access_token",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_PASS_AUTHORIZATION_HEADER",
+        "pass-authorization-header",
+        "proxy.pass_authorization_header",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_SET_XAUTHREQUEST",
+        "set-xauthrequest",
+        "proxy.set_xauthrequest",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_PASS_HOST_HEADER",
+        "pass-host-header",
+        "proxy.pass_host_header",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_PREFER_EMAIL_TO_USER",
+        "prefer-email-to-user",
+        "proxy.prefer_email_to_user",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_SKIP_PROVIDER_BUTTON",
+        "skip-provider-button",
+        "proxy.skip_provider_button",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_UPSTREAM_TIMEOUT",
+        "upstream-timeout",
+        "proxy.upstream_timeout",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_PROXY_PREFIX",
+        "proxy-prefix",
+        "proxy.proxy_prefix",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_PING_PATH",
+        "ping-path",
+        "proxy.ping_path",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_READY_PATH",
+        "ready-path",
+        "proxy.ready_path",
+        Convert::Same,
+    ),
+    oauth2_proxy("OAUTH2_PROXY_SCOPE", "scope", "proxy.scope", Convert::Same),
+    oauth2_proxy(
+        "OAUTH2_PROXY_INSECURE_OIDC_ALLOW_UNVERIFIED_EMAIL",
+        "insecure-oidc-allow-unverified-email",
+        "proxy.insecure_oidc_allow_unverified_email",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_PASS_USER_HEADERS",
+        "pass-user-headers",
+        "proxy.pass_user_headers",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_FORCE_JSON_ERRORS",
+        "force-json-errors",
+        "proxy.force_json_errors",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_PATH",
+        "cookie-path",
+        "proxy.cookie_path",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_HTTPONLY",
+        "cookie-httponly",
+        "proxy.cookie_httponly",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_SAMESITE",
+        "cookie-samesite",
+        "proxy.cookie_samesite",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_COOKIE_CSRF_EXPIRE",
+        "cookie-csrf-expire",
+        "proxy.cookie_csrf_expire",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_PROVIDER_DISPLAY_NAME",
+        "provider-display-name",
+        "proxy.provider_display_name",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_OIDC_EMAIL_CLAIM",
+        "oidc-email-claim",
+        "proxy.oidc_email_claim",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_OIDC_GROUPS_CLAIM",
+        "oidc-groups-claim",
+        "proxy.oidc_groups_claim",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_USER_ID_CLAIM",
+        "user-id-claim",
+        "proxy.user_id_claim",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_OIDC_ENABLED_SIGNING_ALGS",
+        "oidc-enabled-signing-alg",
+        "proxy.oidc_enabled_signing_algs",
+        Convert::Same,
+    ),
+];
+
+/// Every alias: Pocket ID's and tsidp's, then oauth2-proxy's.
+pub(super) fn all_aliases() -> impl Iterator<Item = &'static Alias> {
+    ALIASES.iter().chain(OAUTH2_PROXY_ALIASES)
+}
+
+/// oauth2-proxy's flags that `latchkey proxy` takes, and whether each is a boolean (given
+/// alone or as `--name=BOOL`). A list flag may be repeated; its values add up.
+pub fn oauth2_proxy_flags() -> impl Iterator<Item = (&'static str, bool)> {
+    OAUTH2_PROXY_ALIASES.iter().filter_map(|alias| {
+        let flag = alias.flag?;
+        Some((flag, alias.convert == Convert::GoBool))
+    })
+}
+
+/// The secret keys' `--NAME-file` forms (`--client-secret-file`, `--cookie-secret-file`).
+pub(super) fn oauth2_proxy_file_flag(name: &str) -> Option<&'static Alias> {
+    let base = name.strip_suffix("-file")?;
+    OAUTH2_PROXY_ALIASES
+        .iter()
+        .find(|alias| alias.flag == Some(base) && alias.key().is_some_and(|key| key.secret))
+}
+
+/// One of oauth2-proxy's flags as given to `latchkey proxy` (repeats of a list flag joined
+/// with commas, as its comma lists read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyFlag {
+    pub name: String,
+    pub value: String,
+}
+
 /// tsidp's variables for joining the tailnet as its own node (tsnet), which Latchkey does not
 /// do: a warning says so when the tsidp role runs. Not an error: Tailscale's own container
 /// reads the same names, so they may well be meant for a tailscaled beside us.
@@ -363,7 +673,7 @@ pub struct TsidpFlag {
 /// The alias a variable name is, and whether it is the `_FILE` form of a secret's alias.
 pub(super) fn env_alias(name: &str) -> Option<(&'static Alias, bool)> {
     let file_form = name.strip_suffix("_FILE");
-    ALIASES.iter().find_map(|alias| {
+    all_aliases().find_map(|alias| {
         if alias.env == name {
             return Some((alias, false));
         }
@@ -425,6 +735,7 @@ impl Alias {
                 Ok(false) => Ok(Some(Value::Array(Vec::new()))),
                 Err(_) => parse_text(Kind::List, text).map(Some),
             },
+            Convert::HttpAddress => http_address(text).map(|addr| Some(Value::String(addr))),
         }
     }
 }
@@ -491,6 +802,25 @@ fn pocket_id_database(text: &str) -> Result<String, String> {
         None => path.to_owned(),
     };
     Ok(format!("sqlite://{path}"))
+}
+
+/// oauth2-proxy's `--http-address` as a listen address: `http://` dropped, `:PORT` on every
+/// interface. Its `unix://` and `fd:` forms are not supported.
+fn http_address(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let addr = text.strip_prefix("http://").unwrap_or(text);
+    let addr = match addr.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => addr.replace("localhost:", "127.0.0.1:"),
+    };
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "expected HOST:PORT or :PORT with an IP address (unix sockets and fd: are not \
+             supported), got {text:?}"
+        ))
+    }
 }
 
 /// A boolean as Go's `strconv.ParseBool` reads it.

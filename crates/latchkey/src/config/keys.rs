@@ -6,6 +6,8 @@ use std::sync::LazyLock;
 use crate::role::Role;
 use toml::Value;
 
+use super::proxy_keys::PROXY_KEYS;
+
 pub(super) const ENV_PREFIX: &str = "LATCHKEY_";
 
 /// Names the config file; read directly, not a configuration key.
@@ -65,6 +67,10 @@ pub(super) enum Check {
     DnsLabel,
     /// Each item an IP address (`10.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`).
     IpOrCidr,
+    /// A Go duration as oauth2-proxy writes them (`168h`, `1h30m`, `90s`, `0`).
+    Duration,
+    /// A URL path: a leading slash, none at the end (`/oauth2`).
+    Path,
 }
 
 pub(super) struct Spec {
@@ -236,8 +242,9 @@ pub(super) const GLOBAL_KEYS: &[Spec] = &[
     },
 ];
 
-/// Keys every role section has. `listen` and `public_url` defaults come from [`RoleDef`];
-/// `enabled` is resolved by [`super::validate::resolve`].
+/// Keys every role section has (issuer roles add [`ISSUER_KEYS`], the proxy its own). `listen`
+/// and `public_url` defaults come from [`RoleDef`]; `enabled` is resolved by
+/// [`super::validate::resolve`].
 pub(super) const ROLE_KEYS: &[Spec] = &[
     Spec {
         name: "enabled",
@@ -245,7 +252,7 @@ pub(super) const ROLE_KEYS: &[Spec] = &[
         secret: false,
         default: Fallback::Derived("see meaning"),
         check: Check::Any,
-        doc: "Run this role under `latchkey serve`. If no role sets `enabled` anywhere, only `idp` runs; once one does, unset roles are off. `latchkey idp` / `latchkey tsidp` run just that role.",
+        doc: "Run this role under `latchkey serve`. If no role sets `enabled` anywhere, only `idp` runs; once one does, unset roles are off. `latchkey idp` / `latchkey tsidp` / `latchkey proxy` run just that role.",
     },
     Spec {
         name: "listen",
@@ -261,8 +268,12 @@ pub(super) const ROLE_KEYS: &[Spec] = &[
         secret: false,
         default: Fallback::Derived("per role"),
         check: Check::HttpUrl,
-        doc: "External URL of the role, and its OIDC issuer: absolute http(s) URL without query or fragment; a trailing slash is removed.",
+        doc: "External URL of the role (for `idp` and `tsidp` their OIDC issuer; for `proxy` the origin people reach it at): absolute http(s) URL without query or fragment; a trailing slash is removed.",
     },
+];
+
+/// Keys of the roles that are OpenID Providers (`idp`, `tsidp`), beside [`ROLE_KEYS`].
+pub(super) const ISSUER_KEYS: &[Spec] = &[
     Spec {
         name: "dynamic_registration",
         kind: Kind::Bool,
@@ -305,9 +316,11 @@ pub(super) const ROLE_KEYS: &[Spec] = &[
     },
 ];
 
-/// A role: a `[section]` holding [`ROLE_KEYS`].
+/// A role: a `[section]` holding [`ROLE_KEYS`] (and [`ISSUER_KEYS`] for an issuer).
 pub(super) struct RoleDef {
     pub(super) role: Role,
+    /// An OpenID Provider (its section has [`ISSUER_KEYS`]; clients and keys belong to it).
+    pub(super) issuer: bool,
     /// Whether the role runs when no role sets `enabled`.
     pub(super) enabled_by_default: bool,
     pub(super) listen: &'static str,
@@ -318,15 +331,25 @@ pub(super) struct RoleDef {
 pub(super) const ROLES: &[RoleDef] = &[
     RoleDef {
         role: Role::Idp,
+        issuer: true,
         enabled_by_default: true,
         listen: "127.0.0.1:1411",
         public_url: "http://localhost:1411",
     },
     RoleDef {
         role: Role::Tsidp,
+        issuer: true,
         enabled_by_default: false,
         listen: "127.0.0.1:1412",
         public_url: "http://localhost:1412",
+    },
+    // oauth2-proxy's port.
+    RoleDef {
+        role: Role::Proxy,
+        issuer: false,
+        enabled_by_default: false,
+        listen: "127.0.0.1:4180",
+        public_url: "http://localhost:4180",
     },
 ];
 
@@ -360,7 +383,8 @@ pub(super) static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
         .map(|spec| key(spec.name.to_owned(), spec, spec.default))
         .collect();
     for def in ROLES {
-        for spec in ROLE_KEYS {
+        let issuer_keys = if def.issuer { ISSUER_KEYS } else { &[] };
+        for spec in ROLE_KEYS.iter().chain(issuer_keys) {
             let default = match spec.name {
                 "listen" => Fallback::Value(def.listen),
                 "public_url" => Fallback::Value(def.public_url),
@@ -373,6 +397,11 @@ pub(super) static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
             keys.push(key(format!("{}.{}", def.role, spec.name), spec, default));
         }
     }
+    keys.extend(
+        PROXY_KEYS
+            .iter()
+            .map(|spec| key(spec.name.to_owned(), spec, spec.default)),
+    );
     keys
 });
 
@@ -401,9 +430,12 @@ pub(super) fn is_section(path: &str) -> bool {
     })
 }
 
-/// Names of the roles, for the command line.
+/// Names of the issuer roles, for the command line's `--role` (clients and keys are theirs).
 pub fn role_names() -> impl Iterator<Item = &'static str> {
-    ROLES.iter().map(|def| def.role.as_str())
+    ROLES
+        .iter()
+        .filter(|def| def.issuer)
+        .map(|def| def.role.as_str())
 }
 
 pub(super) fn file_names() -> Vec<String> {

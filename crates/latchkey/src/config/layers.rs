@@ -11,7 +11,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use toml::{Table, Value};
 
 use super::Overrides;
-use super::aliases::{ALIASES, Alias, env_alias};
+use super::aliases::{
+    ALIASES, Alias, OAUTH2_PROXY_ALIASES, ProxyFlag, env_alias, oauth2_proxy_file_flag,
+};
 use super::keys::{
     CONFIG_ENV, ENV_PREFIX, FILE_SUFFIX, Fallback, KEYS, Key, Kind, ROLE_KEYS, SHORTHANDS,
     env_names, file_names, find_key, flag_name, is_section, parse_text, unknown,
@@ -233,6 +235,11 @@ pub(super) fn file_layer(file: &Path, primary: Role) -> Result<Layer> {
         .map_err(|err| anyhow!("config file {}: {err}", file.display()))?;
     let mut values = Vec::new();
     let mut problems = Vec::new();
+    let table = if primary == Role::Proxy {
+        oauth2_proxy_file(table)
+    } else {
+        table
+    };
     walk_file(&table, "", &mut values, &mut problems);
     if !problems.is_empty() {
         bail!("config file {}: {}", file.display(), problems.join("; "));
@@ -246,6 +253,45 @@ pub(super) fn file_layer(file: &Path, primary: Role) -> Result<Layer> {
         builder.add(target, Rank::Specific, value, source, None);
     }
     builder.finish()
+}
+
+/// Under `latchkey proxy`, an oauth2-proxy configuration file works as it is: its top-level
+/// keys that are `[proxy]` keys move there, and its `http_address` becomes `proxy.listen`.
+fn oauth2_proxy_file(table: Table) -> Table {
+    let mut out = Table::new();
+    let mut proxy = Table::new();
+    for (name, value) in table {
+        let proxy_path = format!("proxy.{name}");
+        let ours = file_target(&name).is_some() || is_section(&name);
+        if !ours && name == "http_address" {
+            let converted = value.as_str().and_then(|text| {
+                OAUTH2_PROXY_ALIASES
+                    .iter()
+                    .find(|alias| alias.env == "OAUTH2_PROXY_HTTP_ADDRESS")
+                    .and_then(|alias| alias.convert(Kind::Str, text).ok().flatten())
+            });
+            proxy.insert("listen".into(), converted.unwrap_or(value));
+        } else if !ours && file_target(&proxy_path).is_some() {
+            proxy.insert(name, value);
+        } else {
+            out.insert(name, value);
+        }
+    }
+    if !proxy.is_empty() {
+        match out.entry("proxy") {
+            toml::map::Entry::Vacant(slot) => {
+                slot.insert(Value::Table(proxy));
+            }
+            toml::map::Entry::Occupied(mut slot) => {
+                if let Value::Table(section) = slot.get_mut() {
+                    for (name, value) in proxy {
+                        section.entry(name).or_insert(value);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 fn walk_file(
@@ -350,6 +396,50 @@ pub(super) fn flag_layer(overrides: &Overrides, primary: Role) -> Result<Layer> 
             Ok(Some(value)) => {
                 let source = Source::Flag(spelled);
                 builder.add(Target::Key(key), Rank::Alias, value, source, Some(alias));
+            }
+            Ok(None) => {}
+            Err(err) => bail!("{spelled}: {err}"),
+        }
+    }
+    // A list flag may be repeated (`--upstream A --upstream B`); its values add up.
+    let mut proxy_flags: Vec<ProxyFlag> = Vec::new();
+    for flag in &overrides.proxy_flags {
+        let is_list = OAUTH2_PROXY_ALIASES
+            .iter()
+            .find(|alias| alias.flag == Some(flag.name.as_str()))
+            .and_then(|alias| alias.key())
+            .is_some_and(|key| key.kind == Kind::List);
+        match proxy_flags.iter_mut().find(|prior| prior.name == flag.name) {
+            Some(prior) if is_list => {
+                prior.value.push(',');
+                prior.value.push_str(&flag.value);
+            }
+            _ => proxy_flags.push(flag.clone()),
+        }
+    }
+    for flag in &proxy_flags {
+        let spelled = format!("--{}", flag.name);
+        let source = Source::Flag(spelled.clone());
+        if let Some(alias) = oauth2_proxy_file_flag(&flag.name) {
+            let key = alias.key().expect("oauth2-proxy's aliases name keys");
+            let value = Value::String(flag.value.clone());
+            builder.add(
+                Target::SecretFile(key),
+                Rank::Alias,
+                value,
+                source,
+                Some(alias),
+            );
+            continue;
+        }
+        let alias = OAUTH2_PROXY_ALIASES
+            .iter()
+            .find(|alias| alias.flag == Some(flag.name.as_str()))
+            .ok_or_else(|| anyhow!("{spelled}: not an option of `latchkey proxy`"))?;
+        let key = alias.key().expect("oauth2-proxy's aliases name keys");
+        match alias.convert(key.kind, &flag.value) {
+            Ok(Some(value)) => {
+                builder.add(Target::Key(key), Rank::Alias, value, source, Some(alias))
             }
             Ok(None) => {}
             Err(err) => bail!("{spelled}: {err}"),

@@ -18,16 +18,21 @@
 //! - `validate.rs`: the merged result checked key by key (so errors name the key and the layer
 //!   that set it), deserialized into [`Config`] (this file), then checked as a whole.
 //!
-//! Dependencies between them run one way: keys ← aliases ← layers ← tsidp, pocket_id ←
-//! validate ← here.
+//! Dependencies between them run one way: keys (with its part proxy_keys) ← aliases ← layers ←
+//! tsidp, pocket_id, proxy ← validate ← here.
 //!
-//! Adding a role (e.g. a proxy) takes: a `ROLES` entry, a [`Config`] field and a
-//! [`Config::role`] arm, plus its own keys (as `"proxy.upstream"`) in `GLOBAL_KEYS`.
+//! - `proxy_keys.rs`, `proxy.rs`: the proxy role's `[proxy]` keys (oauth2-proxy's names) and
+//!   their mapping onto the proxy crate's settings, checked at load.
+//!
+//! Adding an issuer role takes: a `ROLES` entry, a [`Config`] field and a [`Config::role`]
+//! arm, plus its own keys (as `"tsidp.hostname"`) in `GLOBAL_KEYS`.
 
 mod aliases;
 mod keys;
 mod layers;
 mod pocket_id;
+mod proxy;
+mod proxy_keys;
 mod reference;
 #[cfg(test)]
 mod tests;
@@ -43,12 +48,13 @@ use anyhow::{Result, bail};
 use serde::Deserialize;
 use url::Url;
 
-pub use aliases::TsidpFlag;
 use aliases::{Origin, env_alias};
+pub use aliases::{ProxyFlag, TsidpFlag, oauth2_proxy_flags};
 pub use keys::role_names;
 use keys::{CONFIG_ENV, ENV_PREFIX, ROLES};
 use layers::{Layer, defaults_layer, env_layer, file_layer, flag_layer};
 use pocket_id::{complete_listen, pocket_id_notices};
+pub use proxy::ProxyConfig;
 use tsidp::{drop_alias_hostname, local_tailscaled_mode, tsidp_in_scope, tsidp_notices};
 use validate::resolve;
 
@@ -92,6 +98,8 @@ pub struct Overrides {
     pub flags: Flags,
     /// tsidp's Go-style flags given to `latchkey tsidp`, in order.
     pub tsidp_flags: Vec<TsidpFlag>,
+    /// oauth2-proxy's flags given to `latchkey proxy`, in order.
+    pub proxy_flags: Vec<ProxyFlag>,
 }
 
 /// Our configuration flags as given, parsed like environment values.
@@ -185,6 +193,12 @@ fn load_from(overrides: &Overrides, env: &[(String, String)]) -> Result<Config> 
     if config.idp.enabled {
         config.notices.extend(pocket_id_notices?);
     }
+    if config.proxy.enabled {
+        config.proxy.settings(Role::Proxy.as_str())?;
+        config
+            .notices
+            .extend(proxy::proxy_notices(&config.proxy, env));
+    }
     Ok(config)
 }
 
@@ -218,6 +232,7 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     pub idp: RoleConfig,
     pub tsidp: RoleConfig,
+    pub proxy: ProxyConfig,
     /// Things to tell the operator at startup (and in `check-config`), e.g. that a tsidp
     /// setting Latchkey has no use for was ignored.
     #[serde(skip)]
@@ -321,17 +336,21 @@ pub fn port_suffix(port: Option<u16>) -> String {
 }
 
 impl Config {
+    /// An issuer role's section. The proxy is no issuer: its section is [`Config::proxy`], and
+    /// neither [`Config::enabled_roles`] nor the command line's `--role` ever names it.
     pub fn role(&self, role: Role) -> &RoleConfig {
         match role {
             Role::Idp => &self.idp,
             Role::Tsidp => &self.tsidp,
+            Role::Proxy => unreachable!("the proxy role has no issuer section"),
         }
     }
 
-    /// The roles to run, in [`ROLES`] order.
+    /// The issuer roles to run, in [`ROLES`] order (the proxy: [`ProxyConfig::enabled`]).
     pub fn enabled_roles(&self) -> impl Iterator<Item = (Role, &RoleConfig)> {
         ROLES
             .iter()
+            .filter(|def| def.issuer)
             .map(|def| (def.role, self.role(def.role)))
             .filter(|(_, role)| role.enabled)
     }
@@ -364,7 +383,7 @@ impl Config {
                 )
             ),
         ];
-        for def in ROLES {
+        for def in ROLES.iter().filter(|def| def.issuer) {
             let role = self.role(def.role);
             let name = format!("{}:", def.role);
             lines.push(if role.enabled {
@@ -377,6 +396,23 @@ impl Config {
                 format!("{name:<15} disabled")
             });
         }
+        let proxy = &self.proxy;
+        lines.push(if proxy.enabled {
+            format!(
+                "{:<15} enabled, listening on {}, at {}, provider {}, upstreams {}",
+                "proxy:",
+                proxy.listen,
+                proxy.public_url,
+                proxy.oidc_issuer_url.as_deref().unwrap_or("unset"),
+                if proxy.upstreams.is_empty() {
+                    "none (forward-auth only)".to_owned()
+                } else {
+                    proxy.upstreams.join(", ")
+                }
+            )
+        } else {
+            format!("{:<15} disabled", "proxy:")
+        });
         for notice in &self.notices {
             let tag = if notice.warning { "warning" } else { "note" };
             lines.push(format!("{tag}: {}", notice.text));
@@ -400,6 +436,7 @@ impl fmt::Debug for Config {
             .field("metrics_listen", &self.metrics_listen)
             .field("idp", &self.idp)
             .field("tsidp", &self.tsidp)
+            .field("proxy", &self.proxy)
             .field("notices", &self.notices)
             .finish()
     }

@@ -2,7 +2,7 @@
 //! fails when the README is stale.
 
 use super::Flags;
-use super::aliases::{ALIASES, Convert, Origin, TRUST_PROXY_TRUE, TSNET_ONLY_ENV};
+use super::aliases::{ALIASES, Convert, Origin, TRUST_PROXY_TRUE, TSNET_ONLY_ENV, all_aliases};
 use super::keys::{FILE_SUFFIX, Fallback, GLOBAL_KEYS, KEYS, Key, SHORTHANDS, env_name, flag_name};
 
 /// Markdown describing every key, for the README.
@@ -62,16 +62,20 @@ pub fn reference_markdown() -> String {
                  suffix>[:https_port]`, asked from tailscaled at startup, as tsidp names itself.",
             );
         }
-        for alias in ALIASES
-            .iter()
-            .filter(|alias| alias.key().is_some_and(|k| k.path == key.path))
-        {
+        for alias in all_aliases().filter(|alias| alias.key().is_some_and(|k| k.path == key.path)) {
             let mut names = vec![format!("`{}`", alias.env)];
             if key.secret {
                 names.push(format!("`{}_FILE`", alias.env));
             }
-            if let Some(flag) = alias.flag {
-                names.push(format!("`-{flag}`"));
+            match (alias.flag, alias.origin) {
+                (Some(flag), Origin::OAuth2Proxy) => {
+                    names.push(format!("`--{flag}`"));
+                    if key.secret {
+                        names.push(format!("`--{flag}-file`"));
+                    }
+                }
+                (Some(flag), _) => names.push(format!("`-{flag}`")),
+                (None, _) => {}
             }
             let how = match alias.convert {
                 Convert::LoopbackPort => " (PORT means `127.0.0.1:PORT`)",
@@ -85,6 +89,7 @@ pub fn reference_markdown() -> String {
                      dropped; `postgres://…` is kept)"
                 }
                 Convert::TrustProxy => " (`true`: loopback and private networks; `false`: none)",
+                Convert::HttpAddress => " (`HOST:PORT`, or `:PORT` for every interface)",
                 Convert::Same | Convert::GoBool => "",
             };
             let scope = if alias.origin == Origin::Tsidp && !key.path.starts_with("tsidp.") {
@@ -111,7 +116,8 @@ pub fn reference_markdown() -> String {
     }
     for name in SHORTHANDS {
         let meaning = format!(
-            "Sets `{name}` of the role being run: `tsidp.{name}` under `latchkey tsidp`, otherwise \
+            "Sets `{name}` of the role being run: `tsidp.{name}` under `latchkey tsidp`, \
+             `proxy.{name}` under `latchkey proxy`, otherwise \
              `idp.{name}`. The role's own key wins within the same layer."
         );
         row(
@@ -144,6 +150,14 @@ pub fn reference_markdown() -> String {
         accepted.join(" and "),
         ignored.join(" and ")
     ));
+    out.push_str(
+        "\noauth2-proxy's flags are read after `latchkey proxy` (`--upstream` and the other list \
+         flags may be repeated), its `OAUTH2_PROXY_*` variables set `proxy.*` keys only (where the \
+         proxy runs, those Latchkey does not know are named in a warning), and \
+         `--config-test` checks the configuration. Under `latchkey proxy`, the file named by \
+         `--config` may be an oauth2-proxy configuration: its top-level keys that are `[proxy]` \
+         keys count as such, and `http_address` as `proxy.listen`. See docs/proxy.md.\n",
+    );
     let pocket_id: Vec<String> = ALIASES
         .iter()
         .filter(|alias| alias.key().is_none() && alias.origin == Origin::PocketId)

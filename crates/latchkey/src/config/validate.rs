@@ -11,6 +11,7 @@ use url::Url;
 
 use super::keys::{Check, KEYS, Key, MAX_LIFETIME, ROLES};
 use super::layers::{Entry, Layer, Source};
+use super::proxy::go_duration;
 use super::tsidp::behind_tailscale_serve;
 use super::{Config, Run};
 
@@ -164,6 +165,14 @@ fn check_str(check: Check, text: &str) -> Result<Option<String>, String> {
         Check::MinLen(_) => Ok(None),
         Check::OneOf(options) if options.contains(&text) => Ok(None),
         Check::OneOf(options) => Err(format!("expected one of: {}", options.join(", "))),
+        Check::Duration => go_duration(text).map(|_| None),
+        Check::Path => {
+            if text.starts_with('/') && text.len() > 1 && !text.ends_with('/') {
+                Ok(None)
+            } else {
+                Err("expected a path like /name (a leading slash, none at the end)".into())
+            }
+        }
         Check::Positive | Check::Port => Err("expected an integer".into()),
         Check::IpOrCidr => Err("expected a list".into()),
         Check::DnsLabel => {
@@ -230,7 +239,7 @@ fn normalize_public_url(text: &str) -> Result<String, String> {
 impl Config {
     /// Checks spanning several keys.
     fn check_consistency(&self, run: Run) -> Result<()> {
-        if run == Run::Enabled && self.enabled_roles().next().is_none() {
+        if run == Run::Enabled && self.enabled_roles().next().is_none() && !self.proxy.enabled {
             let names: Vec<String> = ROLES
                 .iter()
                 .map(|def| format!("`{}.enabled`", def.role))
@@ -244,6 +253,9 @@ impl Config {
             .enabled_roles()
             .map(|(role, config)| (format!("{role}.listen"), config.listen))
             .collect();
+        if self.proxy.enabled {
+            listeners.push(("proxy.listen".into(), self.proxy.listen));
+        }
         listeners.extend(
             self.metrics_listen
                 .map(|addr| ("metrics_listen".into(), addr)),
@@ -256,7 +268,7 @@ impl Config {
                 bail!("`{a}` and `{b}` are both {addr}; each listener needs its own address");
             }
         }
-        for def in ROLES {
+        for def in ROLES.iter().filter(|def| def.issuer) {
             let rc = self.role(def.role);
             let role = def.role;
             for (key, value) in [

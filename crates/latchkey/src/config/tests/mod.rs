@@ -5,6 +5,7 @@
 mod aliases;
 mod idp;
 mod pocket_id;
+mod proxy;
 mod table;
 
 use std::path::PathBuf;
@@ -180,9 +181,13 @@ fn unknown_file_key_is_named() {
     assert!(err.contains(file.path()), "{err}");
     assert!(err.contains("did you mean `idp.public_url`"), "{err}");
 
-    let file = TempFile::new("[proxy]\nlisten = \"127.0.0.1:1\"\n");
+    let file = TempFile::new("[proxies]\nlisten = \"127.0.0.1:1\"\n");
     let err = load_err(&["--config", file.path()], &[]);
-    assert!(err.contains("unknown section `[proxy]`"), "{err}");
+    assert!(err.contains("unknown section `[proxies]`"), "{err}");
+
+    let file = TempFile::new("[proxy]\nupstream = [\"http://127.0.0.1:1/\"]\n");
+    let err = load_err(&["--config", file.path()], &[]);
+    assert!(err.contains("did you mean `proxy.upstreams`"), "{err}");
 
     let file = TempFile::new("idp = \"yes\"\n");
     let err = load_err(&["--config", file.path()], &[]);
