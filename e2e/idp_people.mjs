@@ -7,7 +7,7 @@
 // pages; a one-time link signs a second person in. Every page is saved as a screenshot in light,
 // dark and at phone width.
 //
-// Usage: node idp_people.mjs BASE SETUP_URL AUTHORIZE_URL RESTRICTED_URL LINK_URL CALLBACK_PORT SCREENSHOT_DIR
+// Usage: node idp_people.mjs BASE SETUP_URL AUTHORIZE_URL RESTRICTED_URL LINK_URL CALLBACK_PORT SCREENSHOT_DIR DEVICE_URL
 // BASE is http://localhost:PORT; AUTHORIZE_URL is a sign-in to an application anyone may use,
 // RESTRICTED_URL to one the person of LINK_URL (a one-time link) may not use; both redirect
 // to http://127.0.0.1:CALLBACK_PORT/cb. Prints one JSON object: what the pages showed and
@@ -18,8 +18,8 @@ import http from "node:http";
 import path from "node:path";
 import { chromium } from "playwright-core";
 
-const [base, setupUrl, authorizeUrl, restrictedUrl, link, callbackPort, shots] = process.argv.slice(2);
-if (!shots) {
+const [base, setupUrl, authorizeUrl, restrictedUrl, link, callbackPort, shots, deviceUrl] = process.argv.slice(2);
+if (!deviceUrl) {
   console.error("usage: node idp_people.mjs BASE SETUP_URL AUTHORIZE_URL RESTRICTED_URL LINK_URL CALLBACK_PORT SCREENSHOT_DIR");
   process.exit(2);
 }
@@ -96,6 +96,20 @@ const shootHere = async (name, page) => {
     await page.screenshot({ path: file, fullPage: true });
     out.screenshots.push(file);
   }
+  await page.setViewportSize(size);
+};
+
+// Screenshots of the page as it is now (an answer to a post), light, dark and at phone width.
+const snap = async (page, name) => {
+  const size = page.viewportSize();
+  for (const [variant, options] of Object.entries(variants)) {
+    await page.emulateMedia({ colorScheme: options.colorScheme });
+    await page.setViewportSize(options.viewport);
+    const file = path.join(shots, `idp-${name}-${variant}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    out.screenshots.push(file);
+  }
+  await page.emulateMedia({ colorScheme: "light" });
   await page.setViewportSize(size);
 };
 
@@ -187,6 +201,19 @@ try {
   // A second sign-in asks nothing.
   await page.goto(authorizeUrl.replace(/state=[^&]*/, "state=again"));
   await page.waitForURL(/127\.0\.0\.1.*\/cb/);
+
+  // 4b. A device (a TV, a command-line tool) shows a code: the person enters it, sees the
+  // application and what it will see, and allows it.
+  await shoot("device", deviceUrl, admin.ctx);
+  await page.goto(deviceUrl);
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.getByRole("button", { name: "Allow" }).waitFor();
+  out.device_confirm_heading = await page.locator("h1").innerText();
+  await snap(page, "device-confirm");
+  await page.getByRole("button", { name: "Allow" }).click();
+  await page.waitForLoadState();
+  out.device_done_heading = await page.locator("h1").innerText();
+  await snap(page, "device-done");
 
   // 5. A form posted from another origin (with a made-up token) is refused.
   {

@@ -254,6 +254,18 @@ async fn idp_people_in_chromium() {
     let wiki_rp = RelyingParty::new(&http, &base, &wiki, Some(&wiki_secret), &callback).await;
     let wiki_sign_in = wiki_rp.sign_in(&["email"]);
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    // A device asks to be connected (RFC 8628); the person approves it in the browser.
+    let device: Value = http
+        .post(format!("{base}/device_authorization"))
+        .basic_auth(&grafana, Some(&grafana_secret))
+        .form(&[("scope", "openid email")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(device["user_code"].is_string(), "{device}");
 
     let seen = tokio::task::spawn_blocking({
         let args = [
@@ -264,6 +276,10 @@ async fn idp_people_in_chromium() {
             link.clone(),
             callback_port.to_string(),
             shots.display().to_string(),
+            device["verification_uri_complete"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
         ];
         move || {
             node(
@@ -438,7 +454,26 @@ async fn idp_people_in_chromium() {
         json!([]),
         "no CSP violation or script error: {seen}"
     );
-    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 51, "{seen}");
+    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 60, "{seen}");
+    // The device, polling, gets its tokens once the person allowed it.
+    assert_eq!(
+        seen["device_confirm_heading"], "Connect a device to Grafana?",
+        "{seen}"
+    );
+    let polled: Value = http
+        .post(format!("{base}/token"))
+        .basic_auth(&grafana, Some(&grafana_secret))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device["device_code"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(polled["access_token"].is_string(), "{polled}");
 
     assert!(srv.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
