@@ -2,21 +2,7 @@
 //! Every test runs on SQLite and on PostgreSQL.
 
 use latchkey_store::*;
-use latchkey_testkit::{TestDb, backends};
-
-async fn on_each_backend<F, Fut>(test: F)
-where
-    F: Fn(Store) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for backend in backends() {
-        let db = TestDb::new(backend).await;
-        let store = db.store().await;
-        test(store.clone()).await;
-        store.close().await;
-        db.cleanup().await;
-    }
-}
+use latchkey_testkit::on_each_backend;
 
 fn idp() -> IssuerId {
     IssuerId::from("idp")

@@ -1,22 +1,8 @@
 //! The store suite: every test runs on SQLite and on PostgreSQL.
 
 use latchkey_store::*;
-use latchkey_testkit::{TestDb, backends};
+use latchkey_testkit::{TestDb, backends, on_each_backend};
 use serde_json::{Value, json};
-
-async fn on_each_backend<F, Fut>(test: F)
-where
-    F: Fn(Store) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for backend in backends() {
-        let db = TestDb::new(backend).await;
-        let store = db.store().await;
-        test(store.clone()).await;
-        store.close().await;
-        db.cleanup().await;
-    }
-}
 
 fn idp() -> IssuerId {
     IssuerId::from("idp")

@@ -116,3 +116,19 @@ impl TestDb {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Runs `test` with a fresh store on each backend (SQLite, then PostgreSQL), closing and
+/// dropping each database afterwards.
+pub async fn on_each_backend<F, Fut>(test: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        test(store.clone()).await;
+        store.close().await;
+        db.cleanup().await;
+    }
+}

@@ -21,7 +21,9 @@ mod tailscaled;
 mod token_forms;
 
 pub use authorization::{authorization_response, authorize_url, query_map};
-pub use db::{Backend, TestDb, backends, pg_admin_url, untrusted_ca_path, with_query};
+pub use db::{
+    Backend, TestDb, backends, on_each_backend, pg_admin_url, untrusted_ca_path, with_query,
+};
 pub use http::{
     basic, get_json, http_client, http_client_from, post_form_as, post_form_json, with_headers,
 };
