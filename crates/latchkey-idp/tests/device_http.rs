@@ -3,131 +3,21 @@
 //! signs in with a passkey, types the code at `/device` and allows or denies. Every test runs
 //! on SQLite and on PostgreSQL.
 
+mod common;
 mod passkey_support;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use latchkey_idp::passkey::PasskeySettings;
-use latchkey_idp::{DirectoryClaims, Idp, IdpSettings, SessionAuthenticator};
+use common::*;
 use latchkey_oidc::clients::{NewClient, create_client};
 use latchkey_oidc::jose::Alg;
-use latchkey_oidc::{Provider, ProviderSettings};
-use latchkey_store::{ClientId, DeviceCode, DeviceStatus, IssuerId, Store, unix_now};
-use latchkey_testkit::{
-    RelyingParty, Served, TestDb, backends, basic, bind_loopback, get_json, http_client, master_key,
-};
+use latchkey_store::{ClientId, DeviceCode, DeviceStatus, unix_now};
+use latchkey_testkit::{RelyingParty, basic, get_json};
 use openidconnect::core::{CoreDeviceAuthorizationResponse, CoreTokenResponse};
 use openidconnect::{DeviceAuthorizationUrl, Nonce, Scope};
 use passkey_support::Browser;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
+use reqwest::header::AUTHORIZATION;
 use serde_json::{Value, json};
 
-const REDIRECT: &str = "https://app.example/cb";
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-fn idp_id() -> IssuerId {
-    IssuerId::from("idp")
-}
-
-/// The idp role and its engine (device flow on, as the binary serves the idp) on a loopback
-/// port, issuer `http://localhost:PORT`.
-struct Harness {
-    base: String,
-    store: Store,
-    http: reqwest::Client,
-    _served: Served,
-}
-
-async fn start(db: &TestDb) -> Harness {
-    let listener = bind_loopback(0).await;
-    let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
-    let store = db.store().await;
-    let settings = IdpSettings {
-        issuer: base.clone(),
-        issuer_id: idp_id(),
-        session_duration: 3600,
-        trusted_proxies: vec![],
-        passkeys: PasskeySettings {
-            rp_id: "localhost".into(),
-            origin: base.clone(),
-            ..PasskeySettings::default()
-        },
-    };
-    let idp = Idp::new(store.clone(), settings, &master_key()).unwrap();
-    let mut engine = ProviderSettings::new(idp_id(), &base);
-    engine.device_flow = true;
-    let provider = Arc::new(
-        Provider::new(
-            engine,
-            store.clone(),
-            master_key(),
-            Arc::new(SessionAuthenticator::new(idp.clone())),
-            Arc::new(DirectoryClaims::new(store.clone())),
-        )
-        .await
-        .unwrap(),
-    );
-    provider.wait_for_keys().await.unwrap();
-    let app = latchkey_oidc::router(provider).merge(latchkey_idp::router(idp));
-    Harness {
-        base,
-        store,
-        http: http_client(),
-        _served: Served::start(listener, app),
-    }
-}
-
-/// A browser's cookies for the harness (one host, so names are enough).
-#[derive(Default, Clone)]
-struct Jar(HashMap<String, String>);
-
-impl Jar {
-    fn header(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn take(&mut self, r: &reqwest::Response) {
-        for c in r.headers().get_all(SET_COOKIE) {
-            let c = c.to_str().unwrap();
-            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() {
-                self.0.remove(k);
-            } else {
-                self.0.insert(k.to_owned(), v.to_owned());
-            }
-        }
-    }
-}
-
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    retry_after: Option<String>,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
-    /// The value of a form field of the page.
-    fn field(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let at = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("{name}: {}", self.body))
-            + marker.len();
-        self.body[at..at + self.body[at..].find('"').unwrap()].replace("&#38;", "&")
-    }
-}
 
 /// A device of client `id` (secret `secret`), as RFC 8628 describes it.
 struct Device<'a> {
@@ -179,50 +69,6 @@ impl Device<'_> {
 }
 
 impl Harness {
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base)
-        }
-    }
-
-    async fn send(&self, jar: &mut Jar, req: reqwest::RequestBuilder) -> Answer {
-        let r = req.header(COOKIE, jar.header()).send().await.unwrap();
-        jar.take(&r);
-        let header = |name| {
-            r.headers()
-                .get(name)
-                .map(|l: &reqwest::header::HeaderValue| l.to_str().unwrap().to_owned())
-        };
-        let (location, retry_after) = (header(LOCATION), header(RETRY_AFTER));
-        Answer {
-            status: r.status().as_u16(),
-            location,
-            retry_after,
-            body: r.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&self, jar: &mut Jar, path: &str) -> Answer {
-        self.send(jar, self.http.get(self.url(path))).await
-    }
-
-    async fn post_json(&self, jar: &mut Jar, path: &str, body: &[u8]) -> Answer {
-        let req = self
-            .http
-            .post(self.url(path))
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_vec());
-        self.send(jar, req).await
-    }
-
-    /// A form posted from one of our pages, as a browser sends it (with `Origin`).
-    async fn post_form(&self, jar: &mut Jar, path: &str, form: &[(&str, &str)]) -> Answer {
-        let req = self.http.post(self.url(path)).header("origin", &self.base);
-        self.send(jar, req.form(form)).await
-    }
-
     /// The first administrator (alice) with a passkey: the browser holding it.
     async fn alice_with_passkey(&self) -> Browser {
         let link = latchkey_idp::links::setup_link_if_needed(&self.store, &idp_id(), &self.base)
@@ -299,21 +145,6 @@ impl Harness {
             ("decision", decision),
         ];
         self.post_form(jar, "/device", &form).await
-    }
-}
-
-async fn on_each_backend<F, Fut>(test: F)
-where
-    F: Fn(Harness) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for backend in backends() {
-        let db = TestDb::new(backend).await;
-        let h = start(&db).await;
-        let store = h.store.clone();
-        test(h).await;
-        store.close().await;
-        db.cleanup().await;
     }
 }
 

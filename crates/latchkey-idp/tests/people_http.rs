@@ -3,157 +3,20 @@
 //! session, consent, allowed groups, one-time links, WebFinger. Every test runs on SQLite and
 //! on PostgreSQL.
 
+mod common;
 mod passkey_support;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use latchkey_idp::passkey::PasskeySettings;
-use latchkey_idp::{DirectoryClaims, Idp, IdpSettings, SessionAuthenticator};
+use common::*;
 use latchkey_oidc::clients::{NewClient, create_client};
 use latchkey_oidc::crypto::b64url;
 use latchkey_oidc::jose::Alg;
-use latchkey_oidc::{Provider, ProviderSettings};
-use latchkey_store::{IssuerId, LinkPurpose, Store, User, unix_now};
-use latchkey_testkit::{
-    Pkce, RelyingParty, Served, TestDb, authorize_url, backends, bind_loopback, get_json,
-    http_client, master_key,
-};
+use latchkey_store::{LinkPurpose, User, unix_now};
+use latchkey_testkit::{Pkce, RelyingParty, authorize_url, get_json};
 use passkey_support::Browser;
-use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
-const REDIRECT: &str = "https://app.example/cb";
-
-fn idp_id() -> IssuerId {
-    IssuerId::from("idp")
-}
-
-/// The idp role and its engine on a loopback port, issuer `http://localhost:PORT`.
-struct Harness {
-    base: String,
-    store: Store,
-    http: reqwest::Client,
-    _served: Served,
-}
-
-async fn start(db: &TestDb) -> Harness {
-    let listener = bind_loopback(0).await;
-    let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
-    let store = db.store().await;
-    let settings = IdpSettings {
-        issuer: base.clone(),
-        issuer_id: idp_id(),
-        session_duration: 3600,
-        trusted_proxies: vec![],
-        passkeys: PasskeySettings {
-            rp_id: "localhost".into(),
-            origin: base.clone(),
-            ..PasskeySettings::default()
-        },
-    };
-    let idp = Idp::new(store.clone(), settings, &master_key()).unwrap();
-    let provider = Arc::new(
-        Provider::new(
-            ProviderSettings::new(idp_id(), &base),
-            store.clone(),
-            master_key(),
-            Arc::new(SessionAuthenticator::new(idp.clone())),
-            Arc::new(DirectoryClaims::new(store.clone())),
-        )
-        .await
-        .unwrap(),
-    );
-    provider.wait_for_keys().await.unwrap();
-    let app = latchkey_oidc::router(provider).merge(latchkey_idp::router(idp));
-    Harness {
-        base,
-        store,
-        http: http_client(),
-        _served: Served::start(listener, app),
-    }
-}
-
-/// A browser's cookies for the harness (one host, so names are enough).
-#[derive(Default, Clone)]
-struct Jar(HashMap<String, String>);
-
-impl Jar {
-    fn header(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn take(&mut self, r: &reqwest::Response) {
-        for c in r.headers().get_all(SET_COOKIE) {
-            let c = c.to_str().unwrap();
-            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() {
-                self.0.remove(k);
-            } else {
-                self.0.insert(k.to_owned(), v.to_owned());
-            }
-        }
-    }
-}
-
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
 impl Harness {
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base)
-        }
-    }
-
-    async fn send(&self, jar: &mut Jar, req: reqwest::RequestBuilder) -> Answer {
-        let r = req.header(COOKIE, jar.header()).send().await.unwrap();
-        jar.take(&r);
-        Answer {
-            status: r.status().as_u16(),
-            location: r
-                .headers()
-                .get(LOCATION)
-                .map(|l| l.to_str().unwrap().to_owned()),
-            body: r.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&self, jar: &mut Jar, path: &str) -> Answer {
-        self.send(jar, self.http.get(self.url(path))).await
-    }
-
-    async fn post_json(&self, jar: &mut Jar, path: &str, body: &[u8]) -> Answer {
-        let req = self
-            .http
-            .post(self.url(path))
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_vec());
-        self.send(jar, req).await
-    }
-
-    /// A form posted from one of our pages, as a browser sends it (with `Origin`).
-    async fn post_form(&self, jar: &mut Jar, path: &str, form: &[(&str, &str)]) -> Answer {
-        let req = self.http.post(self.url(path)).header("origin", &self.base);
-        self.send(jar, req.form(form)).await
-    }
-
     /// The setup link's path, then the first administrator made with it: their cookies.
     async fn first_admin(&self) -> Jar {
         let link = latchkey_idp::links::setup_link_if_needed(&self.store, &idp_id(), &self.base)
@@ -241,33 +104,6 @@ impl Harness {
         };
         let made = create_client(&self.store, &idp_id(), new).await.unwrap();
         (made.client.id.0, made.secret.unwrap())
-    }
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-fn query(location: &str) -> HashMap<String, String> {
-    url::Url::parse(location)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-async fn on_each_backend<F, Fut>(test: F)
-where
-    F: Fn(Harness) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for backend in backends() {
-        let db = TestDb::new(backend).await;
-        let h = start(&db).await;
-        let store = h.store.clone();
-        test(h).await;
-        store.close().await;
-        db.cleanup().await;
     }
 }
 
