@@ -57,6 +57,24 @@ pub(super) async fn person_or_sign_in(
     }
 }
 
+/// The signed-in person, as a handler argument: anyone else is sent to sign in and brought
+/// back to this path.
+pub(super) struct SignedIn(pub Person);
+
+impl axum::extract::FromRequestParts<Arc<Idp>> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        idp: &Arc<Idp>,
+    ) -> Result<SignedIn, Response> {
+        let back = parts.uri.path().to_owned();
+        person_or_sign_in(idp, &parts.headers, &back)
+            .await
+            .map(SignedIn)
+    }
+}
+
 /// Renders `content` in the account shell.
 fn page<T: Template>(idp: &Idp, person: &Person, title: &str, content: &T) -> Response {
     render_page(
@@ -157,11 +175,11 @@ fn add_passkey(
     }
 }
 
-async fn get_account(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Response {
-    let person = match person_or_sign_in(&idp, &headers, "/account").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+async fn get_account(
+    State(idp): State<Arc<Idp>>,
+    SignedIn(person): SignedIn,
+    headers: HeaderMap,
+) -> Response {
     let now = unix_now();
     let passkeys: Vec<PasskeyRow> = match idp.store.list_passkeys(&person.user.id).await {
         Ok(list) => list.iter().map(|p| passkey_row(p, now)).collect(),
@@ -218,11 +236,7 @@ struct NewPasskey {
 }
 
 /// The page a person lands on after a link: register a passkey now.
-async fn get_new_passkey(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Response {
-    let person = match person_or_sign_in(&idp, &headers, "/account/passkeys/new").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+async fn get_new_passkey(State(idp): State<Arc<Idp>>, SignedIn(person): SignedIn) -> Response {
     latchkey_web::render_card_with_script(
         idp.site(),
         StatusCode::OK,
@@ -280,14 +294,10 @@ struct Rename {
 
 async fn get_rename(
     State(idp): State<Arc<Idp>>,
-    headers: HeaderMap,
+    SignedIn(person): SignedIn,
     Path(id): Path<String>,
 ) -> Response {
     let back = format!("/account/passkeys/{id}/rename");
-    let person = match person_or_sign_in(&idp, &headers, &back).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let passkey = match own_passkey(&idp, &person, &id).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -306,15 +316,12 @@ async fn get_rename(
 
 async fn post_rename(
     State(idp): State<Arc<Idp>>,
+    SignedIn(person): SignedIn,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
     let back = format!("/account/passkeys/{id}/rename");
-    let person = match person_or_sign_in(&idp, &headers, &back).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let Some(form) = check_form(&idp, &person, &headers, &body) else {
         return forbidden_post(idp.site());
     };
@@ -360,14 +367,11 @@ struct Delete {
 
 async fn get_delete(
     State(idp): State<Arc<Idp>>,
+    SignedIn(person): SignedIn,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
     let back = format!("/account/passkeys/{id}/delete");
-    let person = match person_or_sign_in(&idp, &headers, &back).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let passkey = match own_passkey(&idp, &person, &id).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -399,15 +403,12 @@ async fn get_delete(
 
 async fn post_delete(
     State(idp): State<Arc<Idp>>,
+    SignedIn(person): SignedIn,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
     let back = format!("/account/passkeys/{id}/delete");
-    let person = match person_or_sign_in(&idp, &headers, &back).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     if check_form(&idp, &person, &headers, &body).is_none() {
         return forbidden_post(idp.site());
     }
