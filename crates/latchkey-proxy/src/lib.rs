@@ -48,12 +48,23 @@ pub struct Proxy {
 pub fn check_settings(settings: &ProxySettings) -> Result<(), SettingsError> {
     settings.check()?;
     rules::Rules::new(settings)?;
+    upstreams(settings)?;
+    Ok(())
+}
+
+/// The upstreams, told the scheme people use to reach the proxy (the redirect URL's).
+fn upstreams(settings: &ProxySettings) -> Result<upstream::Upstreams, SettingsError> {
+    let scheme = if settings.redirect_url.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    };
     upstream::Upstreams::new(
         &settings.upstreams,
         settings.upstream_timeout,
         settings.headers.pass_host_header,
-    )?;
-    Ok(())
+        scheme,
+    )
 }
 
 impl Proxy {
@@ -64,11 +75,7 @@ impl Proxy {
     ) -> Result<Arc<Proxy>, SettingsError> {
         settings.check()?;
         let rules = rules::Rules::new(&settings)?;
-        let upstreams = upstream::Upstreams::new(
-            &settings.upstreams,
-            settings.upstream_timeout,
-            settings.headers.pass_host_header,
-        )?;
+        let upstreams = upstreams(&settings)?;
         let cookies = session::Cookies::new(&settings.cookie, settings.id.as_str());
         let sessions = session::Sessions::new(
             store.clone(),

@@ -48,6 +48,11 @@ async fn sign_in_reaches_the_upstream_with_identity_headers_and_forged_ones_stri
         ("x-forwarded-preferred-username", "mallory"),
         ("X-Auth-Request-User", "mallory"),
         ("X-Forwarded-Access-Token", "forged"),
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Real-IP", "203.0.113.9"),
+        ("Forwarded", "for=203.0.113.9;host=evil.example"),
     ];
     let r = b.get(&w.url("/app/page?x=1"), &forged).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -74,7 +79,13 @@ async fn sign_in_reaches_the_upstream_with_identity_headers_and_forged_ones_stri
         "{:?}",
         r.upstream_header("cookie")
     );
+    // Where the request came from is ours to say, not the client's.
     assert_eq!(r.upstream_header("x-forwarded-for"), ["127.0.0.1"]);
+    let host = w.proxy_url.trim_start_matches("http://").to_owned();
+    assert_eq!(r.upstream_header("x-forwarded-host"), [host]);
+    assert_eq!(r.upstream_header("x-forwarded-proto"), ["http"]);
+    assert!(r.upstream_header("x-real-ip").is_empty());
+    assert!(r.upstream_header("forwarded").is_empty());
 
     // userinfo, as oauth2-proxy answers it.
     let r = b.get(&w.url("/oauth2/userinfo"), &[]).await;

@@ -155,6 +155,8 @@ pub struct Upstreams {
     client: http::Clients,
     timeout: Duration,
     pass_host: bool,
+    /// `X-Forwarded-Proto`: the scheme people use to reach the proxy.
+    proto: HeaderValue,
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded (an upgrade's own `Connection` and
@@ -190,6 +192,7 @@ impl Upstreams {
         upstreams: &[String],
         timeout: Duration,
         pass_host: bool,
+        proto: &'static str,
     ) -> Result<Upstreams, SettingsError> {
         let mut routes = upstreams
             .iter()
@@ -207,6 +210,7 @@ impl Upstreams {
             client: http::Clients::new(timeout),
             timeout,
             pass_host,
+            proto: HeaderValue::from_static(proto),
         })
     }
 
@@ -251,15 +255,27 @@ impl Upstreams {
         let upgrade = http::upgrade_protocol(req.headers());
         let headers = req.headers_mut();
         strip_hop_by_hop(headers);
-        if let Some(ip) = peer {
-            let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-                Some(prior) => format!("{prior}, {ip}"),
-                None => ip.to_string(),
-            };
-            if let Ok(v) = HeaderValue::from_str(&xff) {
-                headers.insert("x-forwarded-for", v);
-            }
+        // What the client says about where it came from is not believed (no proxy in front
+        // is trusted yet): the app hears it from us — the caller's address, the host it
+        // asked for.
+        for name in [
+            "forwarded",
+            "x-real-ip",
+            "x-forwarded-host",
+            "x-forwarded-port",
+        ] {
+            headers.remove(name);
         }
+        headers.remove("x-forwarded-for");
+        if let Some(ip) = peer
+            && let Ok(v) = HeaderValue::from_str(&ip.to_string())
+        {
+            headers.insert("x-forwarded-for", v);
+        }
+        if let Some(host) = headers.get(header::HOST).cloned() {
+            headers.insert("x-forwarded-host", host);
+        }
+        headers.insert("x-forwarded-proto", self.proto.clone());
         if !self.pass_host {
             // The client names the upstream's host itself.
             headers.remove(header::HOST);
@@ -297,6 +313,7 @@ mod tests {
             ],
             Duration::from_secs(1),
             true,
+            "http",
         )
         .unwrap();
         let pick = |p: &str| {
@@ -323,6 +340,7 @@ mod tests {
             ],
             Duration::from_secs(1),
             true,
+            "http",
         )
         .unwrap();
         let mounts: Vec<&str> = kinds.routes.iter().map(|r| r.path.as_str()).collect();
@@ -340,7 +358,7 @@ mod tests {
             "static://200#mount",
         ] {
             assert!(
-                Upstreams::new(&[bad.into()], Duration::from_secs(1), true).is_err(),
+                Upstreams::new(&[bad.into()], Duration::from_secs(1), true, "http").is_err(),
                 "{bad}"
             );
         }
