@@ -158,7 +158,7 @@ fn oauth2_proxy_environment() {
 
 #[test]
 fn errors_name_the_option() {
-    let err = load_err(&with(&["--upstream", "unix:///run/app.sock"]), &[]);
+    let err = load_err(&with(&["--upstream", "ftp://files.example/"]), &[]);
     assert!(
         err.contains("`proxy.upstreams`") && err.contains("--upstream"),
         "{err}"
