@@ -23,5 +23,5 @@ pub use client_policy::{
     ALLOWED_GROUPS, ClientPolicy, LAUNCH_URL, LOGO_URI, SESSION_DURATION, SKIP_CONSENT,
 };
 pub use pages::router;
-pub use session::{AMR_LINK, AMR_PASSKEY, Person, SessionAuthenticator};
+pub use session::{AMR_LINK, AMR_PASSKEY, LogoutNotifier, Person, SessionAuthenticator, sid_of};
 pub use state::{Idp, IdpSettings};

@@ -20,6 +20,18 @@ use crate::state::Idp;
 pub const AMR_PASSKEY: &str = "phr";
 pub const AMR_LINK: &str = "otp";
 
+/// What the idp calls when sessions end: (subject, the session's `sid`, or `None` for all).
+pub type LogoutNotifier = Box<dyn Fn(Subject, Option<String>) + Send + Sync>;
+
+/// The `sid` of a session (ID tokens and logout tokens): derived from its digest, so the
+/// cookie's value cannot be recovered from it.
+pub fn sid_of(id_hash: &str) -> String {
+    latchkey_oidc::crypto::b64url(&latchkey_oidc::crypto::sha256(
+        format!("latchkey-sid|{id_hash}").as_bytes(),
+    ))[..22]
+        .to_owned()
+}
+
 /// A session's last use is written at most this often.
 const TOUCH_EVERY: i64 = 60;
 
@@ -108,15 +120,35 @@ impl Idp {
 
     /// Ends the request's session (if any) and gives the cookie that clears it.
     pub async fn end_session(&self, headers: &HeaderMap) -> HeaderValue {
-        if let Some(token) = cookies::read(headers, self.cookies.session)
-            && let Err(e) = self
+        if let Some(token) = cookies::read(headers, self.cookies.session) {
+            let id_hash = sha256_hex(token.as_bytes());
+            let session = self
                 .store
-                .delete_session(&sha256_hex(token.as_bytes()))
-                .await
-        {
-            tracing::warn!(error = %e, "deleting session failed");
+                .find_session(self.issuer_id(), &id_hash, unix_now())
+                .await;
+            match self.store.delete_session(&id_hash).await {
+                Ok(_) => {
+                    if let Ok(Some(s)) = session {
+                        self.logged_out(&s.subject, Some(&id_hash));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "deleting session failed"),
+            }
         }
         self.cookies.clear(self.cookies.session)
+    }
+
+    /// Tells the clients of `subject`'s session `id_hash` (every session when `None`) that it
+    /// ended, in the background (back-channel logout, through the notifier the binary set).
+    pub fn logged_out(&self, subject: &Subject, id_hash: Option<&str>) {
+        if let Some(notify) = self.logout.get() {
+            notify(subject.clone(), id_hash.map(sid_of));
+        }
+    }
+
+    /// Sets what [`Idp::logged_out`] calls: the engine's back-channel logout. Set once.
+    pub fn set_logout_notifier(&self, notify: LogoutNotifier) {
+        let _ = self.logout.set(notify);
     }
 
     /// The cookie that proves a fresh passkey check by `person`, in this session.
@@ -229,7 +261,10 @@ impl Authenticator for SessionAuthenticator {
                 subject: Subject(person.user.id.0),
                 auth_time: person.session.auth_time,
                 amr: person.session.amr,
-                snapshot: Snapshot::default(),
+                snapshot: Snapshot {
+                    sid: Some(sid_of(&person.session.id_hash)),
+                    ..Snapshot::default()
+                },
             }))
         })
     }

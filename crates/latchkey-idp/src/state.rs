@@ -41,6 +41,8 @@ pub struct Idp {
     pub(crate) cookies: Cookies,
     pub(crate) ceremonies: Ceremonies,
     pub(crate) limits: Limits,
+    /// Back-channel logout, set by the binary once the engine exists.
+    pub(crate) logout: std::sync::OnceLock<crate::session::LogoutNotifier>,
 }
 
 impl Idp {
@@ -65,6 +67,7 @@ impl Idp {
             reauth,
             ceremonies,
             limits: Limits::default(),
+            logout: std::sync::OnceLock::new(),
             settings,
         }))
     }

@@ -652,3 +652,91 @@ async fn adding_a_passkey_needs_a_recent_sign_in() {
     })
     .await;
 }
+
+/// Back-channel logout: the ID token names the session (`sid`); signing out sends the client
+/// a logout token for that session, and the grant ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_tells_the_clients() {
+    on_each_backend(|h| async move {
+        // The client's logout endpoint: records what it is sent.
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let listener = latchkey_testkit::bind_loopback(0).await;
+        let logout_uri = format!("http://{}/bcl", listener.local_addr().unwrap());
+        let app = axum::Router::new().route(
+            "/bcl",
+            axum::routing::post({
+                let received = received.clone();
+                move |body: String| async move {
+                    received.lock().unwrap().push(body);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let _endpoint = latchkey_testkit::Served::start(listener, app);
+
+        let mut jar = h.first_admin().await;
+        let mut browser = Browser::new(&h.base);
+        assert_eq!(h.register(&mut jar, &mut browser).await.status, 200);
+        let (client_id, secret) = h
+            .client(json!({"skip_consent": true, "backchannel_logout_uri": logout_uri}))
+            .await;
+        let discovery = get_json(
+            &h.http,
+            &format!("{}/.well-known/openid-configuration", h.base),
+            None,
+        )
+        .await;
+        assert_eq!(discovery["backchannel_logout_supported"], true);
+        let rp = RelyingParty::new(&h.http, &h.base, &client_id, Some(&secret), REDIRECT).await;
+        let sign_in = rp.sign_in(&["email"]);
+        let back = h.get(&mut jar, sign_in.url.as_str()).await;
+        let code = query(back.location.as_deref().unwrap())["code"].clone();
+        let tokens = rp.redeem(&code, sign_in.verifier).await;
+        let id_token = tokens.extra_fields().id_token().unwrap().to_string();
+        let (_, id_claims) = latchkey_testkit::jwt_parts(&id_token);
+        let sid = id_claims["sid"]
+            .as_str()
+            .expect("the ID token names the session")
+            .to_owned();
+
+        // Sign out: the client hears of it.
+        let out = h.post_form(&mut jar, "/logout", &[]).await;
+        assert_eq!(out.status, 303);
+        let mut body = None;
+        for _ in 0..100 {
+            if let Some(b) = received.lock().unwrap().first().cloned() {
+                body = Some(b);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let body = body.expect("a logout token was sent");
+        let token: String = url::form_urlencoded::parse(body.as_bytes())
+            .find(|(k, _)| k == "logout_token")
+            .map(|(_, v)| v.into_owned())
+            .expect("logout_token");
+        let (header, claims) = latchkey_testkit::jwt_parts(&token);
+        assert_eq!(header["typ"], "logout+jwt");
+        assert_eq!(claims["aud"], Value::from(client_id.as_str()));
+        assert_eq!(claims["sub"], Value::from(h.alice().await.id.as_str()));
+        assert_eq!(claims["sid"], Value::from(sid.as_str()));
+        assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+        assert!(claims.get("nonce").is_none());
+        // The grant of that session ended.
+        use openidconnect::OAuth2TokenResponse as _;
+        let refresh = tokens.refresh_token().unwrap().secret().clone();
+        let refused = h
+            .http
+            .post(format!("{}/token", h.base))
+            .basic_auth(&client_id, Some(&secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400);
+    })
+    .await;
+}

@@ -3,6 +3,7 @@
 //! them?), and gets discovery, JWKS, authorize, token, userinfo, introspection, revocation,
 //! end-session and registration for its issuer.
 
+pub mod backchannel;
 pub mod client_cache;
 pub mod clients;
 pub mod code;

@@ -46,6 +46,10 @@ pub fn document(s: &ProviderSettings, algs: &[Alg]) -> Value {
     if s.device_flow {
         doc["device_authorization_endpoint"] = json!(s.endpoint("/device_authorization"));
     }
+    if s.backchannel_logout {
+        doc["backchannel_logout_supported"] = json!(true);
+        doc["backchannel_logout_session_supported"] = json!(true);
+    }
     doc
 }
 

@@ -26,6 +26,9 @@ pub struct ProviderSettings {
     /// RFC 8628 device authorization (`/device_authorization`, the device_code grant): only
     /// for a role that serves the person's page at [`crate::routes::device::VERIFICATION_PATH`].
     pub device_flow: bool,
+    /// OpenID Connect Back-Channel Logout 1.0: the role tells clients when a person's session
+    /// ends (it calls [`Provider::backchannel_logout`]).
+    pub backchannel_logout: bool,
     pub scopes_supported: Vec<String>,
     pub claims_supported: Vec<String>,
 }
@@ -42,6 +45,7 @@ impl ProviderSettings {
             dynamic_registration: false,
             token_exchange: false,
             device_flow: false,
+            backchannel_logout: false,
             scopes_supported: ["openid", "profile", "email", "groups", "offline_access"]
                 .map(String::from)
                 .to_vec(),

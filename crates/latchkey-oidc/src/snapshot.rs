@@ -16,6 +16,10 @@ pub struct Snapshot {
     pub standard: StandardClaims,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ext: Option<Extension>,
+    /// The role's session the sign-in belongs to (the ID token's `sid`, which back-channel
+    /// logout tokens name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Claims of OpenID Connect Core §5.1 (and the common `groups`) known at sign-in.
@@ -91,6 +95,7 @@ impl Snapshot {
         Snapshot {
             standard,
             ext: None,
+            sid: None,
         }
     }
 
@@ -106,6 +111,7 @@ impl Snapshot {
                 v: T::VERSION,
                 data: serde_json::to_value(ext)?,
             }),
+            sid: None,
         })
     }
 

@@ -161,6 +161,34 @@ impl Store {
         Ok(())
     }
 
+    /// A person's grants that are neither revoked nor expired (for logging them out of
+    /// their clients).
+    pub async fn list_live_grants(
+        &self,
+        issuer: &IssuerId,
+        subject: &Subject,
+        now: i64,
+    ) -> Result<Vec<Grant>> {
+        let sql = concat!(
+            "SELECT ",
+            grant_columns!(),
+            " FROM grants WHERE issuer = $1 AND subject = $2 AND revoked_at IS NULL AND expires_at > $3"
+        );
+        on_pool!(self, read, pool => {
+            let rows = sqlx::query(sql)
+                .bind(issuer.as_str())
+                .bind(subject.as_str())
+                .bind(now)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(grant_from_row!(&row));
+            }
+            Ok(out)
+        })
+    }
+
     pub async fn find_grant(&self, id: &GrantId) -> Result<Option<Grant>> {
         let sql = concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1");
         on_pool!(self, read, pool => {

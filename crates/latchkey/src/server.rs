@@ -140,8 +140,30 @@ async fn build_provider(
             )
             .await
             .context("idp: loading signing keys")?;
+            let provider = Arc::new(provider);
+            // Sessions that end are told to the clients (back-channel logout), in the
+            // background; a weak handle, so the engine and the role do not keep each other.
+            let engine = Arc::downgrade(&provider);
+            idp.set_logout_notifier(Box::new(move |subject, sid| {
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    match engine.backchannel_logout(&subject, sid.as_deref()).await {
+                        Ok(report) if !report.notified.is_empty() || report.grants_ended > 0 => {
+                            tracing::info!(
+                                clients = report.notified.len(),
+                                grants = report.grants_ended,
+                                "session ended: clients told"
+                            );
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "back-channel logout failed"),
+                    }
+                });
+            }));
             let pages = latchkey_idp::router(idp);
-            Ok((Arc::new(provider), pages))
+            Ok((provider, pages))
         }
         Role::Proxy => anyhow::bail!("the proxy role is not an issuer"),
         Role::Tsidp => {
@@ -228,6 +250,7 @@ pub fn provider_settings(role: Role, rc: &RoleConfig) -> ProviderSettings {
     s.token_exchange = rc.enable_sts;
     // The idp serves the page where people enter device codes; tsidp has none.
     s.device_flow = matches!(role, Role::Idp);
+    s.backchannel_logout = matches!(role, Role::Idp);
     s
 }
 

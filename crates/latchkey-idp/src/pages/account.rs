@@ -439,12 +439,14 @@ async fn post_end_session(
         Err(r) => return r,
     };
     let subject = Subject(person.user.id.0.clone());
-    if let Err(e) = idp
+    match idp
         .store
         .delete_subject_session(idp.issuer_id(), &subject, &id)
         .await
     {
-        return internal(idp.site(), e);
+        Ok(true) => idp.logged_out(&subject, Some(&id)),
+        Ok(false) => {}
+        Err(e) => return internal(idp.site(), e),
     }
     let to = if id == person.session.id_hash {
         "/login"

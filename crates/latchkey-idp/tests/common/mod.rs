@@ -47,6 +47,7 @@ pub async fn start(db: &TestDb) -> Harness {
         Provider::new(
             ProviderSettings {
                 device_flow: true,
+                backchannel_logout: true,
                 ..ProviderSettings::new(idp_id(), &base)
             },
             store.clone(),
@@ -58,6 +59,15 @@ pub async fn start(db: &TestDb) -> Harness {
         .unwrap(),
     );
     provider.wait_for_keys().await.unwrap();
+    // As the binary does: ended sessions are told to the clients.
+    let engine = Arc::downgrade(&provider);
+    idp.set_logout_notifier(Box::new(move |subject, sid| {
+        if let Some(engine) = engine.upgrade() {
+            tokio::spawn(async move {
+                let _ = engine.backchannel_logout(&subject, sid.as_deref()).await;
+            });
+        }
+    }));
     let app = latchkey_oidc::router(provider).merge(latchkey_idp::router(idp));
     Harness {
         base,

@@ -221,7 +221,7 @@ pub(crate) async fn tokens_for(
     });
     let scopes = scope_list(scope);
     if scopes.contains(&"openid") {
-        let claims = release_claims(
+        let mut claims = release_claims(
             p,
             &grant.subject,
             &scopes,
@@ -229,6 +229,9 @@ pub(crate) async fn tokens_for(
             crate::ClaimsFor::IdToken,
         )
         .await?;
+        if let Some(sid) = &snapshot.sid {
+            claims.insert("sid".into(), Value::from(sid.as_str()));
+        }
         let id_token = mint_id_token(
             &p.settings,
             &p.keys.keys(),

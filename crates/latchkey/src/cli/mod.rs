@@ -324,6 +324,10 @@ pub enum ClientsCommand {
         /// Where "My apps" opens the application (idp)
         #[arg(long, value_name = "URL")]
         launch_url: Option<String>,
+        /// Where the client receives back-channel logout tokens when a person's session ends
+        /// (idp; OpenID Connect Back-Channel Logout 1.0)
+        #[arg(long, value_name = "URL")]
+        backchannel_logout_uri: Option<String>,
         /// People who signed in longer ago than this (e.g. 30m, 8h) sign in again for this
         /// client (idp) [default: the issuer's session duration]
         #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
@@ -607,6 +611,7 @@ mod tests {
                 launch_url: None,
                 refresh_reuse_leeway: None,
                 session_duration: None,
+                backchannel_logout_uri: None,
             }))
         );
         // Durations for the refresh reuse leeway, at most a minute.

@@ -58,6 +58,7 @@ pub async fn clients(config: &Config, cmd: &ClientsCommand) -> Result<()> {
             launch_url,
             refresh_reuse_leeway,
             session_duration,
+            backchannel_logout_uri,
         } => {
             let mut metadata = serde_json::Map::new();
             if *skip_consent {
@@ -67,6 +68,15 @@ pub async fn clients(config: &Config, cmd: &ClientsCommand) -> Result<()> {
                 metadata.insert(
                     latchkey_oidc::clients::REFRESH_REUSE_LEEWAY.into(),
                     json!(secs),
+                );
+            }
+            if let Some(uri) = backchannel_logout_uri {
+                if !(uri.starts_with("https://") || uri.starts_with("http://")) {
+                    bail!("--backchannel-logout-uri must be an http(s) URL");
+                }
+                metadata.insert(
+                    latchkey_oidc::backchannel::BACKCHANNEL_LOGOUT_URI.into(),
+                    json!(uri),
                 );
             }
             if let Some(secs) = session_duration {

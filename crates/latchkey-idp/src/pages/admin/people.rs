@@ -400,6 +400,7 @@ async fn post_update(
             .delete_subject_sessions(idp.issuer_id(), &subject)
             .await
             .map_err(failed(&idp))?;
+        idp.logged_out(&subject, None);
     }
     let detail = json!({
         "user": after.id, "username": after.username, "admin": after.is_admin,
@@ -575,6 +576,7 @@ async fn post_delete(
         .delete_subject_sessions(idp.issuer_id(), &subject)
         .await
         .map_err(failed(&idp))?;
+    idp.logged_out(&subject, None);
     if !idp
         .store
         .delete_user(&user.id)
