@@ -8,6 +8,7 @@
 //! `ConnectInfo<SocketAddr>` (for `X-Forwarded-For`).
 
 mod answer;
+mod bearer;
 pub mod provider;
 mod routes;
 pub mod rules;
@@ -39,6 +40,7 @@ pub struct Proxy {
     pub(crate) rules: rules::Rules,
     pub(crate) sessions: session::Sessions,
     pub(crate) upstreams: upstream::Upstreams,
+    pub(crate) bearers: bearer::Bearers,
     /// Where our pages live: the proxy's origin, links under the proxy prefix.
     pub(crate) site: Site,
 }
@@ -49,6 +51,7 @@ pub fn check_settings(settings: &ProxySettings) -> Result<(), SettingsError> {
     settings.check()?;
     rules::Rules::new(settings)?;
     upstreams(settings)?;
+    settings.extra_issuers()?;
     Ok(())
 }
 
@@ -76,6 +79,7 @@ impl Proxy {
         settings.check()?;
         let rules = rules::Rules::new(&settings)?;
         let upstreams = upstreams(&settings)?;
+        let bearers = bearer::Bearers::new(&settings)?;
         let cookies = session::Cookies::new(&settings.cookie, settings.id.as_str());
         let sessions = session::Sessions::new(
             store.clone(),
@@ -97,6 +101,7 @@ impl Proxy {
             rules,
             sessions,
             upstreams,
+            bearers,
             site,
         }))
     }

@@ -193,6 +193,12 @@ pub struct ProxySettings {
     pub force_json_errors: bool,
     /// Answer `/oauth2/auth` with 200 instead of 202 (Envoy's `ext_authz` takes 200 only).
     pub auth_answers_200: bool,
+    /// `--skip-jwt-bearer-tokens`: a request with `Authorization: Bearer JWT` whose token is
+    /// an ID token of the provider for this client (or of an extra issuer) passes without a
+    /// session.
+    pub skip_jwt_bearer_tokens: bool,
+    /// `--extra-jwt-issuers`: `issuer=audience` pairs whose bearer tokens are accepted too.
+    pub extra_jwt_issuers: Vec<String>,
 }
 
 impl ProxySettings {
@@ -242,7 +248,30 @@ impl ProxySettings {
             skip_provider_button: false,
             force_json_errors: false,
             auth_answers_200: false,
+            skip_jwt_bearer_tokens: false,
+            extra_jwt_issuers: Vec::new(),
         }
+    }
+
+    /// The extra issuers as (issuer, audience).
+    pub(crate) fn extra_issuers(&self) -> Result<Vec<(String, String)>, SettingsError> {
+        self.extra_jwt_issuers
+            .iter()
+            .map(|pair| {
+                let (issuer, audience) = pair
+                    .split_once('=')
+                    .filter(|(i, a)| {
+                        (i.starts_with("https://") || i.starts_with("http://")) && !a.is_empty()
+                    })
+                    .ok_or_else(|| {
+                        invalid(
+                            "extra-jwt-issuers",
+                            format!("{pair:?}: write ISSUER_URL=AUDIENCE"),
+                        )
+                    })?;
+                Ok((issuer.to_owned(), audience.to_owned()))
+            })
+            .collect()
     }
 }
 

@@ -216,6 +216,17 @@ impl RelyingParty {
         Ok(id_token::validate(token, &keys, &expect)?)
     }
 
+    /// A bearer token the provider issued as an ID token for this client (signature, `iss`,
+    /// `aud`/`azp`, times, `sub`): its claims.
+    pub async fn validate_bearer(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, ProviderError> {
+        let metadata = self.metadata().await?;
+        self.validate_id_token(&metadata, token, None, now).await
+    }
+
     /// A back-channel logout token from the provider: signed by a key of its JWKS with an
     /// allowed algorithm, typed `logout+jwt` (or untyped, as some providers send), and
     /// carrying a logout token's claims.

@@ -17,7 +17,27 @@ use crate::upstream::UpstreamError;
 
 pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> Response {
     let h = &proxy.settings.headers;
+    let bearer = proxy.bearers.identity(&proxy.rp, req.headers()).await;
+    let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     strip_identity_headers(req.headers_mut(), h.pass_authorization_header);
+    if let Some(identity) = bearer {
+        if !proxy.rules.authorize(&identity) {
+            return answer::error(
+                &proxy,
+                req.headers(),
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "Permission denied",
+                "This token's holder may not use this site.",
+            );
+        }
+        upstream_identity(&proxy, &identity, req.headers_mut());
+        if let Some(v) = authorization {
+            // The bearer token goes on to the app as it came.
+            req.headers_mut().insert(header::AUTHORIZATION, v);
+        }
+        return forward(&proxy, req, None).await;
+    }
     let skip = proxy
         .rules
         .routes
@@ -89,6 +109,12 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
             return sign_in_page(&proxy, headers, StatusCode::FORBIDDEN, &rd).await;
         }
     }
+    forward(&proxy, req, set_cookie).await
+}
+
+/// Sends `req` on to its upstream without the proxy's own cookies; `set_cookie` (a refreshed
+/// session) is added to the answer.
+async fn forward(proxy: &Proxy, mut req: Request, set_cookie: Option<HeaderValue>) -> Response {
     match proxy.sessions.cookies.without_ours(req.headers()) {
         Some(v) => {
             req.headers_mut().insert(header::COOKIE, v);
@@ -109,7 +135,7 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
             }
             resp
         }
-        Err(e) => upstream_failed(&proxy, &accept, e),
+        Err(e) => upstream_failed(proxy, &accept, e),
     }
 }
 

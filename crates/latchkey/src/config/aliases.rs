@@ -427,6 +427,18 @@ pub(super) const OAUTH2_PROXY_ALIASES: &[Alias] = &[
         Convert::Same,
     ),
     oauth2_proxy(
+        "OAUTH2_PROXY_SKIP_JWT_BEARER_TOKENS",
+        "skip-jwt-bearer-tokens",
+        "proxy.skip_jwt_bearer_tokens",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_EXTRA_JWT_ISSUERS",
+        "extra-jwt-issuers",
+        "proxy.extra_jwt_issuers",
+        Convert::Same,
+    ),
+    oauth2_proxy(
         "OAUTH2_PROXY_ALLOWED_GROUPS",
         "allowed-group",
         "proxy.allowed_groups",

@@ -51,6 +51,10 @@ pub struct ProxyConfig {
     pub skip_auth_routes: Vec<String>,
     pub skip_auth_preflight: bool,
     #[serde(default)]
+    pub skip_jwt_bearer_tokens: bool,
+    #[serde(default)]
+    pub extra_jwt_issuers: Vec<String>,
+    #[serde(default)]
     pub api_routes: Vec<String>,
     #[serde(default)]
     pub whitelist_domains: Vec<String>,
@@ -173,6 +177,8 @@ impl ProxyConfig {
         s.allowed_groups = self.allowed_groups.clone();
         s.skip_auth_routes = self.skip_auth_routes.clone();
         s.skip_auth_preflight = self.skip_auth_preflight;
+        s.skip_jwt_bearer_tokens = self.skip_jwt_bearer_tokens;
+        s.extra_jwt_issuers = self.extra_jwt_issuers.clone();
         s.api_routes = self.api_routes.clone();
         s.whitelist_domains = self.whitelist_domains.clone();
         s.headers.pass_access_token = self.pass_access_token;

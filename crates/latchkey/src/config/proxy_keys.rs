@@ -134,6 +134,22 @@ pub(super) const PROXY_KEYS: &[Spec] = &[
         doc: "Requests that pass without a session: `METHOD=regex`, `METHOD!=regex`, `regex` or `!=regex`, matched on the path (no query or fragment).",
     },
     Spec {
+        name: "proxy.skip_jwt_bearer_tokens",
+        kind: Kind::Bool,
+        secret: false,
+        default: Fallback::Value("false"),
+        check: Check::Any,
+        doc: "Let requests with `Authorization: Bearer JWT` pass without a session when the token is an ID token of the provider for `client_id` (or of an extra issuer); the token goes on to the app.",
+    },
+    Spec {
+        name: "proxy.extra_jwt_issuers",
+        kind: Kind::List,
+        secret: false,
+        default: Fallback::None,
+        check: Check::Any,
+        doc: "`ISSUER_URL=AUDIENCE` pairs whose bearer tokens `skip_jwt_bearer_tokens` accepts too.",
+    },
+    Spec {
         name: "proxy.skip_auth_preflight",
         kind: Kind::Bool,
         secret: false,
