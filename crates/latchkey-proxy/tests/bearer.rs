@@ -82,6 +82,14 @@ async fn bearer_id_tokens_pass_without_a_session() {
         ["alice@example.com"]
     );
     assert!(b.cookie("_oauth2_proxy").is_none(), "no session was made");
+    // Forward-auth takes it too.
+    let r = b
+        .get(
+            &w.url("/oauth2/auth"),
+            &[("Authorization", &format!("Bearer {ours}"))],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
 
     // Another audience: refused, unless it is an extra issuer's.
     let theirs = id_token(

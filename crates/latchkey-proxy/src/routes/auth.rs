@@ -20,6 +20,18 @@ use crate::rules::Rules;
 use crate::session::Lookup;
 
 pub async fn any_auth(State(proxy): State<Arc<Proxy>>, headers: HeaderMap, uri: Uri) -> Response {
+    // A bearer ID token (with `skip_jwt_bearer_tokens`) stands for a session.
+    if let Some(identity) = proxy.bearers.identity(&proxy.rp, &headers).await {
+        if !proxy.rules.authorize(&identity) {
+            return answer::plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+        }
+        if !Rules::query_allows(uri.query(), &identity) {
+            return answer::plain(StatusCode::FORBIDDEN, "Forbidden\n");
+        }
+        let mut r = granted(&proxy).into_response();
+        auth_request_identity(&proxy, &identity, r.headers_mut());
+        return r;
+    }
     let lookup = match proxy.sessions.lookup(&proxy.rp, &headers).await {
         Ok(l) => l,
         Err(e) => return answer::store_unavailable(&proxy, &headers, &e),
@@ -62,12 +74,7 @@ pub async fn any_auth(State(proxy): State<Arc<Proxy>>, headers: HeaderMap, uri: 
     if !Rules::query_allows(uri.query(), current.identity()) {
         return answer::plain(StatusCode::FORBIDDEN, "Forbidden\n");
     }
-    let status = if proxy.settings.auth_answers_200 {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    let mut r = status.into_response();
+    let mut r = granted(&proxy).into_response();
     auth_request_identity(&proxy, current.identity(), r.headers_mut());
     if proxy.settings.headers.set_xauthrequest
         && proxy.settings.headers.pass_access_token
@@ -79,6 +86,15 @@ pub async fn any_auth(State(proxy): State<Arc<Proxy>>, headers: HeaderMap, uri: 
         r.headers_mut().append(header::SET_COOKIE, cookie);
     }
     r
+}
+
+/// The status of a granted `/oauth2/auth`: 202, or 200 for Envoy.
+fn granted(proxy: &Proxy) -> StatusCode {
+    if proxy.settings.auth_answers_200 {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    }
 }
 
 pub async fn get_userinfo(State(proxy): State<Arc<Proxy>>, headers: HeaderMap) -> Response {
