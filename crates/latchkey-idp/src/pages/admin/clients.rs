@@ -96,6 +96,8 @@ pub(crate) struct Draft {
     pub allowed_groups: Vec<String>,
     pub skip_consent: bool,
     pub launch_url: String,
+    /// Where the client is told that a session ended (back-channel logout).
+    pub logout_uri: String,
     pub alg: String,
 }
 
@@ -108,6 +110,7 @@ impl Default for Draft {
             allowed_groups: Vec::new(),
             skip_consent: false,
             launch_url: String::new(),
+            logout_uri: String::new(),
             alg: Alg::RS256.as_str().into(),
         }
     }
@@ -131,6 +134,9 @@ impl Draft {
             allowed_groups: policy.allowed_groups,
             skip_consent: policy.skip_consent,
             launch_url: policy.launch_url.unwrap_or_default(),
+            logout_uri: latchkey_oidc::backchannel::logout_uri(c)
+                .unwrap_or_default()
+                .to_owned(),
             alg: c.id_token_alg.clone(),
         }
     }
@@ -148,6 +154,7 @@ impl Draft {
                 .collect(),
             skip_consent: ticked(form, "skip_consent"),
             launch_url: text(form, "launch_url"),
+            logout_uri: text(form, "backchannel_logout_uri"),
             alg: text(form, "id_token_alg"),
         }
     }
@@ -186,6 +193,15 @@ impl Draft {
                 return Err("The launch URL must be a web address (https://…).".into());
             }
         }
+        if !self.logout_uri.is_empty() {
+            let web = url::Url::parse(&self.logout_uri)
+                .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+            if !web || self.logout_uri.len() > MAX_URL_LEN {
+                return Err(
+                    "The back-channel logout URI must be a web address (https://…).".into(),
+                );
+            }
+        }
         let alg: Alg = self
             .alg
             .parse()
@@ -215,6 +231,12 @@ impl Draft {
             meta.remove(LAUNCH_URL);
         } else {
             meta.insert(LAUNCH_URL.into(), json!(self.launch_url));
+        }
+        let logout = latchkey_oidc::backchannel::BACKCHANNEL_LOGOUT_URI;
+        if self.logout_uri.is_empty() {
+            meta.remove(logout);
+        } else {
+            meta.insert(logout.into(), json!(self.logout_uri));
         }
         Value::Object(meta)
     }
@@ -574,6 +596,13 @@ mod tests {
         );
         let open = draft(&[]).metadata(Map::new(), &known);
         assert!(open.get(ALLOWED_GROUPS).is_none());
+        let mut told = draft(&[]);
+        told.logout_uri = "https://wiki.example/logout".into();
+        let m = told.metadata(Map::new(), &known);
+        assert_eq!(m["backchannel_logout_uri"], "https://wiki.example/logout");
+        let mut bad = draft(&[]);
+        bad.logout_uri = "javascript:alert(1)".into();
+        assert!(bad.check().unwrap_err().contains("back-channel"));
     }
 
     #[test]
