@@ -17,8 +17,21 @@ pub const ISSUER_REL: &str = "http://openid.net/specs/connect/1.0/issuer";
 
 pub(crate) async fn get_webfinger(
     State(idp): State<Arc<Idp>>,
+    peer: crate::pages::Peer,
+    headers: axum::http::HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    // An answer says whether an address is a person here: not for asking in bulk.
+    let ip = idp.client_ip(&headers, crate::pages::peer_addr(&peer));
+    if let Err(wait) = idp.limits.check(crate::limits::Action::Link, ip) {
+        let mut r = answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": "too many requests; try again later"}),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs() + 1));
+        return r;
+    }
     let query = query.unwrap_or_default();
     let Ok(form) = FormRules::PROTOCOL
         .repeatable(&["rel"])

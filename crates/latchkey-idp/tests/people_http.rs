@@ -524,6 +524,12 @@ async fn webfinger() {
         alice.disabled = true;
         h.store.update_user(&alice).await.unwrap();
         assert_eq!(finger("resource=acct:alice@example.com").await.0, 404);
+        // Asking in bulk is slowed down.
+        let mut statuses = Vec::new();
+        for _ in 0..12 {
+            statuses.push(finger("resource=acct:someone@example.com").await.0);
+        }
+        assert!(statuses.contains(&429), "{statuses:?}");
     })
     .await;
 }
