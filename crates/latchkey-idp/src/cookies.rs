@@ -2,7 +2,7 @@
 //! Secure); over plain http (`http://localhost` while trying Latchkey) browsers refuse that
 //! prefix, so the plain names are used.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 
 pub struct Cookies {
     secure: bool,
@@ -47,25 +47,15 @@ impl Cookies {
     }
 }
 
-/// The value of cookie `name` in the request. Read on bytes: one cookie of another
-/// application with non-ASCII bytes must not hide ours.
+/// The value of cookie `name` in the request, if not empty.
 pub fn read<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
-        .filter_map(|kv| {
-            let at = kv.iter().position(|b| *b == b'=')?;
-            Some((kv[..at].trim_ascii(), &kv[at + 1..]))
-        })
-        .find(|(k, _)| *k == name.as_bytes())
-        .and_then(|(_, v)| std::str::from_utf8(v).ok())
-        .filter(|v| !v.is_empty())
+    latchkey_web::cookies::read(headers, name).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     #[test]
     fn https_cookies_are_host_bound_and_secure() {

@@ -42,15 +42,14 @@ impl std::str::FromStr for IpRange {
             None => (s, None),
         };
         let addr: IpAddr = addr
-            .trim()
             .parse()
             .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))?;
         let addr = addr.to_canonical();
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
-            Some(p) => match p.trim().parse::<u8>() {
-                Ok(p) if p <= max => p,
+            Some(p) => match p.parse::<u8>() {
+                Ok(len) if len <= max && p.bytes().all(|b| b.is_ascii_digit()) => len,
                 _ => return Err(format!("{s:?}: the prefix length must be 0 to {max}")),
             },
         };
@@ -98,6 +97,8 @@ mod tests {
         assert!(range("fd00::/8").contains("fd12::1".parse().unwrap()));
         assert!(!range("fd00::/8").contains("10.0.0.1".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<IpRange>().is_err());
+        assert!("10.0.0.0/+8".parse::<IpRange>().is_err());
+        assert!(" 10.0.0.1".parse::<IpRange>().is_err());
         assert!("example.com".parse::<IpRange>().is_err());
     }
 

@@ -3,6 +3,7 @@
 //! Security headers stay with the binary, which sets them on every answer.
 
 pub mod assets;
+pub mod cookies;
 pub mod csrf;
 pub mod form;
 pub mod form_page;

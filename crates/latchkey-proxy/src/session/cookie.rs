@@ -4,7 +4,7 @@
 //! Each seal is bound to its purpose, the proxy and the cookie's name, so one cannot stand
 //! in for another.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use latchkey_oidc::crypto::{MasterKey, b64url, b64url_decode};
 use serde::{Deserialize, Serialize};
 
@@ -138,22 +138,12 @@ impl Cookies {
     pub fn without_ours(&self, headers: &HeaderMap) -> Option<HeaderValue> {
         // On bytes: another application's cookie with non-ASCII bytes must not carry ours
         // through.
-        let mut kept: Vec<&[u8]> = Vec::new();
-        for value in headers.get_all(header::COOKIE) {
-            for pair in value.as_bytes().split(|b| *b == b';') {
-                let pair = pair.trim_ascii();
-                let name = pair
-                    .iter()
-                    .position(|b| *b == b'=')
-                    .map_or(pair, |at| &pair[..at]);
-                if !pair.is_empty()
-                    && name != self.name.as_bytes()
-                    && name != self.csrf_name.as_bytes()
-                {
-                    kept.push(pair);
-                }
-            }
-        }
+        let kept: Vec<&[u8]> = latchkey_web::cookies::entries(headers)
+            .filter(|entry| {
+                let name = latchkey_web::cookies::entry_name(entry);
+                name != self.name.as_bytes() && name != self.csrf_name.as_bytes()
+            })
+            .collect();
         if kept.is_empty() {
             return None;
         }
@@ -163,17 +153,7 @@ impl Cookies {
 
 /// The first value of cookie `name` in the request.
 pub fn read<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
-        .filter_map(|pair| {
-            let pair = pair.trim_ascii();
-            let at = pair.iter().position(|b| *b == b'=')?;
-            Some((&pair[..at], &pair[at + 1..]))
-        })
-        .find(|(n, _)| *n == name.as_bytes())
-        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    latchkey_web::cookies::read(headers, name)
         .map(|v| v.trim_matches('"'))
         .filter(|v| !v.is_empty() && v.len() <= MAX_VALUE)
 }
@@ -182,6 +162,7 @@ pub fn read<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
     use crate::settings::SameSite;
+    use axum::http::header;
 
     fn master(b: u8) -> MasterKey {
         MasterKey::from_bytes(&[b; 32]).unwrap()

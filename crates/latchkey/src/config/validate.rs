@@ -2,7 +2,7 @@
 //! every key checked (errors name the key and where its value came from), then the checks
 //! spanning several keys.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -192,27 +192,17 @@ fn check_str(check: Check, text: &str) -> Result<Option<String>, String> {
     }
 }
 
-/// An IP address (`10.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`, `fd00::/8`).
+/// An IP address (`10.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`, `fd00::/8`), as the idp
+/// reads it.
 fn ip_or_cidr(text: &str) -> Result<(), String> {
-    let (addr, prefix) = match text.split_once('/') {
-        Some((addr, prefix)) => (addr, Some(prefix)),
-        None => (text, None),
-    };
-    let ok = addr.parse::<IpAddr>().is_ok_and(|ip| {
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        prefix.is_none_or(|prefix| {
-            prefix.bytes().all(|b| b.is_ascii_digit())
-                && prefix.parse::<u8>().is_ok_and(|len| len <= max)
+    text.parse::<latchkey_idp::net::IpRange>()
+        .map(|_| ())
+        .map_err(|_| {
+            format!(
+                "{text:?} is not an IP address or CIDR range (such as 10.0.0.1, ::1, 10.0.0.0/8 or \
+                 fd00::/8)"
+            )
         })
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{text:?} is not an IP address or CIDR range (such as 10.0.0.1, ::1, 10.0.0.0/8 or \
-             fd00::/8)"
-        ))
-    }
 }
 
 fn normalize_public_url(text: &str) -> Result<String, String> {
