@@ -19,10 +19,6 @@ impl DirectoryClaims {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("the account {0} no longer exists or is disabled")]
-struct Gone(String);
-
 impl ClaimsSource for DirectoryClaims {
     /// At each refresh: the account is still enabled, and still in one of the client's
     /// allowed groups.
@@ -57,7 +53,7 @@ impl ClaimsSource for DirectoryClaims {
             let id = UserId(subject.0.clone());
             let user = match self.store.find_user(&id).await? {
                 Some(u) if !u.disabled => u,
-                _ => return Err(RoleError::source("directory", Gone(subject.0.clone()))),
+                _ => return Err(RoleError::Gone),
             };
             let wants = |s: &str| scopes.contains(&s);
             let directory = if wants("profile") || wants("groups") {

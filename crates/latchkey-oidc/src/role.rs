@@ -24,6 +24,10 @@ pub enum RoleError {
     /// The connection's peer address is needed and the server did not record one.
     #[error("the request has no peer address")]
     NoPeer,
+    /// The subject is no longer one who may sign in here (deleted or disabled): its grants
+    /// are not to be used, which is the client's answer, not a failure of ours.
+    #[error("the user no longer exists or is disabled")]
+    Gone,
     /// The role's identity source (tailscaled, a directory, …) failed.
     #[error("{what}: {source}")]
     Source {

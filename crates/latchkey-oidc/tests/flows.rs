@@ -508,6 +508,53 @@ async fn refresh_reuse_leeway_returns_the_same_successor() {
     h.finish().await;
 }
 
+/// A failure of ours while minting (the directory not answering) spends neither the code
+/// nor the refresh token: the client's retry succeeds instead of looking like a replay that
+/// revokes the grant. A person who is gone gets `invalid_grant`, not a server error.
+#[tokio::test]
+async fn a_failed_mint_spends_nothing_and_the_retry_succeeds() {
+    use std::sync::atomic::Ordering;
+    let h = Harness::new(Backend::Sqlite).await;
+    let c = h.confidential().await;
+    let (code, pkce) = h.code(&c, "flaky", &[]).await;
+    common::FLAKY_FAILURES.store(1, Ordering::SeqCst);
+    h.redeem(&c, &code, Some(&pkce.verifier))
+        .await
+        .assert_oauth_error(500, "server_error", "the directory failed");
+    let first = h.redeem(&c, &code, Some(&pkce.verifier)).await;
+    assert_eq!(
+        first.status, 200,
+        "the retry with the same code: {}",
+        first.body
+    );
+    let r1 = Tokens::from(first.json()).refresh_token().to_owned();
+
+    common::FLAKY_FAILURES.store(1, Ordering::SeqCst);
+    h.refresh(&c, &r1).await.assert_oauth_error(
+        500,
+        "server_error",
+        "the directory failed at refresh",
+    );
+    let again = h.refresh(&c, &r1).await;
+    assert_eq!(
+        again.status, 200,
+        "the retry with the same token: {}",
+        again.body
+    );
+    let t2 = Tokens::from(again.json());
+    assert_eq!(h.userinfo(&t2.access).await.status, 200);
+    // Replay detection still holds once the token was really used.
+    h.refresh(&c, &r1)
+        .await
+        .assert_oauth_error(400, "invalid_grant", "reuse after the retry");
+
+    let (code, pkce) = h.code(&c, "gone", &[]).await;
+    h.redeem(&c, &code, Some(&pkce.verifier))
+        .await
+        .assert_oauth_error(400, "invalid_grant", "a deleted account");
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn code_reuse_revokes_what_it_issued() {
     let h = Harness::new(Backend::Sqlite).await;

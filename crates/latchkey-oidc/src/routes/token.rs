@@ -18,6 +18,7 @@ use crate::error::{OAuthError, no_store_json};
 use crate::params::Params;
 use crate::pkce;
 use crate::provider::Provider;
+use crate::role::RoleError;
 use crate::snapshot::Snapshot;
 use crate::tokens::{AccessTokenRequest, IdTokenRequest, mint_id_token};
 
@@ -135,15 +136,8 @@ async fn authorization_code(
     // Checked before the grant is stored, so a refused resource does not spend the code.
     let audience = resource_audience(p, client, &grant.subject, &c.snapshot, params)?;
     let refresh = new_refresh(p, &grant, &grant.scope, &json!({"amr": c.amr}), now);
-    // The grant id is the code's single-use marker: only the first redemption can insert it.
-    match p.store.create_grant(&grant, Some(&refresh.1)).await {
-        Ok(()) => p.remember_grant(Arc::new(grant.clone())),
-        Err(latchkey_store::StoreError::Conflict) => {
-            revoke_replayed(p, &grant.id, &grant.subject, client, "CODE_REPLAYED", now).await?;
-            return Err(OAuthError::invalid_grant("the code has already been used"));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    // Minted before the code is spent: a failure here (the directory unreachable, say) leaves
+    // the code unused, so the client's retry is not mistaken for a replay.
     let mut body = tokens_for(
         p,
         client,
@@ -155,6 +149,15 @@ async fn authorization_code(
         &audience,
     )
     .await?;
+    // The grant id is the code's single-use marker: only the first redemption can insert it.
+    match p.store.create_grant(&grant, Some(&refresh.1)).await {
+        Ok(()) => p.remember_grant(Arc::new(grant.clone())),
+        Err(latchkey_store::StoreError::Conflict) => {
+            revoke_replayed(p, &grant.id, &grant.subject, client, "CODE_REPLAYED", now).await?;
+            return Err(OAuthError::invalid_grant("the code has already been used"));
+        }
+        Err(e) => return Err(e.into()),
+    }
     body["refresh_token"] = Value::from(refresh.0);
     Ok(body)
 }
@@ -228,7 +231,8 @@ pub(crate) async fn tokens_for(
             snapshot,
             crate::ClaimsFor::IdToken,
         )
-        .await?;
+        .await
+        .map_err(claims_error)?;
         if let Some(sid) = &snapshot.sid {
             claims.insert("sid".into(), Value::from(sid.as_str()));
         }
@@ -258,16 +262,21 @@ pub(crate) async fn release_claims(
     scopes: &[&str],
     snapshot: &Snapshot,
     purpose: crate::ClaimsFor,
-) -> Result<Map<String, Value>, OAuthError> {
-    let mut claims = p
-        .claims
-        .claims(subject, scopes, snapshot, purpose)
-        .await
-        .map_err(OAuthError::internal)?;
+) -> Result<Map<String, Value>, RoleError> {
+    let mut claims = p.claims.claims(subject, scopes, snapshot, purpose).await?;
     for reserved in crate::tokens::REGISTERED_CLAIMS {
         claims.remove(*reserved);
     }
     Ok(claims)
+}
+
+/// A role's failure at the token endpoint: a person who is gone (deleted, disabled) ends the
+/// grant's use (`invalid_grant`); anything else is ours (`server_error`, logged).
+pub(crate) fn claims_error(e: RoleError) -> OAuthError {
+    match e {
+        RoleError::Gone => OAuthError::invalid_grant("the user may no longer use this application"),
+        e => OAuthError::internal(e),
+    }
 }
 
 async fn refresh_token(
@@ -283,29 +292,25 @@ async fn refresh_token(
         .get("scope")
         .map(|s| scope_list(s).into_iter().map(String::from).collect());
     let hash = sha256_hex(token.as_bytes());
-    let resources = !params.get_all("resource").is_empty();
-    // Narrowing and resources are checked before the token is consumed, so a bad request
-    // costs nothing; one read serves both.
-    let current = if requested.is_some() || resources {
-        p.store.find_refresh_token(p.issuer_id(), &hash).await?
-    } else {
-        None
-    };
+    // Everything that can fail is done before the token is consumed: a bad request, or a
+    // failure of ours (the directory, the store, the keys), costs the client nothing, and its
+    // retry is not mistaken for a replay that revokes the grant.
+    let current = p
+        .store
+        .find_refresh_token(p.issuer_id(), &hash)
+        .await?
+        .filter(|t| t.client_id == client.id && t.expires_at > now);
     if let (Some(req), Some(old)) = (&requested, &current) {
         let granted = scope_list(&old.scope);
         if !req.iter().all(|s| granted.contains(&s.as_str())) {
             return Err(OAuthError::invalid_scope("scope exceeds what was granted"));
         }
     }
-    let audience = if resources {
-        let grant = match &current {
-            Some(old) if old.client_id == client.id => p.store.find_grant(&old.grant_id).await?,
-            _ => None,
-        }
-        .ok_or_else(|| OAuthError::invalid_grant("the refresh token is not valid"))?;
-        resource_audience(p, client, &grant.subject, &grant_snapshot(&grant)?, params)?
-    } else {
-        Vec::new()
+    // A token already used is settled by the rotation below (replay or leeway); its answer
+    // is minted then.
+    let minted = match current.as_ref().filter(|t| t.used_at.is_none()) {
+        Some(old) => Some(refreshed_tokens(p, client, old, requested.as_deref(), params).await?),
+        None => None,
     };
     let leeway = crate::clients::refresh_reuse_leeway(client);
     let mut new_token = String::new();
@@ -318,8 +323,12 @@ async fn refresh_token(
             record
         })
         .await?;
-    let old = match outcome {
-        Redemption::Redeemed(old) => old,
+    let mut body = match outcome {
+        Redemption::Redeemed(old) => match minted {
+            Some(body) => body,
+            // Issued between our read and the rotation (a token we could not see yet).
+            None => refreshed_tokens(p, client, &old, requested.as_deref(), params).await?,
+        },
         Redemption::Replayed(old) if old.used_at.is_some_and(|u| now - u <= leeway) => {
             // Presented again within the client's leeway: the same successor, if unused.
             let successor = successor_token(p, &old.token_hash);
@@ -329,48 +338,58 @@ async fn refresh_token(
                 .await?
                 .is_some_and(|s| s.used_at.is_none() && s.expires_at > now);
             if !live {
-                revoke_replayed(
-                    p,
-                    &old.grant_id,
-                    &old.subject,
-                    client,
-                    "REFRESH_TOKEN_REUSED",
-                    now,
-                )
-                .await?;
-                return Err(OAuthError::invalid_grant(
-                    "the refresh token has already been used",
-                ));
+                return Err(refused_replay(p, &old, client, now).await);
             }
             tracing::info!(client = %client.id, "refresh token presented again within the client's leeway");
             new_token = successor;
-            old
+            match minted {
+                Some(body) => body,
+                None => refreshed_tokens(p, client, &old, requested.as_deref(), params).await?,
+            }
         }
-        Redemption::Replayed(old) => {
-            revoke_replayed(
-                p,
-                &old.grant_id,
-                &old.subject,
-                client,
-                "REFRESH_TOKEN_REUSED",
-                now,
-            )
-            .await?;
-            return Err(OAuthError::invalid_grant(
-                "the refresh token has already been used",
-            ));
-        }
+        Redemption::Replayed(old) => return Err(refused_replay(p, &old, client, now).await),
         Redemption::NotFound => {
             return Err(OAuthError::invalid_grant("the refresh token is not valid"));
         }
     };
+    body["refresh_token"] = Value::from(new_token);
+    Ok(body)
+}
+
+/// A refresh token used twice outside any leeway: the grant ends (RFC 9700 §2.2.2).
+async fn refused_replay(p: &Provider, old: &RefreshToken, client: &Client, now: i64) -> OAuthError {
+    if let Err(e) = revoke_replayed(
+        p,
+        &old.grant_id,
+        &old.subject,
+        client,
+        "REFRESH_TOKEN_REUSED",
+        now,
+    )
+    .await
+    {
+        return e;
+    }
+    OAuthError::invalid_grant("the refresh token has already been used")
+}
+
+/// The tokens a refresh of `old` answers with (its refresh token aside): the person must
+/// still be allowed this client, and the grant still live.
+async fn refreshed_tokens(
+    p: &Provider,
+    client: &Client,
+    old: &RefreshToken,
+    requested: Option<&[String]>,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    let now = unix_now();
     // The person may have lost the right to this client since the grant (an account
     // disabled, a group left): the grant ends.
     if !p
         .claims
         .may_continue(&old.subject, client)
         .await
-        .map_err(OAuthError::internal)?
+        .map_err(claims_error)?
     {
         p.store.revoke_grant(&old.grant_id, now).await?;
         p.forget_grants();
@@ -385,12 +404,15 @@ async fn refresh_token(
         .await?
         .filter(|g| g.revoked_at.is_none())
         .ok_or_else(|| OAuthError::invalid_grant("the grant has been revoked"))?;
+    let snapshot = grant_snapshot(&grant)?;
+    let audience = if params.get_all("resource").is_empty() {
+        Vec::new()
+    } else {
+        resource_audience(p, client, &grant.subject, &snapshot, params)?
+    };
     let scope = requested.map(|r| r.join(" ")).unwrap_or(old.scope.clone());
     let amr: Vec<String> = serde_json::from_value(old.extra["amr"].clone()).unwrap_or_default();
-    let snapshot = grant_snapshot(&grant)?;
-    let mut body = tokens_for(p, client, &grant, &snapshot, &scope, None, &amr, &audience).await?;
-    body["refresh_token"] = Value::from(new_token);
-    Ok(body)
+    tokens_for(p, client, &grant, &snapshot, &scope, None, &amr, &audience).await
 }
 
 /// The successor a refresh token gets under a reuse leeway: derived from the old token's

@@ -101,7 +101,11 @@ async fn userinfo(p: &Provider, token: &str) -> Response {
     .await
     {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(crate::RoleError::Gone) => {
+            return BearerError::invalid_token("the user may no longer use this application")
+                .into_response();
+        }
+        Err(e) => return crate::error::OAuthError::internal(e).into_response(),
     };
     claims.insert("sub".into(), Value::from(at.subject.as_str()));
     no_store_json(Value::Object(claims).to_string())

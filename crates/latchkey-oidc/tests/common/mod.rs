@@ -159,7 +159,12 @@ pub fn display_name(user: &str) -> String {
 
 /// Releases email/profile/groups claims per scope. It is careless on purpose: it also returns
 /// registered claims (`iss`, `sub`, `aud`, `exp`, `nonce`), which the engine must drop.
+/// For the subject `flaky` it fails (an unreachable directory) as many times as
+/// [`FLAKY_FAILURES`] says; `gone` is a deleted account.
 pub struct TestClaims;
+
+/// How many more times the claims of `flaky` fail. One test uses it.
+pub static FLAKY_FAILURES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl ClaimsSource for TestClaims {
     fn claims<'a>(
@@ -170,6 +175,20 @@ impl ClaimsSource for TestClaims {
         _purpose: latchkey_oidc::ClaimsFor,
     ) -> BoxFuture<'a, Result<Map<String, Value>, RoleError>> {
         Box::pin(async move {
+            use std::sync::atomic::Ordering;
+            if subject.as_str() == "flaky"
+                && FLAKY_FAILURES
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                return Err(RoleError::source(
+                    "directory",
+                    std::io::Error::other("the directory is not answering"),
+                ));
+            }
+            if subject.as_str() == "gone" {
+                return Err(RoleError::Gone);
+            }
             let mut m = Map::new();
             m.insert("iss".into(), json!("https://evil.example"));
             m.insert("sub".into(), json!("mallory"));
