@@ -496,7 +496,7 @@ async fn my_apps(
                 .and_then(|u| u.host_str().map(str::to_owned))
                 .unwrap_or_default();
             Some(LaunchCard {
-                app: AppView::of(c),
+                app: idp.app_view(c),
                 url,
                 host,
             })
@@ -518,7 +518,7 @@ async fn my_apps(
         if let Some(c) = clients.iter().find(|c| &c.id == id) {
             access.push(AccessRow {
                 id: id.0.clone(),
-                app: AppView::of(c),
+                app: idp.app_view(c),
                 since,
             });
         }

@@ -6,6 +6,7 @@
 mod claims;
 mod clients;
 mod groups;
+mod logos;
 mod people;
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use latchkey_store::{ClientId, GroupId, NewAuditEvent, Subject, UserId, unix_now};
 use latchkey_web::{Form, FormRules, NavLink, Shell, SignOut, TOKEN_FIELD};
@@ -38,6 +39,7 @@ pub(super) fn routes() -> Router<Arc<Idp>> {
         .merge(people::routes())
         .merge(groups::routes())
         .merge(clients::routes())
+        .merge(logos::routes())
 }
 
 /// The sections of the app shell's top bar.
@@ -148,6 +150,14 @@ pub(super) struct By {
 }
 
 impl By {
+    fn of(idp: &Idp, person: &Person, headers: &HeaderMap, peer: Option<SocketAddr>) -> By {
+        By {
+            subject: Subject(person.user.id.0.clone()),
+            username: person.user.username.clone(),
+            ip: idp.client_ip(headers, peer).map(|ip| ip.to_string()),
+        }
+    }
+
     /// Records a change in the log and the audit table (`kind` as Pocket ID names its
     /// events); failing to record it is logged, never fatal.
     async fn record(&self, idp: &Idp, kind: &str, client: Option<&ClientId>, mut detail: Value) {
@@ -188,11 +198,7 @@ impl FromRequest<Arc<Idp>> for Posted {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        let by = By {
-            subject: Subject(person.user.id.0.clone()),
-            username: person.user.username.clone(),
-            ip: idp.client_ip(&parts.headers, peer).map(|ip| ip.to_string()),
-        };
+        let by = By::of(idp, &person, &parts.headers, peer);
         let refused = || forbidden_post(idp.site());
         let body = axum::body::to_bytes(body, BODY_LIMIT)
             .await
