@@ -109,6 +109,13 @@ async fn echo(req: Request) -> axum::response::Response {
         .into_response()
 }
 
+/// The echo upstream on its own port: the server and its URL.
+pub async fn start_echo_upstream() -> (Served, String) {
+    let listener = bind_loopback(0).await;
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (Served::start(listener, Router::new().fallback(echo)), url)
+}
+
 pub struct World {
     pub db: TestDb,
     pub store: Store,

@@ -1,0 +1,486 @@
+//! End to end against an OpenID Provider that is not Latchkey's: panva's `oidc-provider`
+//! (npm), run by `e2e/fixtures/oidc_provider.mjs` with the proxy as a confidential client.
+//! What the proxy does with Latchkey's own issuers (flows.rs) must hold here too: the
+//! upstream sees who signed in, forged headers are stripped, concurrent requests at expiry
+//! make one refresh at the provider, sign-out and the provider's back-channel logout end the
+//! session, and a new signing key is picked up by its `kid`.
+//!
+//! Needs `node` on PATH and `e2e/node_modules` (`scripts/test.sh` runs `npm ci` in `e2e/`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use latchkey_proxy::{Proxy, ProxySettings};
+use latchkey_store::Store;
+use latchkey_testkit::{Backend, Process, Served, TestDb, bind_loopback, jwt_parts, master_key};
+use serde_json::Value;
+
+const CLIENT_ID: &str = "latchkey-proxy";
+const CLIENT_SECRET: &str = "a-client-secret-for-the-tests";
+
+fn e2e_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
+}
+
+/// How the provider is started.
+struct OpOptions {
+    /// Access and ID token lifetime, in seconds.
+    token_ttl: u64,
+    /// Whether logout tokens name the provider session (`sid`) or only the person (`sub`).
+    backchannel_sid: bool,
+}
+
+impl Default for OpOptions {
+    fn default() -> Self {
+        OpOptions {
+            token_ttl: 3600,
+            backchannel_sid: true,
+        }
+    }
+}
+
+/// The provider process and its test API.
+struct Op {
+    _process: Process,
+    issuer: String,
+    http: reqwest::Client,
+}
+
+impl Op {
+    fn start(proxy_url: &str, options: &OpOptions) -> Op {
+        let dir = e2e_dir();
+        assert!(
+            dir.join("node_modules/oidc-provider").is_dir(),
+            "e2e/node_modules/oidc-provider is missing: run ./scripts/test.sh (it runs `npm ci` in e2e/)"
+        );
+        let ttl = options.token_ttl.to_string();
+        let mut cmd = Command::new("node");
+        cmd.arg(dir.join("fixtures/oidc_provider.mjs"))
+            .current_dir(&dir)
+            .env("OP_PORT", "0")
+            .env("OP_CLIENT_ID", CLIENT_ID)
+            .env("OP_CLIENT_SECRET", CLIENT_SECRET)
+            .env("OP_REDIRECT_URI", format!("{proxy_url}/oauth2/callback"))
+            .env(
+                "OP_BACKCHANNEL_LOGOUT_URI",
+                format!("{proxy_url}/oauth2/backchannel_logout"),
+            )
+            .env("OP_BACKCHANNEL_SID", options.backchannel_sid.to_string())
+            .env("OP_ACCESS_TOKEN_TTL", &ttl)
+            .env("OP_ID_TOKEN_TTL", &ttl)
+            // Held open until the process is dropped: the fixture exits when it closes.
+            .stdin(Stdio::piped());
+        which_node();
+        let process = Process::spawn(&mut cmd);
+        let ready = process.wait_for_log(|m| m == "ready");
+        let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
+        Op {
+            _process: process,
+            issuer,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn counts(&self) -> Value {
+        let r = self
+            .http
+            .get(format!("{}/test/counts", self.issuer))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    async fn count(&self, name: &str) -> u64 {
+        self.counts().await[name].as_u64().expect(name)
+    }
+
+    /// A new signing key at the provider: its `kid`.
+    async fn rotate(&self) -> String {
+        let r = self
+            .http
+            .post(format!("{}/test/rotate", self.issuer))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        v["kid"].as_str().expect("kid").to_owned()
+    }
+
+    /// An absolute URL for a `Location` the provider answered.
+    fn absolute(&self, location: &str) -> String {
+        url::Url::parse(&self.issuer)
+            .unwrap()
+            .join(location)
+            .unwrap()
+            .to_string()
+    }
+}
+
+fn which_node() {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("node").is_file()));
+    assert!(
+        found,
+        "node is not on PATH: it runs the independent provider"
+    );
+}
+
+/// The provider, the echo upstream and the proxy in front of it.
+struct Setup {
+    db: TestDb,
+    store: Store,
+    op: Op,
+    upstream: Served,
+    proxy: Served,
+    proxy_url: String,
+}
+
+impl Setup {
+    async fn start(options: OpOptions, tweak: impl FnOnce(&mut ProxySettings)) -> Setup {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let store = db.store().await;
+        let (upstream, upstream_url) = start_echo_upstream().await;
+        // The proxy's address first: the provider registers its callback.
+        let listener = bind_loopback(0).await;
+        let proxy_url = format!("http://{}", listener.local_addr().unwrap());
+        let op = Op::start(&proxy_url, &options);
+        let mut settings = ProxySettings::new(
+            "independent",
+            &op.issuer,
+            CLIENT_ID,
+            Some(CLIENT_SECRET),
+            &format!("{proxy_url}/oauth2/callback"),
+        );
+        settings.provider.scope = "openid email profile groups offline_access".into();
+        settings.provider.timeout = Duration::from_secs(5);
+        settings.cookie.secure = false;
+        settings.email_domains = vec!["example.com".into()];
+        settings.upstreams = vec![format!("{upstream_url}/")];
+        tweak(&mut settings);
+        let proxy = Proxy::new(settings, store.clone(), master_key()).expect("proxy");
+        let proxy = Served::start(listener, latchkey_proxy::router(proxy));
+        Setup {
+            db,
+            store,
+            op,
+            upstream,
+            proxy,
+            proxy_url,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.proxy_url)
+    }
+
+    /// Start at the proxy, sign in at the provider as `account` (or go straight through when
+    /// the browser's provider session is still there), and come back to the callback: its
+    /// answer.
+    async fn sign_in(&self, browser: &Browser, account: &str, rd: &str) -> Resp {
+        let start = browser
+            .get(&self.url(&format!("/oauth2/start?rd={}", enc(rd))), &[])
+            .await;
+        assert_eq!(start.status, 302, "start: {}", start.body);
+        let mut next = start.location();
+        assert!(next.starts_with(&self.op.issuer), "{next}");
+        assert!(next.contains("code_challenge_method=S256"), "{next}");
+        let callback = self.url("/oauth2/callback");
+        // /auth → /interaction (login) → /auth → /interaction (consent) → /auth → callback.
+        for _ in 0..6 {
+            if next.starts_with(&callback) {
+                return browser.get(&next, &[]).await;
+            }
+            assert!(
+                next.starts_with(&self.op.issuer),
+                "left the provider: {next}"
+            );
+            if next.contains("/interaction/") {
+                next = format!("{next}?account={account}");
+            }
+            let r = browser.get(&next, &[]).await;
+            assert!(
+                r.status == 302 || r.status == 303,
+                "{next}: {} {}",
+                r.status,
+                r.body
+            );
+            next = self.op.absolute(&r.location());
+        }
+        panic!("the provider did not send the browser back: {next}");
+    }
+
+    async fn stop(self) {
+        self.proxy.stop().await;
+        self.upstream.stop().await;
+        drop(self.op);
+        self.store.close().await;
+        self.db.cleanup().await;
+    }
+}
+
+/// Whether `browser` still has a proxy session (forward-auth: 202, or 401).
+async fn signed_in(s: &Setup, browser: &Browser) -> bool {
+    let status = browser.get(&s.url("/oauth2/auth"), &[]).await.status;
+    assert!(status == 202 || status == 401, "{status}");
+    status == 202
+}
+
+#[tokio::test]
+async fn sign_in_reaches_the_upstream_with_the_providers_claims_and_forged_ones_stripped() {
+    let s = Setup::start(OpOptions::default(), |_| {}).await;
+    let b = Browser::new();
+    let r = b.get(&s.url("/app/page?x=1"), &[]).await;
+    assert_eq!(r.status, 403, "the sign-in page");
+
+    let r = s.sign_in(&b, "alice", "/app/page?x=1").await;
+    assert_eq!(r.status, 302, "callback: {}", r.body);
+    assert_eq!(r.location(), "/app/page?x=1");
+    assert!(b.cookie("_oauth2_proxy").is_some());
+    let counts = s.op.counts().await;
+    assert_eq!(counts["authorization_code"], 1, "{counts}");
+    assert_eq!(counts["grant_errors"], serde_json::json!([]), "{counts}");
+
+    let forged = [
+        ("X-Forwarded-User", "mallory"),
+        ("X-Forwarded-Email", "mallory@example.com"),
+        ("X-Forwarded-Groups", "admins"),
+        ("X_Forwarded_Email", "mallory@example.com"),
+        ("x-forwarded-preferred-username", "mallory"),
+        ("X-Auth-Request-Email", "mallory@example.com"),
+        ("X-Forwarded-Access-Token", "forged"),
+    ];
+    let r = b.get(&s.url("/app/page?x=1"), &forged).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["path"], "/app/page?x=1");
+    assert_eq!(r.upstream_header("x-forwarded-user"), ["alice"]);
+    assert_eq!(
+        r.upstream_header("x-forwarded-email"),
+        ["alice@example.com"]
+    );
+    assert_eq!(
+        r.upstream_header("x-forwarded-groups"),
+        ["staff,alice-team"]
+    );
+    assert_eq!(
+        r.upstream_header("x-forwarded-preferred-username"),
+        ["alice"]
+    );
+    assert!(r.upstream_header("x_forwarded_email").is_empty());
+    assert!(r.upstream_header("x-auth-request-email").is_empty());
+    assert!(r.upstream_header("x-forwarded-access-token").is_empty());
+
+    let r = b.get(&s.url("/oauth2/userinfo"), &[]).await;
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"user": "alice", "email": "alice@example.com",
+            "groups": ["staff", "alice-team"], "preferredUsername": "alice"})
+    );
+
+    // The provider says Mallory's address is not verified: the e-mail rule does not pass.
+    let m = Browser::new();
+    let r = s.sign_in(&m, "mallory", "/").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(m.cookie("_oauth2_proxy").is_none());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn twenty_concurrent_requests_after_the_access_token_expired_make_one_refresh() {
+    let options = OpOptions {
+        token_ttl: 3,
+        ..OpOptions::default()
+    };
+    let s = Setup::start(options, |p| p.headers.pass_access_token = true).await;
+    let b = Arc::new(Browser::new());
+    assert_eq!(s.sign_in(&b, "alice", "/").await.status, 302);
+    let first = b.get(&s.url("/app"), &[]).await;
+    assert_eq!(first.status, 200);
+    let first_token = first.upstream_header("x-forwarded-access-token");
+    assert_eq!(first_token.len(), 1);
+    assert_eq!(s.op.count("refresh_token").await, 0);
+
+    // Past the access token's lifetime (whole seconds at both ends).
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let b = b.clone();
+        let url = s.url(&format!("/app/{i}"));
+        tasks.push(tokio::spawn(async move { b.get(&url, &[]).await }));
+    }
+    let mut tokens = std::collections::HashSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.upstream_header("x-forwarded-user"), ["alice"]);
+        assert_eq!(
+            r.upstream_header("x-forwarded-groups"),
+            ["staff,alice-team"]
+        );
+        tokens.insert(r.upstream_header("x-forwarded-access-token"));
+    }
+    let counts = s.op.counts().await;
+    assert_eq!(
+        counts["refresh_token"], 1,
+        "exactly one refresh at the provider: {counts}"
+    );
+    assert_eq!(counts["grant_errors"], serde_json::json!([]), "{counts}");
+    assert_eq!(tokens.len(), 1, "every request carried the new token");
+    assert!(!tokens.contains(&first_token));
+
+    // The provider rotates refresh tokens (an old one is refused): the proxy kept the new
+    // one, so the next expiry refreshes again.
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    let r = b.get(&s.url("/app"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let counts = s.op.counts().await;
+    assert_eq!(counts["refresh_token"], 2, "{counts}");
+    assert_eq!(counts["grant_errors"], serde_json::json!([]), "{counts}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_proxy_session() {
+    let s = Setup::start(OpOptions::default(), |_| {}).await;
+    let b = Browser::new();
+    assert_eq!(s.sign_in(&b, "alice", "/").await.status, 302);
+    let cookie = b.cookie("_oauth2_proxy").unwrap();
+    assert!(signed_in(&s, &b).await);
+
+    let r = b.get(&s.url("/oauth2/sign_out"), &[]).await;
+    assert_eq!(r.status, 302);
+    assert_eq!(r.location(), "/");
+    assert!(b.cookie("_oauth2_proxy").is_none());
+    assert!(!signed_in(&s, &b).await);
+    // Ended server-side: the old cookie, replayed, opens nothing.
+    let replay = Browser::new();
+    replay.set_cookie("_oauth2_proxy", &cookie);
+    assert!(!signed_in(&s, &replay).await);
+
+    // The provider's session is still there: signing in again goes straight through.
+    let before = s.op.count("authorization_code").await;
+    assert_eq!(s.sign_in(&b, "alice", "/").await.status, 302);
+    assert!(signed_in(&s, &b).await);
+    assert_eq!(s.op.count("authorization_code").await, before + 1);
+    s.stop().await;
+}
+
+/// Signs out at the provider (its end-session page, then the confirmation it asks for, as a
+/// browser with the provider's session cookie does).
+async fn end_provider_session(s: &Setup, browser: &Browser) {
+    let page = browser
+        .get(&format!("{}/session/end", s.op.issuer), &[])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let marker = "name=\"xsrf\" value=\"";
+    let at = page.body.find(marker).expect("the confirmation form") + marker.len();
+    let xsrf = &page.body[at..at + page.body[at..].find('"').unwrap()];
+    let confirm =
+        s.op.http
+            .post(format!("{}/session/end/confirm", s.op.issuer))
+            .form(&[("xsrf", xsrf), ("logout", "yes")]);
+    let r = browser.send(confirm, &[]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        r.location().contains("/session/end/success"),
+        "{}",
+        r.location()
+    );
+}
+
+async fn backchannel_logout_ends_the_session(backchannel_sid: bool) {
+    let options = OpOptions {
+        backchannel_sid,
+        ..OpOptions::default()
+    };
+    let s = Setup::start(options, |_| {}).await;
+    // Alice in two browsers (two provider sessions), Bob in a third.
+    let alice = Browser::new();
+    let alice_phone = Browser::new();
+    let bob = Browser::new();
+    for (b, who) in [(&alice, "alice"), (&alice_phone, "alice"), (&bob, "bob")] {
+        assert_eq!(s.sign_in(b, who, "/").await.status, 302);
+        assert!(signed_in(&s, b).await);
+    }
+
+    end_provider_session(&s, &alice).await;
+    let counts = s.op.counts().await;
+    assert_eq!(counts["backchannel"], 1, "{counts}");
+    assert_eq!(
+        counts["backchannel_errors"],
+        serde_json::json!([]),
+        "{counts}"
+    );
+    assert!(
+        !signed_in(&s, &alice).await,
+        "the logout token ended her session"
+    );
+    assert!(signed_in(&s, &bob).await, "Bob's session is not his");
+    // A logout token with a `sid` ends that provider session's proxy session only; one with
+    // just the `sub` ends all of the person's.
+    assert_eq!(signed_in(&s, &alice_phone).await, backchannel_sid);
+    // And she signs in again at the provider, not silently.
+    let r = alice.get(&s.url("/oauth2/start"), &[]).await;
+    let r = alice.get(&r.location(), &[]).await;
+    assert!(r.location().contains("/interaction/"), "{}", r.location());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_providers_backchannel_logout_with_a_sid_ends_that_session() {
+    backchannel_logout_ends_the_session(true).await;
+}
+
+#[tokio::test]
+async fn the_providers_backchannel_logout_with_a_sub_ends_the_persons_sessions() {
+    backchannel_logout_ends_the_session(false).await;
+}
+
+#[tokio::test]
+async fn a_provider_key_rotation_is_picked_up_by_its_new_kid() {
+    let s = Setup::start(OpOptions::default(), |p| {
+        p.headers.pass_authorization_header = true;
+    })
+    .await;
+    let kid_seen = |r: &Resp| {
+        let auth = r.upstream_header("authorization");
+        assert_eq!(auth.len(), 1, "{auth:?}");
+        let token = auth[0].strip_prefix("Bearer ").expect("Bearer");
+        jwt_parts(token).0["kid"].as_str().unwrap().to_owned()
+    };
+    let alice = Browser::new();
+    assert_eq!(s.sign_in(&alice, "alice", "/").await.status, 302);
+    let r = alice.get(&s.url("/app"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(kid_seen(&r), "key-1");
+    assert_eq!(s.op.count("jwks").await, 1, "read once, at discovery");
+
+    let kid = s.op.rotate().await;
+    assert_eq!(kid, "key-2");
+    let bob = Browser::new();
+    let r = s.sign_in(&bob, "bob", "/").await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let r = bob.get(&s.url("/app"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.upstream_header("x-forwarded-user"), ["bob"]);
+    assert_eq!(kid_seen(&r), kid, "signed with the new key");
+    assert_eq!(
+        s.op.count("jwks").await,
+        2,
+        "an unknown kid: read again, once"
+    );
+    // Alice's session, signed in under the old key, carries on.
+    assert_eq!(alice.get(&s.url("/app"), &[]).await.status, 200);
+    s.stop().await;
+}
