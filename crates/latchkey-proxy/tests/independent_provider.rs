@@ -21,25 +21,41 @@ use latchkey_testkit::{Backend, Process, Served, TestDb, bind_loopback, jwt_part
 use serde_json::Value;
 
 const CLIENT_ID: &str = "latchkey-proxy";
-const CLIENT_SECRET: &str = "a-client-secret-for-the-tests";
+/// With characters that client_secret_basic must form-encode before Base64 (RFC 6749 §2.3.1).
+const CLIENT_SECRET: &str = "s3cret:with%special+chars &=/~";
+
+/// A short token lifetime, for the tests that wait for it to pass, in seconds.
+const TOKEN_TTL: u64 = 4;
+/// Past it: the proxy counts whole seconds from the token answer.
+const PAST_TTL: Duration = Duration::from_millis(TOKEN_TTL * 1000 + 1200);
 
 fn e2e_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
+}
+
+/// What the provider's logout tokens say, if it sends any.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backchannel {
+    /// No back-channel logout URI registered.
+    Off,
+    /// The provider session (`sid`, also in ID tokens).
+    Sid,
+    /// Only the person (`sub`).
+    Sub,
 }
 
 /// How the provider is started.
 struct OpOptions {
     /// Access and ID token lifetime, in seconds.
     token_ttl: u64,
-    /// Whether logout tokens name the provider session (`sid`) or only the person (`sub`).
-    backchannel_sid: bool,
+    backchannel: Backchannel,
 }
 
 impl Default for OpOptions {
     fn default() -> Self {
         OpOptions {
             token_ttl: 3600,
-            backchannel_sid: true,
+            backchannel: Backchannel::Sid,
         }
     }
 }
@@ -66,15 +82,20 @@ impl Op {
             .env("OP_CLIENT_ID", CLIENT_ID)
             .env("OP_CLIENT_SECRET", CLIENT_SECRET)
             .env("OP_REDIRECT_URI", format!("{proxy_url}/oauth2/callback"))
-            .env(
-                "OP_BACKCHANNEL_LOGOUT_URI",
-                format!("{proxy_url}/oauth2/backchannel_logout"),
-            )
-            .env("OP_BACKCHANNEL_SID", options.backchannel_sid.to_string())
             .env("OP_ACCESS_TOKEN_TTL", &ttl)
             .env("OP_ID_TOKEN_TTL", &ttl)
             // Held open until the process is dropped: the fixture exits when it closes.
             .stdin(Stdio::piped());
+        if options.backchannel != Backchannel::Off {
+            cmd.env(
+                "OP_BACKCHANNEL_LOGOUT_URI",
+                format!("{proxy_url}/oauth2/backchannel_logout"),
+            )
+            .env(
+                "OP_BACKCHANNEL_SID",
+                (options.backchannel == Backchannel::Sid).to_string(),
+            );
+        }
         which_node();
         let process = Process::spawn(&mut cmd);
         let ready = process.wait_for_log(|m| m == "ready");
@@ -299,7 +320,7 @@ async fn sign_in_reaches_the_upstream_with_the_providers_claims_and_forged_ones_
 #[tokio::test]
 async fn twenty_concurrent_requests_after_the_access_token_expired_make_one_refresh() {
     let options = OpOptions {
-        token_ttl: 3,
+        token_ttl: TOKEN_TTL,
         ..OpOptions::default()
     };
     let s = Setup::start(options, |p| p.headers.pass_access_token = true).await;
@@ -311,8 +332,7 @@ async fn twenty_concurrent_requests_after_the_access_token_expired_make_one_refr
     assert_eq!(first_token.len(), 1);
     assert_eq!(s.op.count("refresh_token").await, 0);
 
-    // Past the access token's lifetime (whole seconds at both ends).
-    tokio::time::sleep(Duration::from_millis(4200)).await;
+    tokio::time::sleep(PAST_TTL).await;
     let mut tasks = Vec::new();
     for i in 0..20 {
         let b = b.clone();
@@ -341,7 +361,7 @@ async fn twenty_concurrent_requests_after_the_access_token_expired_make_one_refr
 
     // The provider rotates refresh tokens (an old one is refused): the proxy kept the new
     // one, so the next expiry refreshes again.
-    tokio::time::sleep(Duration::from_millis(4200)).await;
+    tokio::time::sleep(PAST_TTL).await;
     let r = b.get(&s.url("/app"), &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let counts = s.op.counts().await;
@@ -399,10 +419,10 @@ async fn end_provider_session(s: &Setup, browser: &Browser) {
     );
 }
 
-async fn backchannel_logout_ends_the_session(backchannel_sid: bool) {
+async fn backchannel_logout_ends_the_session(backchannel: Backchannel) {
     let options = OpOptions {
-        backchannel_sid,
-        ..OpOptions::default()
+        backchannel,
+        token_ttl: TOKEN_TTL,
     };
     let s = Setup::start(options, |_| {}).await;
     // Alice in two browsers (two provider sessions), Bob in a third.
@@ -413,6 +433,11 @@ async fn backchannel_logout_ends_the_session(backchannel_sid: bool) {
         assert_eq!(s.sign_in(b, who, "/").await.status, 302);
         assert!(signed_in(&s, b).await);
     }
+    // Alice's session is refreshed first: what the refreshed ID token says replaces what the
+    // first one said, and the logout must still find her.
+    tokio::time::sleep(PAST_TTL).await;
+    assert_eq!(alice.get(&s.url("/app"), &[]).await.status, 200);
+    assert_eq!(s.op.count("refresh_token").await, 1);
 
     end_provider_session(&s, &alice).await;
     let counts = s.op.counts().await;
@@ -429,7 +454,11 @@ async fn backchannel_logout_ends_the_session(backchannel_sid: bool) {
     assert!(signed_in(&s, &bob).await, "Bob's session is not his");
     // A logout token with a `sid` ends that provider session's proxy session only; one with
     // just the `sub` ends all of the person's.
-    assert_eq!(signed_in(&s, &alice_phone).await, backchannel_sid);
+    assert_eq!(
+        signed_in(&s, &alice_phone).await,
+        backchannel == Backchannel::Sid
+    );
+    assert_eq!(s.op.counts().await["grant_errors"], serde_json::json!([]));
     // And she signs in again at the provider, not silently.
     let r = alice.get(&s.url("/oauth2/start"), &[]).await;
     let r = alice.get(&r.location(), &[]).await;
@@ -439,12 +468,47 @@ async fn backchannel_logout_ends_the_session(backchannel_sid: bool) {
 
 #[tokio::test]
 async fn the_providers_backchannel_logout_with_a_sid_ends_that_session() {
-    backchannel_logout_ends_the_session(true).await;
+    backchannel_logout_ends_the_session(Backchannel::Sid).await;
 }
 
 #[tokio::test]
 async fn the_providers_backchannel_logout_with_a_sub_ends_the_persons_sessions() {
-    backchannel_logout_ends_the_session(false).await;
+    backchannel_logout_ends_the_session(Backchannel::Sub).await;
+}
+
+/// Without back-channel logout, signing out at the provider revokes the grant: the proxy
+/// learns it at the next refresh, which the provider refuses, and the session ends.
+#[tokio::test]
+async fn a_refresh_the_provider_refuses_ends_the_session() {
+    let options = OpOptions {
+        backchannel: Backchannel::Off,
+        token_ttl: TOKEN_TTL,
+    };
+    let s = Setup::start(options, |_| {}).await;
+    let alice = Browser::new();
+    let bob = Browser::new();
+    assert_eq!(s.sign_in(&alice, "alice", "/").await.status, 302);
+    assert_eq!(s.sign_in(&bob, "bob", "/").await.status, 302);
+    end_provider_session(&s, &alice).await;
+    assert_eq!(s.op.count("backchannel").await, 0);
+    assert!(signed_in(&s, &alice).await, "until her tokens expire");
+
+    tokio::time::sleep(PAST_TTL).await;
+    let r = alice.get(&s.url("/app"), &[]).await;
+    assert_eq!(r.status, 403, "the sign-in page: {}", r.body);
+    assert!(!signed_in(&s, &alice).await);
+    let counts = s.op.counts().await;
+    assert_eq!(counts["refresh_token"], 0, "{counts}");
+    let errors = counts["grant_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{counts}");
+    assert!(
+        errors[0].as_str().unwrap().starts_with("refresh_token:"),
+        "{counts}"
+    );
+    // Bob's refresh is not Alice's.
+    assert!(signed_in(&s, &bob).await);
+    assert_eq!(s.op.count("refresh_token").await, 1);
+    s.stop().await;
 }
 
 #[tokio::test]
