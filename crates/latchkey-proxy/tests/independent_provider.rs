@@ -210,6 +210,12 @@ impl Setup {
     /// the browser's provider session is still there), and come back to the callback: its
     /// answer.
     async fn sign_in(&self, browser: &Browser, account: &str, rd: &str) -> Resp {
+        self.sign_in_answering(browser, &format!("account={account}"), rd)
+            .await
+    }
+
+    /// The same, answering the provider's sign-in page with `answer` (its query).
+    async fn sign_in_answering(&self, browser: &Browser, answer: &str, rd: &str) -> Resp {
         let start = browser
             .get(&self.url(&format!("/oauth2/start?rd={}", enc(rd))), &[])
             .await;
@@ -228,7 +234,7 @@ impl Setup {
                 "left the provider: {next}"
             );
             if next.contains("/interaction/") {
-                next = format!("{next}?account={account}");
+                next = format!("{next}?{answer}");
             }
             let r = browser.get(&next, &[]).await;
             assert!(
@@ -546,5 +552,66 @@ async fn a_provider_key_rotation_is_picked_up_by_its_new_kid() {
     );
     // Alice's session, signed in under the old key, carries on.
     assert_eq!(alice.get(&s.url("/app"), &[]).await.status, 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_sign_in_declined_at_the_provider_gets_a_clear_page() {
+    let s = Setup::start(OpOptions::default(), |_| {}).await;
+    let b = Browser::new();
+    let r = s.sign_in_answering(&b, "decline", "/app").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.is_html() && r.body.contains("(access_denied)"),
+        "{}",
+        r.body
+    );
+    assert!(b.cookie("_oauth2_proxy").is_none());
+    assert_eq!(s.op.count("authorization_code").await, 0);
+    // The person can start again and get in.
+    assert_eq!(s.sign_in(&b, "alice", "/app").await.location(), "/app");
+    s.stop().await;
+}
+
+/// `skip_jwt_bearer_tokens`: the provider's ID token for the proxy passes as a bearer token;
+/// the same token altered does not.
+#[tokio::test]
+async fn an_id_token_of_the_provider_passes_as_a_bearer_token() {
+    let s = Setup::start(OpOptions::default(), |p| {
+        p.headers.pass_authorization_header = true;
+        p.skip_jwt_bearer_tokens = true;
+        // oidc-provider's ID tokens carry no e-mail address (userinfo has it): a bearer
+        // token, which brings no access to userinfo, is known by its `sub` alone.
+        p.email_domains = vec!["*".into()];
+    })
+    .await;
+    let alice = Browser::new();
+    assert_eq!(s.sign_in(&alice, "alice", "/").await.status, 302);
+    let r = alice.get(&s.url("/app"), &[]).await;
+    let auth = r.upstream_header("authorization");
+    let token = auth[0].strip_prefix("Bearer ").expect("the ID token");
+
+    let api = Browser::new();
+    let bearer = format!("Bearer {token}");
+    let r = api
+        .get(&s.url("/api/x"), &[("authorization", bearer.as_str())])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.upstream_header("x-forwarded-user"), ["alice"]);
+    assert!(api.cookie("_oauth2_proxy").is_none(), "no session made");
+
+    let (head, sig) = token.rsplit_once('.').unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let forged = format!("Bearer {head}.{flipped}{}", &sig[1..]);
+    let r = api
+        .get(
+            &s.url("/api/x"),
+            &[
+                ("authorization", forged.as_str()),
+                ("accept", "application/json"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
     s.stop().await;
 }
