@@ -333,6 +333,22 @@ impl Resp {
     }
 }
 
+/// What the echo upstream must have received for `user` of the test claims (the `sub`,
+/// `{user}@example.com`, groups `staff` and `{user}-team`, the preferred username).
+pub fn assert_upstream_identity(r: &Resp, user: &str) {
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.upstream_header("x-forwarded-user"), [user]);
+    assert_eq!(
+        r.upstream_header("x-forwarded-email"),
+        [format!("{user}@example.com")]
+    );
+    assert_eq!(
+        r.upstream_header("x-forwarded-groups"),
+        [format!("staff,{user}-team")]
+    );
+    assert_eq!(r.upstream_header("x-forwarded-preferred-username"), [user]);
+}
+
 /// A browser that keeps cookies (all of them, by name; the tests run on one host).
 pub struct Browser {
     http: reqwest::Client,
