@@ -111,29 +111,38 @@ impl Op {
         }
     }
 
-    /// The fixture's test API: `method path`, answered 200 with JSON.
-    async fn test_api(&self, method: reqwest::Method, path: &str) -> Value {
-        let r = self
+    /// The fixture's test API: `method path` (with a JSON body), answered 200 with JSON.
+    async fn test_api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
             .http
-            .request(method, format!("{}/test/{path}", self.issuer))
-            .send()
-            .await
-            .unwrap();
+            .request(method, format!("{}/test/{path}", self.issuer));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let r = req.send().await.unwrap();
         assert_eq!(r.status(), 200, "/test/{path}");
         r.json().await.unwrap()
     }
 
     async fn counts(&self) -> Value {
-        self.test_api(reqwest::Method::GET, "counts").await
+        self.test_api(reqwest::Method::GET, "counts", None).await
     }
 
     async fn count(&self, name: &str) -> u64 {
         self.counts().await[name].as_u64().expect(name)
     }
 
+    /// What the provider says about `account` from now on (over the fixture's defaults).
+    async fn set_claims(&self, account: &str, claims: Value) {
+        let mut body = claims;
+        body["account"] = account.into();
+        self.test_api(reqwest::Method::POST, "claims", Some(body))
+            .await;
+    }
+
     /// A new signing key at the provider: its `kid`.
     async fn rotate(&self) -> String {
-        let v = self.test_api(reqwest::Method::POST, "rotate").await;
+        let v = self.test_api(reqwest::Method::POST, "rotate", None).await;
         v["kid"].as_str().expect("kid").to_owned()
     }
 
@@ -353,6 +362,44 @@ async fn twenty_concurrent_requests_after_the_access_token_expired_make_one_refr
     let counts = s.op.counts().await;
     assert_eq!(counts["refresh_token"], 2, "{counts}");
     assert_eq!(counts["grant_errors"], serde_json::json!([]), "{counts}");
+    s.stop().await;
+}
+
+/// What the provider says about a person reaches the upstream at the next refresh, and the
+/// proxy's rules judge it again.
+#[tokio::test]
+async fn claims_changed_at_the_provider_apply_from_the_next_refresh() {
+    let options = OpOptions {
+        token_ttl: TOKEN_TTL,
+        ..OpOptions::default()
+    };
+    let s = Setup::start(options, |p| p.allowed_groups = vec!["staff".into()]).await;
+    let b = Browser::new();
+    assert_eq!(s.sign_in(&b, "alice", "/").await.status, 302);
+    let groups = |r: &Resp| r.upstream_header("x-forwarded-groups");
+    assert_eq!(
+        groups(&b.get(&s.url("/app"), &[]).await),
+        ["staff,alice-team"]
+    );
+
+    s.op.set_claims("alice", serde_json::json!({"groups": ["staff", "admins"]}))
+        .await;
+    let r = b.get(&s.url("/app"), &[]).await;
+    assert_eq!(groups(&r), ["staff,alice-team"], "until the tokens expire");
+    tokio::time::sleep(PAST_TTL).await;
+    let r = b.get(&s.url("/app"), &[]).await;
+    assert_eq!(groups(&r), ["staff,admins"]);
+    assert_eq!(s.op.count("refresh_token").await, 1);
+
+    // Out of the allowed group: refused at the next refresh.
+    s.op.set_claims("alice", serde_json::json!({"groups": ["contractors"]}))
+        .await;
+    assert!(signed_in(&s, &b).await);
+    tokio::time::sleep(PAST_TTL).await;
+    assert!(!signed_in(&s, &b).await, "the rules refuse the new groups");
+    let r = b.get(&s.url("/app"), &[]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(s.op.count("refresh_token").await, 2);
     s.stop().await;
 }
 
