@@ -49,6 +49,8 @@ struct OpOptions {
     /// Access and ID token lifetime, in seconds.
     token_ttl: u64,
     backchannel: Backchannel,
+    /// What ID and logout tokens are signed with.
+    signing_alg: &'static str,
 }
 
 impl Default for OpOptions {
@@ -56,6 +58,7 @@ impl Default for OpOptions {
         OpOptions {
             token_ttl: 3600,
             backchannel: Backchannel::Sid,
+            signing_alg: "RS256",
         }
     }
 }
@@ -84,6 +87,7 @@ impl Op {
             .env("OP_REDIRECT_URI", format!("{proxy_url}/oauth2/callback"))
             .env("OP_ACCESS_TOKEN_TTL", &ttl)
             .env("OP_ID_TOKEN_TTL", &ttl)
+            .env("OP_SIGNING_ALG", options.signing_alg)
             // Held open until the process is dropped: the fixture exits when it closes.
             .stdin(Stdio::piped());
         if options.backchannel != Backchannel::Off {
@@ -456,6 +460,7 @@ async fn backchannel_logout_ends_the_session(backchannel: Backchannel) {
     let options = OpOptions {
         backchannel,
         token_ttl: TOKEN_TTL,
+        ..OpOptions::default()
     };
     let s = Setup::start(options, |_| {}).await;
     // Alice in two browsers (two provider sessions), Bob in a third.
@@ -516,6 +521,7 @@ async fn a_refresh_the_provider_refuses_ends_the_session() {
     let options = OpOptions {
         backchannel: Backchannel::Off,
         token_ttl: TOKEN_TTL,
+        ..OpOptions::default()
     };
     let s = Setup::start(options, |_| {}).await;
     let alice = Browser::new();
@@ -641,4 +647,34 @@ async fn an_id_token_of_the_provider_passes_as_a_bearer_token() {
         .await;
     assert_eq!(r.status, 401, "{}", r.body);
     s.stop().await;
+}
+
+/// The other algorithms the proxy accepts, from another implementation's keys: ID tokens
+/// and logout tokens signed with ES256 and with EdDSA (Ed25519).
+#[tokio::test]
+async fn es256_and_eddsa_signed_tokens_are_verified() {
+    for alg in ["ES256", "EdDSA"] {
+        let options = OpOptions {
+            signing_alg: alg,
+            ..OpOptions::default()
+        };
+        let s = Setup::start(options, |p| p.headers.pass_authorization_header = true).await;
+        let b = Browser::new();
+        let r = s.sign_in(&b, "alice", "/").await;
+        assert_eq!(r.status, 302, "{alg}: {}", r.body);
+        let r = b.get(&s.url("/app"), &[]).await;
+        assert_upstream_identity(&r, "alice");
+        let auth = r.upstream_header("authorization");
+        let token = auth[0].strip_prefix("Bearer ").expect("the ID token");
+        assert_eq!(jwt_parts(token).0["alg"], alg);
+
+        end_provider_session(&s, &b).await;
+        let counts = s.op.counts().await;
+        assert_eq!(counts["backchannel"], 1, "{alg}: {counts}");
+        assert!(
+            !signed_in(&s, &b).await,
+            "{alg}: the logout token was accepted"
+        );
+        s.stop().await;
+    }
 }
