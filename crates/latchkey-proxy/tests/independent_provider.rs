@@ -3,171 +3,29 @@
 //! What the proxy does with Latchkey's own issuers (flows.rs) must hold here too: the
 //! upstream sees who signed in, forged headers are stripped, concurrent requests at expiry
 //! make one refresh at the provider, sign-out and the provider's back-channel logout end the
-//! session, and a new signing key is picked up by its `kid`.
+//! session, and a new signing key is picked up by its `kid`. Besides: a refresh the provider
+//! refuses, claims changed at the provider, a declined sign-in, its ID tokens as bearer
+//! tokens, and ES256 and EdDSA keys from another implementation.
 //!
 //! Needs `node` on PATH and `e2e/node_modules` (`scripts/test.sh` runs `npm ci` in `e2e/`).
 
 mod common;
+#[path = "independent_provider/oidc_provider.rs"]
+mod oidc_provider;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use latchkey_proxy::{Proxy, ProxySettings};
 use latchkey_store::Store;
-use latchkey_testkit::{Backend, Process, Served, TestDb, bind_loopback, jwt_parts, master_key};
-use serde_json::Value;
-
-const CLIENT_ID: &str = "latchkey-proxy";
-/// With characters that client_secret_basic must form-encode before Base64 (RFC 6749 §2.3.1).
-const CLIENT_SECRET: &str = "s3cret:with%special+chars &=/~";
+use latchkey_testkit::{Backend, Served, TestDb, bind_loopback, jwt_parts, master_key};
+use oidc_provider::{Backchannel, CLIENT_ID, CLIENT_SECRET, Op, OpOptions};
 
 /// A short token lifetime, for the tests that wait for it to pass, in seconds.
 const TOKEN_TTL: u64 = 4;
 /// Past it: the proxy counts whole seconds from the token answer.
 const PAST_TTL: Duration = Duration::from_millis(TOKEN_TTL * 1000 + 1200);
-
-fn e2e_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
-}
-
-/// What the provider's logout tokens say, if it sends any.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Backchannel {
-    /// No back-channel logout URI registered.
-    Off,
-    /// The provider session (`sid`, also in ID tokens).
-    Sid,
-    /// Only the person (`sub`).
-    Sub,
-}
-
-/// How the provider is started.
-struct OpOptions {
-    /// Access and ID token lifetime, in seconds.
-    token_ttl: u64,
-    backchannel: Backchannel,
-    /// What ID and logout tokens are signed with.
-    signing_alg: &'static str,
-}
-
-impl Default for OpOptions {
-    fn default() -> Self {
-        OpOptions {
-            token_ttl: 3600,
-            backchannel: Backchannel::Sid,
-            signing_alg: "RS256",
-        }
-    }
-}
-
-/// The provider process and its test API.
-struct Op {
-    _process: Process,
-    issuer: String,
-    http: reqwest::Client,
-}
-
-impl Op {
-    fn start(proxy_url: &str, options: &OpOptions) -> Op {
-        let dir = e2e_dir();
-        assert!(
-            dir.join("node_modules/oidc-provider").is_dir(),
-            "e2e/node_modules/oidc-provider is missing: run ./scripts/test.sh (it runs `npm ci` in e2e/)"
-        );
-        let ttl = options.token_ttl.to_string();
-        let mut cmd = Command::new("node");
-        cmd.arg(dir.join("fixtures/oidc_provider.mjs"))
-            .current_dir(&dir)
-            .env("OP_PORT", "0")
-            .env("OP_CLIENT_ID", CLIENT_ID)
-            .env("OP_CLIENT_SECRET", CLIENT_SECRET)
-            .env("OP_REDIRECT_URI", format!("{proxy_url}/oauth2/callback"))
-            .env("OP_ACCESS_TOKEN_TTL", &ttl)
-            .env("OP_ID_TOKEN_TTL", &ttl)
-            .env("OP_SIGNING_ALG", options.signing_alg)
-            // Held open until the process is dropped: the fixture exits when it closes.
-            .stdin(Stdio::piped());
-        if options.backchannel != Backchannel::Off {
-            cmd.env(
-                "OP_BACKCHANNEL_LOGOUT_URI",
-                format!("{proxy_url}/oauth2/backchannel_logout"),
-            )
-            .env(
-                "OP_BACKCHANNEL_SID",
-                (options.backchannel == Backchannel::Sid).to_string(),
-            );
-        }
-        which_node();
-        let process = Process::spawn(&mut cmd);
-        let ready = process.wait_for_log(|m| m == "ready");
-        let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
-        Op {
-            _process: process,
-            issuer,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .build()
-                .unwrap(),
-        }
-    }
-
-    /// The fixture's test API: `method path` (with a JSON body), answered 200 with JSON.
-    async fn test_api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method, format!("{}/test/{path}", self.issuer));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let r = req.send().await.unwrap();
-        assert_eq!(r.status(), 200, "/test/{path}");
-        r.json().await.unwrap()
-    }
-
-    async fn counts(&self) -> Value {
-        self.test_api(reqwest::Method::GET, "counts", None).await
-    }
-
-    async fn count(&self, name: &str) -> u64 {
-        self.counts().await[name].as_u64().expect(name)
-    }
-
-    /// What the provider says about `account` from now on (over the fixture's defaults).
-    async fn set_claims(&self, account: &str, claims: Value) {
-        let mut body = claims;
-        body["account"] = account.into();
-        self.test_api(reqwest::Method::POST, "claims", Some(body))
-            .await;
-    }
-
-    /// A new signing key at the provider: its `kid`.
-    async fn rotate(&self) -> String {
-        let v = self.test_api(reqwest::Method::POST, "rotate", None).await;
-        v["kid"].as_str().expect("kid").to_owned()
-    }
-
-    /// An absolute URL for a `Location` the provider answered.
-    fn absolute(&self, location: &str) -> String {
-        url::Url::parse(&self.issuer)
-            .unwrap()
-            .join(location)
-            .unwrap()
-            .to_string()
-    }
-}
-
-fn which_node() {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("node").is_file()));
-    assert!(
-        found,
-        "node is not on PATH: it runs the independent provider"
-    );
-}
 
 /// The provider, the echo upstream and the proxy in front of it.
 struct Setup {
@@ -433,29 +291,6 @@ async fn sign_out_ends_the_proxy_session() {
     s.stop().await;
 }
 
-/// Signs out at the provider (its end-session page, then the confirmation it asks for, as a
-/// browser with the provider's session cookie does).
-async fn end_provider_session(s: &Setup, browser: &Browser) {
-    let page = browser
-        .get(&format!("{}/session/end", s.op.issuer), &[])
-        .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let marker = "name=\"xsrf\" value=\"";
-    let at = page.body.find(marker).expect("the confirmation form") + marker.len();
-    let xsrf = &page.body[at..at + page.body[at..].find('"').unwrap()];
-    let confirm =
-        s.op.http
-            .post(format!("{}/session/end/confirm", s.op.issuer))
-            .form(&[("xsrf", xsrf), ("logout", "yes")]);
-    let r = browser.send(confirm, &[]).await;
-    assert_eq!(r.status, 303, "{}", r.body);
-    assert!(
-        r.location().contains("/session/end/success"),
-        "{}",
-        r.location()
-    );
-}
-
 async fn backchannel_logout_ends_the_session(backchannel: Backchannel) {
     let options = OpOptions {
         backchannel,
@@ -477,7 +312,7 @@ async fn backchannel_logout_ends_the_session(backchannel: Backchannel) {
     assert_eq!(alice.get(&s.url("/app"), &[]).await.status, 200);
     assert_eq!(s.op.count("refresh_token").await, 1);
 
-    end_provider_session(&s, &alice).await;
+    s.op.end_session(&alice).await;
     let counts = s.op.counts().await;
     assert_eq!(counts["backchannel"], 1, "{counts}");
     assert_eq!(
@@ -528,7 +363,7 @@ async fn a_refresh_the_provider_refuses_ends_the_session() {
     let bob = Browser::new();
     assert_eq!(s.sign_in(&alice, "alice", "/").await.status, 302);
     assert_eq!(s.sign_in(&bob, "bob", "/").await.status, 302);
-    end_provider_session(&s, &alice).await;
+    s.op.end_session(&alice).await;
     assert_eq!(s.op.count("backchannel").await, 0);
     assert!(signed_in(&s, &alice).await, "until her tokens expire");
 
@@ -668,7 +503,7 @@ async fn es256_and_eddsa_signed_tokens_are_verified() {
         let token = auth[0].strip_prefix("Bearer ").expect("the ID token");
         assert_eq!(jwt_parts(token).0["alg"], alg);
 
-        end_provider_session(&s, &b).await;
+        s.op.end_session(&b).await;
         let counts = s.op.counts().await;
         assert_eq!(counts["backchannel"], 1, "{alg}: {counts}");
         assert!(
