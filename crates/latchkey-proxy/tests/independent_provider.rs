@@ -23,7 +23,7 @@ use latchkey_testkit::{Backend, Served, TestDb, bind_loopback, jwt_parts, master
 use oidc_provider::{Backchannel, CLIENT_ID, CLIENT_SECRET, Op, OpOptions};
 
 /// A short token lifetime, for the tests that wait for it to pass, in seconds.
-const TOKEN_TTL: u64 = 4;
+const TOKEN_TTL: u64 = 5;
 /// Past it: the proxy counts whole seconds from the token answer.
 const PAST_TTL: Duration = Duration::from_millis(TOKEN_TTL * 1000 + 1200);
 
