@@ -109,6 +109,13 @@ async fn echo(req: Request) -> axum::response::Response {
         .into_response()
 }
 
+/// The echo upstream on its own port: the server and its URL.
+pub async fn start_echo_upstream() -> (Served, String) {
+    let listener = bind_loopback(0).await;
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (Served::start(listener, Router::new().fallback(echo)), url)
+}
+
 pub struct World {
     pub db: TestDb,
     pub store: Store,
@@ -324,6 +331,22 @@ impl Resp {
         self.header("content-type")
             .is_some_and(|c| c.starts_with("text/html"))
     }
+}
+
+/// What the echo upstream must have received for `user` of the test claims (the `sub`,
+/// `{user}@example.com`, groups `staff` and `{user}-team`, the preferred username).
+pub fn assert_upstream_identity(r: &Resp, user: &str) {
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.upstream_header("x-forwarded-user"), [user]);
+    assert_eq!(
+        r.upstream_header("x-forwarded-email"),
+        [format!("{user}@example.com")]
+    );
+    assert_eq!(
+        r.upstream_header("x-forwarded-groups"),
+        [format!("staff,{user}-team")]
+    );
+    assert_eq!(r.upstream_header("x-forwarded-preferred-username"), [user]);
 }
 
 /// A browser that keeps cookies (all of them, by name; the tests run on one host).
