@@ -312,6 +312,32 @@ fn assert_identity(r: &Resp, path: &str) {
     }
 }
 
+/// The session's tokens expire: the next request through the web server refreshes them
+/// (once), the web server hands the renewed cookie to the browser, and with it the session
+/// goes on without another refresh.
+async fn assert_refresh_renews_the_cookie(w: &World, front: &Front, b: &Browser) {
+    let before = w.tokens();
+    let cookie_before = b.cookie("_oauth2_proxy").expect("signed in");
+    tokio::time::sleep(Duration::from_millis(TOKEN_LIFETIME as u64 * 1000 + 1100)).await;
+    let r = b.get(&front.url("/app/after"), &FORGED).await;
+    assert_identity(&r, "/app/after");
+    let renewed: Vec<String> = r
+        .set_cookies()
+        .into_iter()
+        .filter(|c| c.starts_with("_oauth2_proxy="))
+        .collect();
+    assert_eq!(renewed.len(), 1, "{:?}", r.set_cookies());
+    assert!(renewed[0].contains("HttpOnly"), "{}", renewed[0]);
+    assert!(renewed[0].contains("Max-Age=604800"), "{}", renewed[0]);
+    assert_ne!(b.cookie("_oauth2_proxy").unwrap(), cookie_before);
+    assert_eq!(w.tokens() - before, 1, "one refresh at the provider");
+
+    let r = b.get(&front.url("/app/again"), &[]).await;
+    assert_identity(&r, "/app/again");
+    assert!(r.set_cookies().is_empty(), "{:?}", r.set_cookies());
+    assert_eq!(w.tokens() - before, 1);
+}
+
 #[tokio::test]
 async fn nginx_auth_request_signs_in_passes_identity_and_forwards_the_refreshed_cookie() {
     let (port, front_url) = front_address();
@@ -338,28 +364,7 @@ async fn nginx_auth_request_signs_in_passes_identity_and_forwards_the_refreshed_
     assert_eq!(r.upstream_header("x-forwarded-for"), ["127.0.0.1"]);
     assert_eq!(b.get(&front.url("/oauth2/auth"), &[]).await.status, 202);
 
-    // The tokens expire: the next request refreshes them (once), and nginx hands the
-    // renewed cookie to the browser.
-    let before = w.tokens();
-    let cookie_before = b.cookie("_oauth2_proxy").unwrap();
-    tokio::time::sleep(Duration::from_millis(TOKEN_LIFETIME as u64 * 1000 + 1100)).await;
-    let r = b.get(&front.url("/app/after"), &FORGED).await;
-    assert_identity(&r, "/app/after");
-    let renewed: Vec<String> = r
-        .set_cookies()
-        .into_iter()
-        .filter(|c| c.starts_with("_oauth2_proxy="))
-        .collect();
-    assert_eq!(renewed.len(), 1, "{:?}", r.set_cookies());
-    assert!(renewed[0].contains("HttpOnly"), "{}", renewed[0]);
-    assert!(renewed[0].contains("Max-Age=604800"), "{}", renewed[0]);
-    assert_ne!(b.cookie("_oauth2_proxy").unwrap(), cookie_before);
-    assert_eq!(w.tokens() - before, 1, "one refresh at the provider");
-    // And with the renewed cookie, it keeps working without another refresh.
-    let r = b.get(&front.url("/app/again"), &[]).await;
-    assert_identity(&r, "/app/again");
-    assert!(r.set_cookies().is_empty(), "{:?}", r.set_cookies());
-    assert_eq!(w.tokens() - before, 1);
+    assert_refresh_renews_the_cookie(&w, &front, &b).await;
 
     // Signing out through nginx ends it.
     let r = b.get(&front.url("/oauth2/sign_out"), &[]).await;
@@ -371,7 +376,7 @@ async fn nginx_auth_request_signs_in_passes_identity_and_forwards_the_refreshed_
 }
 
 #[tokio::test]
-async fn caddy_forward_auth_signs_in_and_passes_identity() {
+async fn caddy_forward_auth_signs_in_passes_identity_and_forwards_the_refreshed_cookie() {
     let (port, front_url) = front_address();
     let w = world_behind(&front_url).await;
     let front = start_caddy(port, &w);
@@ -387,14 +392,8 @@ async fn caddy_forward_auth_signs_in_and_passes_identity() {
     let r = b.get(&front.url("/app/page?x=1&y=2"), &FORGED).await;
     assert_identity(&r, "/app/page?x=1&y=2");
 
-    // After the tokens expire the session is refreshed and goes on.
-    let before = w.tokens();
-    tokio::time::sleep(Duration::from_millis(TOKEN_LIFETIME as u64 * 1000 + 1100)).await;
-    let r = b.get(&front.url("/app/after"), &FORGED).await;
-    assert_identity(&r, "/app/after");
-    assert_eq!(w.tokens() - before, 1, "one refresh at the provider");
-    let r = b.get(&front.url("/app/again"), &[]).await;
-    assert_identity(&r, "/app/again");
+    assert!(r.set_cookies().is_empty(), "{:?}", r.set_cookies());
+    assert_refresh_renews_the_cookie(&w, &front, &b).await;
 
     let r = b.get(&front.url("/oauth2/sign_out"), &[]).await;
     assert_eq!(r.status, 302, "{}", r.body);
