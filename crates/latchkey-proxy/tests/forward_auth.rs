@@ -239,13 +239,17 @@ fn start_caddy(port: u16, w: &World) -> Front {
 }
 
 /// The proxy for forward-auth only: no upstreams, `X-Auth-Request-*` on `/oauth2/auth`.
-async fn world_behind(front: &str) -> World {
+async fn world_behind(
+    front: &str,
+    tweak: impl FnOnce(&mut latchkey_proxy::ProxySettings),
+) -> World {
     World::start_behind(
         front,
         |op| op.access_token_lifetime = TOKEN_LIFETIME,
         |s| {
             s.upstreams = vec![];
             s.headers.set_xauthrequest = true;
+            tweak(s);
         },
     )
     .await
@@ -341,7 +345,7 @@ async fn assert_refresh_renews_the_cookie(w: &World, front: &Front, b: &Browser)
 #[tokio::test]
 async fn nginx_auth_request_signs_in_passes_identity_and_forwards_the_refreshed_cookie() {
     let (port, front_url) = front_address();
-    let w = world_behind(&front_url).await;
+    let w = world_behind(&front_url, |_| {}).await;
     let front = start_nginx(port, &w);
     let b = Browser::new();
 
@@ -378,7 +382,7 @@ async fn nginx_auth_request_signs_in_passes_identity_and_forwards_the_refreshed_
 #[tokio::test]
 async fn caddy_forward_auth_signs_in_passes_identity_and_forwards_the_refreshed_cookie() {
     let (port, front_url) = front_address();
-    let w = world_behind(&front_url).await;
+    let w = world_behind(&front_url, |_| {}).await;
     let front = start_caddy(port, &w);
     let b = Browser::new();
 
@@ -398,6 +402,35 @@ async fn caddy_forward_auth_signs_in_passes_identity_and_forwards_the_refreshed_
     let r = b.get(&front.url("/oauth2/sign_out"), &[]).await;
     assert_eq!(r.status, 302, "{}", r.body);
     assert_sign_in_page(&front, &b).await;
+    drop(front);
+    w.stop().await;
+}
+
+/// With `skip_provider_button`, someone without a session goes from the app's address
+/// straight to the provider, and comes back to that address signed in.
+#[tokio::test]
+async fn nginx_sends_straight_to_the_provider_with_skip_provider_button() {
+    let (port, front_url) = front_address();
+    let w = world_behind(&front_url, |s| s.skip_provider_button = true).await;
+    let front = start_nginx(port, &w);
+    let b = Browser::new();
+
+    let r = b.get(&front.url("/app/page?x=1&y=2"), &FORGED).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let authorize = r.location();
+    assert!(authorize.starts_with(&w.op_url), "{authorize}");
+    let op = b.get(&authorize, &[(USER, "alice")]).await;
+    assert_eq!(op.status, 303, "{}", op.body);
+    let callback = op.location();
+    assert!(
+        callback.starts_with(&front.url("/oauth2/callback")),
+        "{callback}"
+    );
+    let r = b.get(&callback, &[]).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert_eq!(r.location(), "/app/page?x=1&y=2");
+    let r = b.get(&front.url(&r.location()), &FORGED).await;
+    assert_identity(&r, "/app/page?x=1&y=2");
     drop(front);
     w.stop().await;
 }
