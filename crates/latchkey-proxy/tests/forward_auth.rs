@@ -79,7 +79,10 @@ struct Front {
     url: String,
     dir: PathBuf,
     process: Option<Process>,
-    log: PathBuf,
+    /// Where the server logs, when not to stderr.
+    log: Option<PathBuf>,
+    /// How to stop the server and its workers gracefully (else: killed).
+    stop: Option<Command>,
 }
 
 impl Front {
@@ -107,7 +110,10 @@ impl Front {
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.log
+            .as_ref()
+            .and_then(|log| std::fs::read_to_string(log).ok())
+            .unwrap_or_default()
     }
 
     fn url(&self, path: &str) -> String {
@@ -118,7 +124,12 @@ impl Front {
 impl Drop for Front {
     fn drop(&mut self) {
         if let Some(mut p) = self.process.take() {
-            p.terminate();
+            if let Some(stop) = self.stop.as_mut() {
+                let _ = stop.status();
+                p.wait_exit(Duration::from_secs(10));
+            }
+            // Killed here if still running.
+            drop(p);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -168,35 +179,32 @@ fn start_nginx(port: u16, w: &World) -> Front {
     );
     let conf = dir.join("nginx.conf");
     std::fs::write(&conf, main).expect("nginx.conf");
-    let check = Command::new(&nginx)
-        .arg("-t")
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(&conf)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .output()
-        .expect("nginx -t");
+    let log = dir.join("error.log");
+    let nginx_command = || {
+        let mut c = Command::new(&nginx);
+        c.arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(&log);
+        c
+    };
+    let check = nginx_command().arg("-t").output().expect("nginx -t");
     assert!(
         check.status.success(),
         "nginx -t: {}",
         String::from_utf8_lossy(&check.stderr)
     );
-    let process = Process::spawn(
-        Command::new(&nginx)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(&conf)
-            .arg("-e")
-            .arg(dir.join("error.log")),
-    );
+    let process = Process::spawn(&mut nginx_command());
+    let mut stop = nginx_command();
+    stop.args(["-s", "stop"]);
     Front {
         url: format!("http://127.0.0.1:{port}"),
-        log: dir.join("error.log"),
+        log: Some(log),
         dir,
         process: Some(process),
+        stop: Some(stop),
     }
     .wait_ready(port)
 }
@@ -231,9 +239,10 @@ fn start_caddy(port: u16, w: &World) -> Front {
     );
     Front {
         url: format!("http://127.0.0.1:{port}"),
-        log: dir.join("none"),
+        log: None,
         dir,
         process: Some(process),
+        stop: None,
     }
     .wait_ready(port)
 }
