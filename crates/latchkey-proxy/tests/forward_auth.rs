@@ -145,19 +145,35 @@ fn host_port(url: &str) -> &str {
     url.trim_start_matches("http://")
 }
 
-/// nginx with docs/proxy.md's server block, in the foreground, everything under its own
-/// directory.
-fn start_nginx(port: u16, w: &World) -> Front {
-    let nginx = program("nginx", "nginx-light");
-    assert_documented(NGINX_SITE, "nginx");
-    let dir = work_dir("nginx");
+/// The web server's program, its directory, and the documented snippet (checked to be in
+/// the docs) made to listen as `listen` says, in front of `w`'s proxy and upstream.
+fn prepare(
+    (name, package): (&str, &str),
+    (snippet, fence): (&str, &str),
+    listen: (&str, &str),
+    w: &World,
+) -> (PathBuf, PathBuf, String) {
+    let program = program(name, package);
+    assert_documented(snippet, fence);
     let site = instantiate(
-        NGINX_SITE,
+        snippet,
         &[
-            ("listen 80;", &format!("listen 127.0.0.1:{port};")),
+            listen,
             ("127.0.0.1:4180", host_port(&w.proxy_url)),
             ("127.0.0.1:3000", host_port(&w.upstream_url)),
         ],
+    );
+    (program, work_dir(name), site)
+}
+
+/// nginx with docs/proxy.md's server block, in the foreground, everything under its own
+/// directory.
+fn start_nginx(port: u16, w: &World) -> Front {
+    let (nginx, dir, site) = prepare(
+        ("nginx", "nginx-light"),
+        (NGINX_SITE, "nginx"),
+        ("listen 80;", &format!("listen 127.0.0.1:{port};")),
+        w,
     );
     std::fs::write(dir.join("site.conf"), site).expect("site.conf");
     let d = dir.display();
@@ -212,16 +228,11 @@ fn start_nginx(port: u16, w: &World) -> Front {
 /// Caddy with docs/proxy.md's Caddyfile (its site address made plain HTTP on loopback),
 /// no admin endpoint, its state under its own directory.
 fn start_caddy(port: u16, w: &World) -> Front {
-    let caddy = program("caddy", "caddy");
-    assert_documented(CADDYFILE, "caddy");
-    let dir = work_dir("caddy");
-    let site = instantiate(
-        CADDYFILE,
-        &[
-            ("app.example.com {", &format!("http://127.0.0.1:{port} {{")),
-            ("127.0.0.1:4180", host_port(&w.proxy_url)),
-            ("127.0.0.1:3000", host_port(&w.upstream_url)),
-        ],
+    let (caddy, dir, site) = prepare(
+        ("caddy", "caddy"),
+        (CADDYFILE, "caddy"),
+        ("app.example.com {", &format!("http://127.0.0.1:{port} {{")),
+        w,
     );
     let caddyfile = dir.join("Caddyfile");
     std::fs::write(
@@ -351,19 +362,21 @@ async fn assert_refresh_renews_the_cookie(w: &World, front: &Front, b: &Browser)
     assert_eq!(w.tokens() - before, 1);
 }
 
-#[tokio::test]
-async fn nginx_auth_request_signs_in_passes_identity_and_forwards_the_refreshed_cookie() {
+/// The whole way through the web server `start` starts: refused, signed in, the identity
+/// to the app, the refresh, signed out.
+async fn journey(start: fn(u16, &World) -> Front) {
     let (port, front_url) = front_address();
     let w = world_behind(&front_url, |_| {}).await;
-    let front = start_nginx(port, &w);
+    let front = start(port, &w);
+    let front = &front;
     let b = Browser::new();
-
-    // nginx's question, asked directly: 401 without a session, whatever the headers say.
+    // The web server's question, asked directly: 401 without a session, whatever the
+    // headers say.
     let r = b.get(&front.url("/oauth2/auth"), &FORGED).await;
     assert_eq!(r.status, 401, "{}", r.body);
-    assert_sign_in_page(&front, &b).await;
+    assert_sign_in_page(front, &b).await;
 
-    // The sign-in page's form, through nginx; the callback comes back to nginx.
+    // The sign-in page's form, through the web server; the callback comes back to it.
     let r = w
         .sign_in_at(&front.url, &b, "alice", "/app/page?x=1&y=2")
         .await;
@@ -377,42 +390,23 @@ async fn nginx_auth_request_signs_in_passes_identity_and_forwards_the_refreshed_
     assert_eq!(r.upstream_header("x-forwarded-for"), ["127.0.0.1"]);
     assert_eq!(b.get(&front.url("/oauth2/auth"), &[]).await.status, 202);
 
-    assert_refresh_renews_the_cookie(&w, &front, &b).await;
+    assert_refresh_renews_the_cookie(&w, front, &b).await;
 
-    // Signing out through nginx ends it.
     let r = b.get(&front.url("/oauth2/sign_out"), &[]).await;
     assert_eq!(r.status, 302, "{}", r.body);
     assert!(b.cookie("_oauth2_proxy").is_none());
-    assert_sign_in_page(&front, &b).await;
-    drop(front);
+    assert_sign_in_page(front, &b).await;
     w.stop().await;
 }
 
 #[tokio::test]
+async fn nginx_auth_request_signs_in_passes_identity_and_forwards_the_refreshed_cookie() {
+    journey(start_nginx).await;
+}
+
+#[tokio::test]
 async fn caddy_forward_auth_signs_in_passes_identity_and_forwards_the_refreshed_cookie() {
-    let (port, front_url) = front_address();
-    let w = world_behind(&front_url, |_| {}).await;
-    let front = start_caddy(port, &w);
-    let b = Browser::new();
-
-    assert_sign_in_page(&front, &b).await;
-    let r = w
-        .sign_in_at(&front.url, &b, "alice", "/app/page?x=1&y=2")
-        .await;
-    assert_eq!(r.status, 302, "callback: {}", r.body);
-    assert_eq!(r.location(), "/app/page?x=1&y=2");
-
-    let r = b.get(&front.url("/app/page?x=1&y=2"), &FORGED).await;
-    assert_identity(&r, "/app/page?x=1&y=2");
-
-    assert!(r.set_cookies().is_empty(), "{:?}", r.set_cookies());
-    assert_refresh_renews_the_cookie(&w, &front, &b).await;
-
-    let r = b.get(&front.url("/oauth2/sign_out"), &[]).await;
-    assert_eq!(r.status, 302, "{}", r.body);
-    assert_sign_in_page(&front, &b).await;
-    drop(front);
-    w.stop().await;
+    journey(start_caddy).await;
 }
 
 /// With `skip_provider_button`, someone without a session goes from the app's address
