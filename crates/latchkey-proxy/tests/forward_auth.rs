@@ -389,6 +389,15 @@ async fn journey(start: fn(u16, &World) -> Front) {
     assert!(r.set_cookies().is_empty(), "{:?}", r.set_cookies());
     assert_eq!(r.upstream_header("x-forwarded-for"), ["127.0.0.1"]);
     assert_eq!(b.get(&front.url("/oauth2/auth"), &[]).await.status, 202);
+    // A request with a body: the question goes without it, the app gets it.
+    let post = reqwest::Client::new()
+        .post(front.url("/app/form"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("a=1&b=2");
+    let r = b.send(post, &FORGED).await;
+    assert_identity(&r, "/app/form");
+    assert_eq!(r.json()["method"], "POST");
+    assert_eq!(r.upstream_header("content-length"), ["7"]);
 
     assert_refresh_renews_the_cookie(&w, front, &b).await;
 
