@@ -8,6 +8,7 @@ mod common;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -39,10 +40,11 @@ fn program(name: &str, package: &str) -> PathBuf {
 
 /// A directory of its own for one web server's configuration, logs and state.
 fn work_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "latchkey-forward-auth-{name}-{}-{}",
         std::process::id(),
-        free_port("127.0.0.1")
+        NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).expect("work directory");
     // nginx's workers (`nobody` when the test runs as root) read and write under it.
@@ -285,7 +287,7 @@ const FORGED: [(&str, &str); 9] = [
     ("X-Forwarded-User", "mallory"),
     ("X-Forwarded-Email", "mallory@example.com"),
     ("X-Forwarded-Groups", "admins"),
-    ("GAP-Auth", "mallory@example.com"),
+    ("X-Forwarded-For", "203.0.113.9"),
 ];
 
 /// Not signed in, forged headers or not: the sign-in page at the address asked for,
