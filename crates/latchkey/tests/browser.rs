@@ -437,10 +437,7 @@ async fn idp_people_in_chromium() {
     let logo = &seen["logo"];
     assert_eq!(logo["loaded"], true, "the uploaded logo shows: {logo}");
     let logo_path = format!("/clients/{}/logo?v=", client["id"].as_str().unwrap());
-    assert!(
-        logo["src"].as_str().unwrap().contains(&logo_path),
-        "{logo}"
-    );
+    assert!(logo["src"].as_str().unwrap().contains(&logo_path), "{logo}");
     let introspected = post_form_as(
         &http,
         &format!("{base}/introspect"),
