@@ -314,6 +314,9 @@ try {
   await page.goto(`${base}/account`);
   out.my_apps_text = await page.locator("#apps-h").locator("..").innerText();
   await shoot("account-apps", page.url(), admin.ctx);
+  await page.locator("header nav").getByRole("link", { name: "Audit log" }).click();
+  out.audit_text = await page.locator("main").innerText();
+  await shoot("admin-audit", page.url(), admin.ctx);
 
   // 7. A second person, by a one-time link: the link page, then their first passkey.
   await shoot("link", link);

@@ -5,6 +5,7 @@
 //! answers to the engine; [`router`] serves its pages and the WebAuthn JSON routes.
 
 mod api;
+mod audit;
 mod claims;
 mod client_policy;
 mod cookies;

@@ -854,3 +854,53 @@ async fn client_logos_are_uploaded_served_and_removed() {
     })
     .await;
 }
+
+/// The audit log: a person sees their own sign-ins on their account page; administrators
+/// see everyone's events, with who did what to which application; nobody else may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_and_ones_own_activity() {
+    on_each_backend(|w| async move {
+        let mut alice = w.alice().await;
+        let account = w.get(&mut alice, "/account").await;
+        assert!(account.body.contains("Recent activity"), "{}", account.body);
+        assert!(
+            account.body.contains("Signed in with a one-time link"),
+            "{}",
+            account.body
+        );
+        w.client(&mut alice, &[]).await;
+        let (_, mut bob) = w.person(&mut alice, "bob").await;
+
+        let log = w.get(&mut alice, "/admin/audit").await;
+        assert_eq!(log.status, 200, "{}", log.body);
+        for seen in [
+            "Added a client",
+            "Grafana",
+            "Added a person",
+            "Signed in with a one-time link",
+            "bob",
+            "alice",
+        ] {
+            assert!(log.body.contains(seen), "{seen}: {}", log.body);
+        }
+        // Newest first: Bob's sign-in comes before the client Alice added.
+        let bob_signed_in = log
+            .body
+            .find("<td data-label=\"Who\">bob</td>")
+            .expect("bob's row");
+        let client_added = log.body.find("Added a client").unwrap();
+        assert!(bob_signed_in < client_added, "newest first");
+
+        // Bob's own activity is his, not Alice's.
+        let his = w.get(&mut bob, "/account").await;
+        assert!(his.body.contains("Signed in with a one-time link"));
+        assert!(!his.body.contains("Added a client"), "{}", his.body);
+        assert_eq!(w.get(&mut bob, "/admin/audit").await.status, 403);
+        assert_eq!(
+            w.get(&mut Tab::default(), "/admin/audit").await.status,
+            303,
+            "someone not signed in is sent to sign in"
+        );
+    })
+    .await;
+}

@@ -21,7 +21,7 @@ const SQLITE: &[(i64, &str)] = &[
     ),
     (
         7,
-        include_str!("../migrations/sqlite/0007_client_logos.sql"),
+        include_str!("../migrations/sqlite/0007_logos_and_activity.sql"),
     ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
@@ -42,7 +42,7 @@ const POSTGRES: &[(i64, &str)] = &[
     ),
     (
         7,
-        include_str!("../migrations/postgres/0007_client_logos.sql"),
+        include_str!("../migrations/postgres/0007_logos_and_activity.sql"),
     ),
 ];
 

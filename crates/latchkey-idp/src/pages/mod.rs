@@ -3,6 +3,7 @@
 //! token bound to them.
 
 mod account;
+mod activity;
 mod admin;
 mod consent;
 mod device;

@@ -3,6 +3,7 @@
 //! in is sent to sign in first. Every form posts same-origin with a CSRF token bound to the
 //! administrator; destructive actions ask on a page of their own.
 
+mod audit;
 mod claims;
 mod clients;
 mod groups;
@@ -19,7 +20,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use latchkey_store::{ClientId, GroupId, NewAuditEvent, Subject, UserId, unix_now};
+use latchkey_store::{ClientId, GroupId, Subject, UserId, unix_now};
 use latchkey_web::{Form, FormRules, NavLink, Shell, SignOut, TOKEN_FIELD};
 use serde_json::{Value, json};
 
@@ -40,6 +41,7 @@ pub(super) fn routes() -> Router<Arc<Idp>> {
         .merge(groups::routes())
         .merge(clients::routes())
         .merge(logos::routes())
+        .merge(audit::routes())
 }
 
 /// The sections of the app shell's top bar.
@@ -49,6 +51,7 @@ pub(crate) enum Section {
     People,
     Groups,
     Clients,
+    Audit,
 }
 
 /// The top bar's links: "Account" for everyone, the admin sections for administrators.
@@ -59,6 +62,7 @@ fn nav(idp: &Idp, person: &Person, current: Section) -> Vec<NavLink> {
             (Section::People, "People", "/admin/people"),
             (Section::Groups, "Groups", "/admin/groups"),
             (Section::Clients, "Clients", "/admin/clients"),
+            (Section::Audit, "Audit log", "/admin/audit"),
         ]);
     }
     sections
@@ -163,18 +167,14 @@ impl By {
     async fn record(&self, idp: &Idp, kind: &str, client: Option<&ClientId>, mut detail: Value) {
         tracing::info!(kind, by = %self.username, detail = %detail, "admin pages: directory or client changed");
         detail["via"] = json!("admin_pages");
-        let event = NewAuditEvent {
-            issuer: idp.issuer_id(),
+        idp.audit(
             kind,
-            subject: Some(&self.subject),
-            client_id: client,
-            ip: self.ip.as_deref(),
+            Some(&self.subject),
+            client,
+            self.ip.as_deref(),
             detail,
-            created_at: unix_now(),
-        };
-        if let Err(e) = idp.store.create_audit_event(&event).await {
-            tracing::error!(error = %e, kind, "recording an audit event failed");
-        }
+        )
+        .await;
     }
 
     /// Records a membership added or removed.

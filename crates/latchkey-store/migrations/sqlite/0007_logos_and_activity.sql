@@ -8,3 +8,6 @@ CREATE TABLE client_logos (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (issuer, client_id)
 );
+
+-- A person's own recent activity (the account page), newest first.
+CREATE INDEX audit_events_subject ON audit_events (issuer, subject, id);
