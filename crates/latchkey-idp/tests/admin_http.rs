@@ -904,3 +904,52 @@ async fn the_audit_log_and_ones_own_activity() {
     })
     .await;
 }
+
+/// A group renamed in its page: clients that admit it follow the new name; a name taken by
+/// another group is refused with the typed values kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_renamed_and_clients_follow() {
+    on_each_backend(|w| async move {
+        let mut alice = w.alice().await;
+        for (name, friendly) in [("ops", "Ops"), ("staff", "Staff")] {
+            let fields = [("name", name), ("friendly_name", friendly)];
+            let made = w
+                .submit(&mut alice, "/admin/groups/new", "/admin/groups", &fields)
+                .await;
+            assert_eq!(made.status, 303, "{}", made.body);
+        }
+        let (id, _) = w.client(&mut alice, &[("allowed_group", "ops")]).await;
+        let group = w.store.find_group_by_name("ops").await.unwrap().unwrap();
+        let page = format!("/admin/groups/{}", group.id);
+
+        let taken = [("name", "STAFF"), ("friendly_name", "Operations")];
+        let refused = w.submit(&mut alice, &page, &page, &taken).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains("already"), "{}", refused.body);
+        assert!(
+            refused.body.contains("value=\"STAFF\""),
+            "typed values kept"
+        );
+        let bad = [("name", "has space"), ("friendly_name", "x")];
+        assert_eq!(w.submit(&mut alice, &page, &page, &bad).await.status, 400);
+
+        let fields = [("name", "operations"), ("friendly_name", "Operations")];
+        let renamed = w.submit(&mut alice, &page, &page, &fields).await;
+        assert_eq!(renamed.status, 303, "{}", renamed.body);
+        let stored = w.store.find_group(&group.id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.name.as_str(), stored.friendly_name.as_str()),
+            ("operations", "Operations")
+        );
+        let client = w
+            .store
+            .find_client(&w.issuer, &id.as_str().into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(client.metadata["allowed_groups"], json!(["operations"]));
+        let log = w.get(&mut alice, "/admin/audit").await;
+        assert!(log.body.contains("Renamed a group"), "{}", log.body);
+    })
+    .await;
+}

@@ -63,6 +63,7 @@ fn sentence(e: &AuditEvent) -> (String, bool) {
         "USER_DELETED" => "Deleted a person".to_owned(),
         "ONE_TIME_ACCESS_TOKEN_CREATED" => "Made a one-time sign-in link".to_owned(),
         "GROUP_CREATED" => "Created a group".to_owned(),
+        "GROUP_UPDATED" => "Renamed a group".to_owned(),
         "GROUP_DELETED" => "Deleted a group".to_owned(),
         "GROUP_MEMBER_ADDED" => "Added someone to a group".to_owned(),
         "GROUP_MEMBER_REMOVED" => "Removed someone from a group".to_owned(),
