@@ -9,6 +9,22 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// A Unix time as a UTC calendar date and time: `[year, month, day, hour, minute, second]`
+/// (proleptic Gregorian; Howard Hinnant's days-to-civil).
+pub fn utc_parts(t: i64) -> [i64; 6] {
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    [year, month, day, secs / 3600, secs % 3600 / 60, secs % 60]
+}
+
 macro_rules! string_id {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
         $(#[$doc])*
