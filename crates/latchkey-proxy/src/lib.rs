@@ -25,8 +25,8 @@ use latchkey_web::Site;
 pub use provider::{ProviderError, RelyingParty};
 pub use routes::router;
 pub use settings::{
-    ClientAuth, CookieSettings, HeaderSettings, ProviderSettings, ProxySettings, SameSite,
-    SettingsError,
+    AccessRules, ClientAuth, CookieSettings, HeaderSettings, ProviderSettings, ProxySettings,
+    SameSite, SettingsError, UpstreamSettings,
 };
 
 /// One proxy: settings checked, rules compiled, upstream client ready. The provider is
@@ -64,6 +64,7 @@ fn upstreams(settings: &ProxySettings) -> Result<upstream::Upstreams, SettingsEr
     };
     upstream::Upstreams::new(
         &settings.upstreams,
+        &settings.upstreams_with_rules,
         settings.upstream_timeout,
         settings.headers.pass_host_header,
         scheme,

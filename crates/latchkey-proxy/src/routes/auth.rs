@@ -5,6 +5,10 @@
 //! cleared cookie when the session fails the proxy's rules; 403 when the request's own
 //! `allowed_groups`/`allowed_emails`/`allowed_email_domains` are not met; `Set-Cookie`
 //! after a refresh. No no-cache headers: nginx may cache the answer briefly.
+//!
+//! The rules of one upstream (`[[proxy.upstream]]`) are not checked here: the web server
+//! asking knows which app a request is for, the proxy does not. Per-location rules in
+//! forward-auth are the query's (`/oauth2/auth?allowed_groups=admins`), as in oauth2-proxy.
 
 use std::sync::Arc;
 

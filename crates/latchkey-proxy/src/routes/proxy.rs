@@ -14,14 +14,17 @@ use crate::answer;
 use crate::rules::{normal_path, set_header, strip_identity_headers};
 use crate::session::Lookup;
 use crate::upstream::UpstreamError;
+use latchkey_store::ProxyIdentity;
 
 pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> Response {
     let h = &proxy.settings.headers;
     let bearer = proxy.bearers.identity(&proxy.rp, req.headers()).await;
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     strip_identity_headers(req.headers_mut(), h.pass_authorization_header);
+    let upstream_rules = proxy.upstreams.rules_for(req.uri().path());
+    let upstream_allows = |id: &ProxyIdentity| upstream_rules.iter().all(|r| r.allows(id));
     if let Some(identity) = bearer {
-        if !proxy.rules.authorize(&identity) {
+        if !proxy.rules.authorize(&identity) || !upstream_allows(&identity) {
             return answer::error(
                 &proxy,
                 req.headers(),
@@ -48,7 +51,9 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
     };
     let mut set_cookie: Option<HeaderValue> = None;
     match lookup {
-        Lookup::Found(current) if proxy.rules.authorize(current.identity()) => {
+        Lookup::Found(current)
+            if proxy.rules.authorize(current.identity()) && upstream_allows(current.identity()) =>
+        {
             set_cookie = current.set_cookie.clone();
             let headers = req.headers_mut();
             upstream_identity(&proxy, current.identity(), headers);
@@ -64,6 +69,21 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
             }
         }
         _ if skip => {}
+        // Good for the rest of the site, not for this upstream: the session stays.
+        Lookup::Found(current) if proxy.rules.authorize(current.identity()) => {
+            let mut r = answer::error(
+                &proxy,
+                req.headers(),
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "Permission denied",
+                "You are signed in, but this part of the site is not open to you.",
+            );
+            if let Some(c) = current.set_cookie {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+            return r;
+        }
         Lookup::Found(current) => {
             if let Err(e) = proxy.sessions.delete(&current.session.id_hash).await {
                 return answer::store_unavailable(&proxy, req.headers(), &e);
