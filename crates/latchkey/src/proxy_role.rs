@@ -10,7 +10,6 @@ use latchkey_proxy::Proxy;
 use latchkey_store::Store;
 
 use crate::config::ProxyConfig;
-use crate::role::Role;
 
 /// The proxy's router: its own endpoints and, for everything else, the upstreams. The shared
 /// security headers are not layered on it: the proxy sets them on its own pages, and an
@@ -21,8 +20,8 @@ pub fn proxy_app(
     master: &Arc<MasterKey>,
 ) -> Result<axum::Router> {
     let settings = config
-        .settings(Role::Proxy.as_str())
-        .context("proxy settings")?;
+        .settings()
+        .with_context(|| format!("proxy {:?}: settings", config.name))?;
     let proxy = Proxy::new(settings, store.clone(), master.clone())
         .map_err(|e| anyhow::anyhow!("proxy: {e}"))?;
     let discover = proxy.clone();
