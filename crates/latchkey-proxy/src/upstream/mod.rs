@@ -257,7 +257,12 @@ impl Upstreams {
     }
 
     /// Answers `req` (whose identity headers are already set) from its upstream, streaming.
-    pub async fn forward(&self, mut req: Request) -> Result<Response, UpstreamError> {
+    /// `believed`: the peer is a trusted proxy whose forwarding headers go on to the app.
+    pub async fn forward(
+        &self,
+        mut req: Request,
+        believed: bool,
+    ) -> Result<Response, UpstreamError> {
         let route = self
             .routes
             .iter()
@@ -297,27 +302,41 @@ impl Upstreams {
         let upgrade = http::upgrade_protocol(req.headers());
         let headers = req.headers_mut();
         strip_hop_by_hop(headers);
-        // What the client says about where it came from is not believed (no proxy in front
-        // is trusted yet): the app hears it from us — the caller's address, the host it
-        // asked for.
-        for name in [
-            "forwarded",
-            "x-real-ip",
-            "x-forwarded-host",
-            "x-forwarded-port",
-        ] {
+        // What the client says about where it came from is believed only from a trusted
+        // proxy in front (`believed`): then its X-Forwarded-For chain goes on with the peer
+        // added, and its X-Forwarded-Host/Proto stay. Otherwise the app hears it from us —
+        // the caller's address, the host it asked for.
+        for name in ["forwarded", "x-real-ip", "x-forwarded-port"] {
             headers.remove(name);
         }
+        let chain = believed
+            .then(|| {
+                let hops: Vec<&str> = headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                (!hops.is_empty()).then(|| hops.join(", "))
+            })
+            .flatten();
         headers.remove("x-forwarded-for");
-        if let Some(ip) = peer
-            && let Ok(v) = HeaderValue::from_str(&ip.to_string())
-        {
+        let forwarded_for = match (chain, peer) {
+            (Some(chain), Some(ip)) => Some(format!("{chain}, {ip}")),
+            (None, Some(ip)) => Some(ip.to_string()),
+            (chain, None) => chain,
+        };
+        if let Some(v) = forwarded_for.and_then(|f| HeaderValue::from_str(&f).ok()) {
             headers.insert("x-forwarded-for", v);
         }
-        if let Some(host) = headers.get(header::HOST).cloned() {
-            headers.insert("x-forwarded-host", host);
+        if !(believed && headers.contains_key("x-forwarded-host")) {
+            headers.remove("x-forwarded-host");
+            if let Some(host) = headers.get(header::HOST).cloned() {
+                headers.insert("x-forwarded-host", host);
+            }
         }
-        headers.insert("x-forwarded-proto", self.proto.clone());
+        if !(believed && headers.contains_key("x-forwarded-proto")) {
+            headers.insert("x-forwarded-proto", self.proto.clone());
+        }
         if !self.pass_host {
             // The client names the upstream's host itself.
             headers.remove(header::HOST);

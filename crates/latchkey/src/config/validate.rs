@@ -205,7 +205,7 @@ fn check_str(check: Check, text: &str) -> Result<Option<String>, String> {
 /// An IP address (`10.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`, `fd00::/8`), as the idp
 /// reads it.
 fn ip_or_cidr(text: &str) -> Result<(), String> {
-    text.parse::<latchkey_idp::net::IpRange>()
+    text.parse::<latchkey_web::net::IpRange>()
         .map(|_| ())
         .map_err(|_| {
             format!(
