@@ -340,8 +340,19 @@ impl Default for Browser {
 
 impl Browser {
     pub fn new() -> Browser {
+        Browser::built(reqwest::Client::builder())
+    }
+
+    /// A browser whose connections come from `ip` (on the loopback network, 127.0.0.0/8).
+    pub fn from_address(ip: &str) -> Browser {
+        Browser::built(
+            reqwest::Client::builder().local_address(ip.parse::<std::net::IpAddr>().unwrap()),
+        )
+    }
+
+    fn built(builder: reqwest::ClientBuilder) -> Browser {
         Browser {
-            http: reqwest::Client::builder()
+            http: builder
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
                 .timeout(Duration::from_secs(20))
