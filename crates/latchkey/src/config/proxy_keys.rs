@@ -89,7 +89,7 @@ pub(super) const PROXY_KEYS: &[Spec] = &[
         name: "proxy.trusted_proxy_ips",
         kind: Kind::List,
         secret: false,
-        default: Fallback::Derived("`127.0.0.1`, `::1` (oauth2-proxy: every peer)"),
+        default: Fallback::Derived("`127.0.0.0/8`, `::1` (oauth2-proxy: every peer)"),
         check: Check::IpOrCidr,
         doc: "IP addresses or CIDR ranges of the proxies in front whose forwarding headers `reverse_proxy` believes.",
     },

@@ -172,3 +172,45 @@ fn one_proxy_options_are_refused_with_several_sections() {
         "{err}"
     );
 }
+
+#[test]
+fn trusted_ips_and_reverse_proxy_from_oauth2_proxy_flags() {
+    let args = [
+        "proxy",
+        "--oidc-issuer-url",
+        "http://127.0.0.1:9/",
+        "--client-id",
+        "app",
+        "--reverse-proxy",
+        "--trusted-proxy-ip",
+        "10.0.0.0/8",
+        "--trusted-proxy-ip=::1",
+        "--trusted-ip",
+        "192.0.2.1",
+        "--real-client-ip-header",
+        "X-Forwarded-For",
+    ];
+    let config = load_ok(&args, &[]);
+    let s = config.proxy.settings().unwrap();
+    assert!(s.reverse_proxy);
+    assert_eq!(s.trusted_proxy_ips, ["10.0.0.0/8", "::1"]);
+    assert_eq!(s.trusted_ips, ["192.0.2.1"]);
+    assert_eq!(s.real_client_ip_header, "X-Forwarded-For");
+    // Off by default; the proxies in front default to loopback (in the proxy crate).
+    let config = load_ok(&args[..5], &[("OAUTH2_PROXY_TRUSTED_IPS", "127.0.0.1,::1")]);
+    let s = config.proxy.settings().unwrap();
+    assert!(!s.reverse_proxy && s.trusted_proxy_ips.is_empty());
+    assert_eq!(s.trusted_ips, ["127.0.0.1", "::1"]);
+
+    let mut bad = args[..5].to_vec();
+    bad.extend(["--trusted-ip", "10.0.0.0/33"]);
+    let err = load_err(&bad, &[]);
+    assert!(
+        err.contains("proxy.trusted_ips") && err.contains("10.0.0.0/33"),
+        "{err}"
+    );
+    let mut bad = args[..5].to_vec();
+    bad.extend(["--real-client-ip-header", "X-Client"]);
+    let err = load_err(&bad, &[]);
+    assert!(err.contains("proxy.real_client_ip_header"), "{err}");
+}
