@@ -119,6 +119,29 @@ fn upstream_header(body: &str, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `latchkey serve` with this data directory and config file, once it is ready.
+fn serve(dir: &str, config: &str) -> Process {
+    let server = Process::spawn(latchkey().args([
+        "--data-dir",
+        dir,
+        "--config",
+        config,
+        "--log-format",
+        "json",
+        "serve",
+    ]));
+    server.wait_for_log(|message| message == "ready");
+    server
+}
+
+/// A browser on the tailnet address the stand-in tailscaled knows as Alice's.
+fn alices_browser() -> Browser {
+    Browser {
+        http: http_client_from("127.0.0.2"),
+        jar: Jar::default(),
+    }
+}
+
 /// The whole sign-in: the proxy's start, tsidp (silent), the proxy's callback, back to
 /// `/app/page?x=1` with a session cookie (named `cookie`).
 async fn sign_in(b: &mut Browser, proxy_base: &str, tsidp_base: &str, cookie: &str) {
@@ -304,21 +327,8 @@ async fn serve_runs_the_proxy_beside_tsidp() {
             secret_file = secret_file.display(),
         ),
     );
-    let mut server = Process::spawn(latchkey().args([
-        "--data-dir",
-        dir_arg,
-        "--config",
-        &config,
-        "--log-format",
-        "json",
-        "serve",
-    ]));
-    server.wait_for_log(|message| message == "ready");
-
-    let mut b = Browser {
-        http: http_client_from("127.0.0.2"),
-        jar: Jar::default(),
-    };
+    let mut server = serve(dir_arg, &config);
+    let mut b = alices_browser();
     sign_in(&mut b, &proxy_base, &tsidp_base, "_oauth2_proxy").await;
     let (status, body, _) = b.get(&format!("{proxy_base}/app/page?x=1"), &[]).await;
     assert_eq!(status, 200, "{body}");
@@ -395,21 +405,8 @@ async fn serve_runs_several_proxies_whose_sessions_never_mix() {
         out.contains("proxy grafana:") && out.contains("proxy wiki:"),
         "{out}"
     );
-    let mut server = Process::spawn(latchkey().args([
-        "--data-dir",
-        dir_arg,
-        "--config",
-        &config,
-        "--log-format",
-        "json",
-        "serve",
-    ]));
-    server.wait_for_log(|message| message == "ready");
-
-    let mut b = Browser {
-        http: http_client_from("127.0.0.2"),
-        jar: Jar::default(),
-    };
+    let mut server = serve(dir_arg, &config);
+    let mut b = alices_browser();
     sign_in(&mut b, &grafana_base, &tsidp_base, "_grafana").await;
     let (status, body, _) = b.get(&format!("{grafana_base}/app/page"), &[]).await;
     assert_eq!(status, 200, "{body}");

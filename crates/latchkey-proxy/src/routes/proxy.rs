@@ -14,7 +14,7 @@ use crate::answer;
 use crate::rules::{normal_path, set_header, strip_identity_headers};
 use crate::session::Lookup;
 use crate::trust::{Peer, peer_ip};
-use crate::upstream::UpstreamError;
+use crate::upstream::{UpstreamError, upgrade_protocol};
 use latchkey_store::ProxyIdentity;
 
 pub async fn any_proxied(
@@ -25,12 +25,9 @@ pub async fn any_proxied(
     let peer = peer_ip(&peer);
     if cross_site_upgrade(&proxy, req.headers()) {
         tracing::info!("refused a cross-site protocol upgrade");
-        return answer::error(
+        return answer::forbidden(
             &proxy,
             req.headers(),
-            StatusCode::FORBIDDEN,
-            "access_denied",
-            "Permission denied",
             "Another site may not open a connection to this one.",
         );
     }
@@ -42,12 +39,9 @@ pub async fn any_proxied(
     let upstream_allows = |id: &ProxyIdentity| upstream_rules.iter().all(|r| r.allows(id));
     if let Some(identity) = bearer {
         if !proxy.rules.authorize(&identity) || !upstream_allows(&identity) {
-            return answer::error(
+            return answer::forbidden(
                 &proxy,
                 req.headers(),
-                StatusCode::FORBIDDEN,
-                "access_denied",
-                "Permission denied",
                 "This token's holder may not use this site.",
             );
         }
@@ -91,12 +85,9 @@ pub async fn any_proxied(
         _ if skip => {}
         // Good for the rest of the site, not for this upstream: the session stays.
         Lookup::Found(current) if proxy.rules.authorize(current.identity()) => {
-            let mut r = answer::error(
+            let mut r = answer::forbidden(
                 &proxy,
                 req.headers(),
-                StatusCode::FORBIDDEN,
-                "access_denied",
-                "Permission denied",
                 "You are signed in, but this part of the site is not open to you.",
             );
             if let Some(c) = current.set_cookie {
@@ -108,12 +99,9 @@ pub async fn any_proxied(
             if let Err(e) = proxy.sessions.delete(&current.session.id_hash).await {
                 return answer::store_unavailable(&proxy, req.headers(), &e);
             }
-            let mut r = answer::error(
+            let mut r = answer::forbidden(
                 &proxy,
                 req.headers(),
-                StatusCode::FORBIDDEN,
-                "access_denied",
-                "Permission denied",
                 "You are signed in, but this site is not open to you.",
             );
             r.headers_mut()
@@ -157,16 +145,10 @@ pub async fn any_proxied(
 /// the host the request is for, the proxy's own, or a whitelisted domain; a request without
 /// `Origin` is not a browser's.
 fn cross_site_upgrade(proxy: &Proxy, headers: &HeaderMap) -> bool {
-    let upgrade = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
     };
-    if !upgrade {
+    if upgrade_protocol(headers).is_none() {
         return false;
     }
     let Some(origin) = origin

@@ -8,6 +8,8 @@
 mod file;
 mod http;
 
+pub(crate) use http::upgrade_protocol;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
