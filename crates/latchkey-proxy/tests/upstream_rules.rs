@@ -51,6 +51,20 @@ async fn an_upstream_open_to_some_only() {
     // Spelled so that only the app would see /admin/ in it.
     let r = bob.get(&w.url("/%61dmin/settings"), &[]).await;
     assert_eq!(r.status, 403, "{}", r.body);
+    // Dot segments the app would resolve into /admin/ must pass the admins' rules too.
+    let sent = format!("_oauth2_proxy={}", bob.cookie("_oauth2_proxy").unwrap());
+    for target in [
+        "/x/../admin/settings",
+        "/x/%2e%2e/admin/settings",
+        "/x/..%2fadmin/",
+    ] {
+        let status = raw_status(&w.proxy_url, target, Some(&sent)).await;
+        assert!(matches!(status, 400 | 403), "{target}: {status}");
+    }
+    assert_eq!(
+        raw_status(&w.proxy_url, "/x/settings", Some(&sent)).await,
+        200
+    );
     let r = bob
         .get(&w.url("/admin/settings"), &[("accept", "application/json")])
         .await;
