@@ -1,6 +1,7 @@
-//! The proxy role as the server runs it: its settings from `[proxy]`, the proxy built on the
-//! shared store and instance key, and the provider discovered in the background (a provider
-//! that is down does not keep the proxy from starting; its pages say so meanwhile).
+//! The proxy role as the server runs it, once per enabled `[proxy]` or `[[proxy]]` section:
+//! its settings from the section, the proxy built on the shared store and instance key, and
+//! the provider discovered in the background (a provider that is down does not keep the proxy
+//! from starting; its pages say so meanwhile).
 
 use std::sync::Arc;
 
