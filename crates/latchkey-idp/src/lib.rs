@@ -12,7 +12,6 @@ mod cookies;
 pub mod directory;
 mod limits;
 pub mod links;
-pub mod net;
 mod pages;
 pub mod passkey;
 mod session;

@@ -10,8 +10,8 @@ use latchkey_web::{Csrf, Site};
 
 use crate::cookies::Cookies;
 use crate::limits::Limits;
-use crate::net::{IpRange, client_ip};
 use crate::passkey::{Ceremonies, PasskeyError, PasskeySettings};
+use latchkey_web::net::{IpRange, client_ip};
 
 /// Labels under which the role's keys are derived from the instance key.
 const CSRF_KEY_LABEL: &[u8] = b"latchkey-idp-csrf-v1";

@@ -35,6 +35,18 @@ pub fn secure_page(mut resp: Response) -> Response {
     resp
 }
 
+/// 403 `access_denied`, "Permission denied", saying why.
+pub fn forbidden(proxy: &Proxy, headers: &HeaderMap, message: &str) -> Response {
+    error(
+        proxy,
+        headers,
+        StatusCode::FORBIDDEN,
+        "access_denied",
+        "Permission denied",
+        message,
+    )
+}
+
 /// An error for a person (page) or a program (JSON `{"error", "message"}`).
 pub fn error(
     proxy: &Proxy,

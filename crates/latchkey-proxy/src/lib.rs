@@ -14,6 +14,7 @@ mod routes;
 pub mod rules;
 pub mod session;
 pub mod settings;
+mod trust;
 mod upstream;
 
 use std::sync::Arc;
@@ -25,8 +26,8 @@ use latchkey_web::Site;
 pub use provider::{ProviderError, RelyingParty};
 pub use routes::router;
 pub use settings::{
-    ClientAuth, CookieSettings, HeaderSettings, ProviderSettings, ProxySettings, SameSite,
-    SettingsError,
+    AccessRules, ClientAuth, CookieSettings, HeaderSettings, ProviderSettings, ProxySettings,
+    SameSite, SettingsError, UpstreamSettings,
 };
 
 /// One proxy: settings checked, rules compiled, upstream client ready. The provider is
@@ -41,6 +42,7 @@ pub struct Proxy {
     pub(crate) sessions: session::Sessions,
     pub(crate) upstreams: upstream::Upstreams,
     pub(crate) bearers: bearer::Bearers,
+    pub(crate) trust: trust::Trust,
     /// Where our pages live: the proxy's origin, links under the proxy prefix.
     pub(crate) site: Site,
 }
@@ -51,6 +53,7 @@ pub fn check_settings(settings: &ProxySettings) -> Result<(), SettingsError> {
     settings.check()?;
     rules::Rules::new(settings)?;
     upstreams(settings)?;
+    trust::Trust::new(settings)?;
     settings.extra_issuers()?;
     Ok(())
 }
@@ -64,6 +67,7 @@ fn upstreams(settings: &ProxySettings) -> Result<upstream::Upstreams, SettingsEr
     };
     upstream::Upstreams::new(
         &settings.upstreams,
+        &settings.upstreams_with_rules,
         settings.upstream_timeout,
         settings.headers.pass_host_header,
         scheme,
@@ -80,6 +84,7 @@ impl Proxy {
         let rules = rules::Rules::new(&settings)?;
         let upstreams = upstreams(&settings)?;
         let bearers = bearer::Bearers::new(&settings)?;
+        let trust = trust::Trust::new(&settings)?;
         let cookies = session::Cookies::new(&settings.cookie, settings.id.as_str());
         let sessions = session::Sessions::new(
             store.clone(),
@@ -102,6 +107,7 @@ impl Proxy {
             sessions,
             upstreams,
             bearers,
+            trust,
             site,
         }))
     }

@@ -150,6 +150,33 @@ impl Default for HeaderSettings {
     }
 }
 
+/// Who may use one upstream, beside the proxy-wide rules: an e-mail rule (a listed address,
+/// or an address in a listed domain) when either list is set, and one of the groups when
+/// there are any. Empty: the proxy-wide rules alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessRules {
+    pub allowed_groups: Vec<String>,
+    pub allowed_emails: Vec<String>,
+    /// `example.com`, or `.example.com` / `*.example.com` for its subdomains; `*` for any.
+    pub allowed_email_domains: Vec<String>,
+}
+
+impl AccessRules {
+    pub fn is_empty(&self) -> bool {
+        self.allowed_groups.is_empty()
+            && self.allowed_emails.is_empty()
+            && self.allowed_email_domains.is_empty()
+    }
+}
+
+/// An upstream with rules of its own (`[[proxy.upstream]]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    /// As one of `upstreams`: `http(s)://`, `unix://`, `file://`, `static://`.
+    pub url: String,
+    pub rules: AccessRules,
+}
+
 /// One proxy: its provider, cookie, rules and upstreams.
 #[derive(Clone, Debug)]
 pub struct ProxySettings {
@@ -185,6 +212,20 @@ pub struct ProxySettings {
     /// `--upstream`: `http://host[:port][/path]`; the path is where it is mounted (a trailing
     /// `/` mounts a prefix, none an exact path; the longest match wins).
     pub upstreams: Vec<String>,
+    /// `[[proxy.upstream]]`: upstreams (same forms as `upstreams`) with rules of their own; a
+    /// request routed to one must pass the proxy-wide rules and these.
+    pub upstreams_with_rules: Vec<UpstreamSettings>,
+    /// `--trusted-ip`: addresses and ranges whose requests pass without a session (as a
+    /// skip-auth route: no identity headers unless there is a session).
+    pub trusted_ips: Vec<String>,
+    /// `--reverse-proxy`: believe the client address header and `X-Forwarded-Proto/Host/Uri`,
+    /// from the peers in `trusted_proxy_ips` only.
+    pub reverse_proxy: bool,
+    /// `--trusted-proxy-ip`: the proxies in front whose forwarding headers are believed with
+    /// `reverse_proxy`. Empty: loopback only (oauth2-proxy trusts every peer then).
+    pub trusted_proxy_ips: Vec<String>,
+    /// `--real-client-ip-header` (`X-Real-IP`): where a trusted proxy names the client.
+    pub real_client_ip_header: String,
     /// `--upstream-timeout` (30 s): until the upstream's answer starts.
     pub upstream_timeout: Duration,
     /// `--skip-provider-button`: no sign-in page; straight to the provider.
@@ -244,6 +285,11 @@ impl ProxySettings {
             whitelist_domains: Vec::new(),
             headers: HeaderSettings::default(),
             upstreams: Vec::new(),
+            upstreams_with_rules: Vec::new(),
+            trusted_ips: Vec::new(),
+            reverse_proxy: false,
+            trusted_proxy_ips: Vec::new(),
+            real_client_ip_header: "X-Real-IP".into(),
             upstream_timeout: Duration::from_secs(30),
             skip_provider_button: false,
             force_json_errors: false,

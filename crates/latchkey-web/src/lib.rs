@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod form;
 pub mod form_page;
 pub mod icons;
+pub mod net;
 pub mod page;
 
 pub use csrf::{Csrf, CsrfError, TOKEN_FIELD};

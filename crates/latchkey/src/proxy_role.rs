@@ -1,6 +1,7 @@
-//! The proxy role as the server runs it: its settings from `[proxy]`, the proxy built on the
-//! shared store and instance key, and the provider discovered in the background (a provider
-//! that is down does not keep the proxy from starting; its pages say so meanwhile).
+//! The proxy role as the server runs it, once per enabled `[proxy]` or `[[proxy]]` section:
+//! its settings from the section, the proxy built on the shared store and instance key, and
+//! the provider discovered in the background (a provider that is down does not keep the proxy
+//! from starting; its pages say so meanwhile).
 
 use std::sync::Arc;
 
@@ -10,7 +11,6 @@ use latchkey_proxy::Proxy;
 use latchkey_store::Store;
 
 use crate::config::ProxyConfig;
-use crate::role::Role;
 
 /// The proxy's router: its own endpoints and, for everything else, the upstreams. The shared
 /// security headers are not layered on it: the proxy sets them on its own pages, and an
@@ -21,8 +21,8 @@ pub fn proxy_app(
     master: &Arc<MasterKey>,
 ) -> Result<axum::Router> {
     let settings = config
-        .settings(Role::Proxy.as_str())
-        .context("proxy settings")?;
+        .settings()
+        .with_context(|| format!("proxy {:?}: settings", config.name))?;
     let proxy = Proxy::new(settings, store.clone(), master.clone())
         .map_err(|e| anyhow::anyhow!("proxy: {e}"))?;
     let discover = proxy.clone();

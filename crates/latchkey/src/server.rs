@@ -48,17 +48,18 @@ pub async fn run(config: &Config) -> Result<()> {
         tracing::info!(%role, listen = %local, issuer = %rc.public_url, "serving");
         servers.spawn(serve(listener, app, stop_rx.clone(), role.as_str()));
     }
-    if config.proxy.enabled {
-        let app = crate::proxy_role::proxy_app(&config.proxy, &store, &master)?;
-        let listen = config.proxy.listen;
+    for proxy in config.enabled_proxies() {
+        let app = crate::proxy_role::proxy_app(proxy, &store, &master)?;
+        let listen = proxy.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("proxy: cannot listen on {listen}"))?;
+            .with_context(|| format!("proxy {:?}: cannot listen on {listen}", proxy.name))?;
         let local = listener.local_addr()?;
         tracing::info!(
             role = %Role::Proxy,
+            name = %proxy.name,
             listen = %local,
-            public_url = %config.proxy.public_url,
+            public_url = %proxy.public_url,
             "serving"
         );
         servers.spawn(serve(listener, app, stop_rx.clone(), Role::Proxy.as_str()));

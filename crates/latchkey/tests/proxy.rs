@@ -119,9 +119,32 @@ fn upstream_header(body: &str, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `latchkey serve` with this data directory and config file, once it is ready.
+fn serve(dir: &str, config: &str) -> Process {
+    let server = Process::spawn(latchkey().args([
+        "--data-dir",
+        dir,
+        "--config",
+        config,
+        "--log-format",
+        "json",
+        "serve",
+    ]));
+    server.wait_for_log(|message| message == "ready");
+    server
+}
+
+/// A browser on the tailnet address the stand-in tailscaled knows as Alice's.
+fn alices_browser() -> Browser {
+    Browser {
+        http: http_client_from("127.0.0.2"),
+        jar: Jar::default(),
+    }
+}
+
 /// The whole sign-in: the proxy's start, tsidp (silent), the proxy's callback, back to
-/// `/app/page?x=1` with a session cookie.
-async fn sign_in(b: &mut Browser, proxy_base: &str, tsidp_base: &str) {
+/// `/app/page?x=1` with a session cookie (named `cookie`).
+async fn sign_in(b: &mut Browser, proxy_base: &str, tsidp_base: &str, cookie: &str) {
     let callback = format!("{proxy_base}/oauth2/callback");
     let (status, body, authorize) = b
         .get(
@@ -145,7 +168,7 @@ async fn sign_in(b: &mut Browser, proxy_base: &str, tsidp_base: &str) {
     let (status, body, target) = b.get(&back, &[]).await;
     assert_eq!(status, 302, "callback: {body}");
     assert_eq!(target.as_deref(), Some("/app/page?x=1"));
-    assert!(b.jar.0.contains_key("_oauth2_proxy"), "{:?}", b.jar.0);
+    assert!(b.jar.0.contains_key(cookie), "{:?}", b.jar.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +226,7 @@ async fn signs_in_through_tsidp_and_the_app_sees_who() {
     let (status, _, _) = b.get(&format!("{proxy_base}/oauth2/auth"), &[]).await;
     assert_eq!(status, 401, "forward-auth without a session");
 
-    sign_in(&mut b, &proxy_base, &tsidp.base).await;
+    sign_in(&mut b, &proxy_base, &tsidp.base, "_oauth2_proxy").await;
 
     // The app sees who she is; forged identity headers do not get through.
     let (status, body, _) = b
@@ -304,28 +327,110 @@ async fn serve_runs_the_proxy_beside_tsidp() {
             secret_file = secret_file.display(),
         ),
     );
-    let mut server = Process::spawn(latchkey().args([
-        "--data-dir",
-        dir_arg,
-        "--config",
-        &config,
-        "--log-format",
-        "json",
-        "serve",
-    ]));
-    server.wait_for_log(|message| message == "ready");
-
-    let mut b = Browser {
-        http: http_client_from("127.0.0.2"),
-        jar: Jar::default(),
-    };
-    sign_in(&mut b, &proxy_base, &tsidp_base).await;
+    let mut server = serve(dir_arg, &config);
+    let mut b = alices_browser();
+    sign_in(&mut b, &proxy_base, &tsidp_base, "_oauth2_proxy").await;
     let (status, body, _) = b.get(&format!("{proxy_base}/app/page?x=1"), &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(upstream_header(&body, "x-forwarded-user"), ["userid:1001"]);
 
     assert!(server.terminate().success(), "a clean shutdown");
     app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two `[[proxy]]` sections under `latchkey serve`, each with its own client, cookie and app:
+/// a session of one is no session at the other, and the first's `[[proxy.upstream]]` rule
+/// closes one path to Alice while the rest stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_several_proxies_whose_sessions_never_mix() {
+    let fake = FakeTailscaled::start().await;
+    fake.set_peer("127.0.0.2".parse().unwrap(), alice_whois(vec![]));
+    let dir = temp_dir("proxies-serve");
+    let dir_arg = dir.to_str().unwrap();
+
+    let up_listener = bind_loopback(0).await;
+    let grafana_app = format!("http://{}/", up_listener.local_addr().unwrap());
+    let app = Served::start(up_listener, Router::new().fallback(echo));
+    let wiki_listener = bind_loopback(0).await;
+    let wiki_app = format!("http://{}/", wiki_listener.local_addr().unwrap());
+    let wiki = Served::start(
+        wiki_listener,
+        Router::new().fallback(|| async { "the wiki" }),
+    );
+
+    let base = || format!("http://127.0.0.1:{}", free_port("127.0.0.1"));
+    let (grafana_base, wiki_base, tsidp_base) = (base(), base(), base());
+    let mut sections = String::new();
+    for (name, proxy_base, upstream, extra) in [
+        (
+            "grafana",
+            &grafana_base,
+            &grafana_app,
+            format!(
+                "[[proxy.upstream]]\nurl = \"{}admin/\"\nallowed_groups = [\"admins\"]\n",
+                grafana_app
+            ),
+        ),
+        ("wiki", &wiki_base, &wiki_app, String::new()),
+    ] {
+        let (client_id, secret) = create_client(
+            &["--data-dir", dir_arg],
+            "tsidp",
+            name,
+            &format!("{proxy_base}/oauth2/callback"),
+            &[],
+        );
+        sections.push_str(&format!(
+            "[[proxy]]\nenabled = true\nname = \"{name}\"\nlisten = \"{listen}\"\n\
+             public_url = \"{proxy_base}\"\noidc_issuer_url = \"{tsidp_base}\"\n\
+             client_id = \"{client_id}\"\nclient_secret = \"{secret}\"\n\
+             upstreams = [\"{upstream}\"]\nemail_domains = [\"example.com\"]\n\
+             cookie_secure = false\ncookie_name = \"_{name}\"\n{extra}\n",
+            listen = proxy_base.trim_start_matches("http://"),
+        ));
+    }
+    let config = common::write_config(
+        &dir,
+        &format!(
+            "[tsidp]\nenabled = true\nlisten = \"{tsidp}\"\npublic_url = \"{tsidp_base}\"\n\
+             tailscaled_socket = \"{socket}\"\n\n{sections}",
+            tsidp = tsidp_base.trim_start_matches("http://"),
+            socket = fake.socket_path().display(),
+        ),
+    );
+    let (ok, out, err) = check(&["--config", &config, "check-config"], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("proxy grafana:") && out.contains("proxy wiki:"),
+        "{out}"
+    );
+    let mut server = serve(dir_arg, &config);
+    let mut b = alices_browser();
+    sign_in(&mut b, &grafana_base, &tsidp_base, "_grafana").await;
+    let (status, body, _) = b.get(&format!("{grafana_base}/app/page"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(upstream_header(&body, "x-forwarded-user"), ["userid:1001"]);
+    // Alice is not in `admins`: that upstream is closed to her, the session stays.
+    let (status, body, _) = b.get(&format!("{grafana_base}/admin/users"), &[]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(b.jar.0.contains_key("_grafana"));
+
+    // The wiki's proxy knows nothing of that session, under either cookie name.
+    let session = b.jar.0["_grafana"].clone();
+    let (status, body, _) = b.get(&format!("{wiki_base}/page"), &[]).await;
+    assert_eq!(status, 403, "the wiki's sign-in page: {body}");
+    b.jar.0.insert("_wiki".into(), session);
+    let (status, body, _) = b.get(&format!("{wiki_base}/page"), &[]).await;
+    assert_eq!(status, 403, "another proxy's session is no session: {body}");
+    b.jar.0.clear();
+    sign_in(&mut b, &wiki_base, &tsidp_base, "_wiki").await;
+    let (status, body, _) = b.get(&format!("{wiki_base}/page"), &[]).await;
+    assert_eq!((status, body.as_str()), (200, "the wiki"));
+
+    assert!(server.terminate().success(), "a clean shutdown");
+    app.stop().await;
+    wiki.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -5,11 +5,20 @@
 //! cleared cookie when the session fails the proxy's rules; 403 when the request's own
 //! `allowed_groups`/`allowed_emails`/`allowed_email_domains` are not met; `Set-Cookie`
 //! after a refresh. No no-cache headers: nginx may cache the answer briefly.
+//!
+//! Without a session, a `--trusted-ip` passes (202, no identity headers), and so does a
+//! skip-auth route named by a trusted proxy's `X-Forwarded-Uri` (`--reverse-proxy`).
+//!
+//! The rules of one upstream (`[[proxy.upstream]]`) are not checked here: the web server
+//! asking knows which app a request is for, the proxy does not. Per-location rules in
+//! forward-auth are the query's (`/oauth2/auth?allowed_groups=admins`), as in oauth2-proxy.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
@@ -18,8 +27,16 @@ use crate::Proxy;
 use crate::answer;
 use crate::rules::Rules;
 use crate::session::Lookup;
+use crate::trust::{Peer, peer_ip};
 
-pub async fn any_auth(State(proxy): State<Arc<Proxy>>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn any_auth(
+    State(proxy): State<Arc<Proxy>>,
+    peer: Peer,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let peer = peer_ip(&peer);
     // A bearer ID token (with `skip_jwt_bearer_tokens`) stands for a session.
     if let Some(identity) = proxy.bearers.identity(&proxy.rp, &headers).await {
         if !proxy.rules.authorize(&identity) {
@@ -54,6 +71,9 @@ pub async fn any_auth(State(proxy): State<Arc<Proxy>>, headers: HeaderMap, uri: 
     };
     let current = match lookup {
         Lookup::Found(c) => c,
+        Lookup::None { .. } if passes_unsigned(&proxy, &headers, peer, &method) => {
+            return granted(&proxy).into_response();
+        }
         Lookup::None { .. } => return unauthorized(),
         Lookup::Ended => {
             let mut r = unauthorized();
@@ -86,6 +106,33 @@ pub async fn any_auth(State(proxy): State<Arc<Proxy>>, headers: HeaderMap, uri: 
         r.headers_mut().append(header::SET_COOKIE, cookie);
     }
     r
+}
+
+/// Whether a request without a session passes: from a `--trusted-ip`, or for a skip-auth route
+/// named by the `X-Forwarded-Uri` (and `X-Forwarded-Method`) of a trusted proxy in front. From
+/// anyone else those headers mean nothing (GHSA-7x63-xv5r-3p2x): this request's own path is
+/// `/oauth2/auth`.
+fn passes_unsigned(
+    proxy: &Proxy,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    method: &Method,
+) -> bool {
+    if proxy.trust.is_trusted_ip(headers, peer) {
+        return true;
+    }
+    let Some(forwarded_uri) = proxy.trust.forwarded(headers, peer, "x-forwarded-uri") else {
+        return false;
+    };
+    let path = forwarded_uri.split('?').next().unwrap_or_default();
+    let method = match proxy.trust.forwarded(headers, peer, "x-forwarded-method") {
+        Some(m) => match Method::from_bytes(m.as_bytes()) {
+            Ok(m) => m,
+            Err(_) => return false,
+        },
+        None => method.clone(),
+    };
+    proxy.rules.routes.skips_auth(&method, path)
 }
 
 /// The status of a granted `/oauth2/auth`: 202, or 200 for Envoy.

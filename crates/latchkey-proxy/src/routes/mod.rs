@@ -81,23 +81,47 @@ fn query(proxy: &Proxy, headers: &HeaderMap, uri: &Uri) -> Result<Form, Box<Resp
         })
 }
 
-/// Where to send the person afterwards: `rd`, else `X-Auth-Request-Redirect`, each only
-/// when it passes the redirect policy; else `/`.
+/// Where to send the person afterwards, as [`redirect_target_from`] with no proxy in front
+/// believed.
 fn redirect_target(proxy: &Proxy, form: &Form, headers: &HeaderMap) -> String {
+    redirect_target_from(proxy, form, headers, None)
+}
+
+/// Where to send the person afterwards, the first that passes the redirect policy: `rd`,
+/// `X-Auth-Request-Redirect`, then — from a trusted proxy in front only (`--reverse-proxy`,
+/// `peer` in `--trusted-proxy-ip`) — `X-Forwarded-Proto` + `-Host` + `-Uri`, or `-Uri` alone;
+/// else `/`.
+fn redirect_target_from(
+    proxy: &Proxy,
+    form: &Form,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> String {
     let header = headers
         .get("x-auth-request-redirect")
         .and_then(|v| v.to_str().ok());
-    form.get("rd")
-        .filter(|rd| !rd.is_empty())
-        .or(header)
-        .and_then(|rd| {
-            let checked = proxy.rules.redirects.check(rd);
-            if checked.is_none() {
-                tracing::info!("refused a redirect target that is not ours or whitelisted");
-            }
-            checked
-        })
-        .unwrap_or_else(|| "/".to_owned())
+    let fwd = |name| proxy.trust.forwarded(headers, peer, name);
+    let forwarded = fwd("x-forwarded-uri").map(|uri| {
+        match (fwd("x-forwarded-proto"), fwd("x-forwarded-host")) {
+            (Some(proto), Some(host)) if uri.starts_with('/') => format!("{proto}://{host}{uri}"),
+            _ => uri.to_owned(),
+        }
+    });
+    [
+        form.get("rd").filter(|rd| !rd.is_empty()),
+        header,
+        forwarded.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|rd| {
+        let checked = proxy.rules.redirects.check(rd);
+        if checked.is_none() {
+            tracing::info!("refused a redirect target that is not ours or whitelisted");
+        }
+        checked
+    })
+    .unwrap_or_else(|| "/".to_owned())
 }
 
 /// `X-Forwarded-*` for the upstream.

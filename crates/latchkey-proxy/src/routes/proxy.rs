@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use super::sign_in::sign_in_page;
@@ -13,21 +13,35 @@ use crate::Proxy;
 use crate::answer;
 use crate::rules::{normal_path, set_header, strip_identity_headers};
 use crate::session::Lookup;
-use crate::upstream::UpstreamError;
+use crate::trust::{Peer, peer_ip};
+use crate::upstream::{UpstreamError, upgrade_protocol};
+use latchkey_store::ProxyIdentity;
 
-pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> Response {
+pub async fn any_proxied(
+    State(proxy): State<Arc<Proxy>>,
+    peer: Peer,
+    mut req: Request,
+) -> Response {
+    let peer = peer_ip(&peer);
+    if cross_site_upgrade(&proxy, req.headers()) {
+        tracing::info!("refused a cross-site protocol upgrade");
+        return answer::forbidden(
+            &proxy,
+            req.headers(),
+            "Another site may not open a connection to this one.",
+        );
+    }
     let h = &proxy.settings.headers;
     let bearer = proxy.bearers.identity(&proxy.rp, req.headers()).await;
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     strip_identity_headers(req.headers_mut(), h.pass_authorization_header);
+    let upstream_rules = proxy.upstreams.rules_for(req.uri().path());
+    let upstream_allows = |id: &ProxyIdentity| upstream_rules.iter().all(|r| r.allows(id));
     if let Some(identity) = bearer {
-        if !proxy.rules.authorize(&identity) {
-            return answer::error(
+        if !proxy.rules.authorize(&identity) || !upstream_allows(&identity) {
+            return answer::forbidden(
                 &proxy,
                 req.headers(),
-                StatusCode::FORBIDDEN,
-                "access_denied",
-                "Permission denied",
                 "This token's holder may not use this site.",
             );
         }
@@ -36,19 +50,24 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
             // The bearer token goes on to the app as it came.
             req.headers_mut().insert(header::AUTHORIZATION, v);
         }
-        return forward(&proxy, req, None).await;
+        return forward(&proxy, req, None, peer).await;
     }
+    // A skip-auth route is matched on the request's own path, never on an X-Forwarded-Uri:
+    // this request goes to the upstream at that path.
     let skip = proxy
         .rules
         .routes
-        .skips_auth(req.method(), req.uri().path());
+        .skips_auth(req.method(), req.uri().path())
+        || proxy.trust.is_trusted_ip(req.headers(), peer);
     let lookup = match proxy.sessions.lookup(&proxy.rp, req.headers()).await {
         Ok(l) => l,
         Err(e) => return answer::store_unavailable(&proxy, req.headers(), &e),
     };
     let mut set_cookie: Option<HeaderValue> = None;
     match lookup {
-        Lookup::Found(current) if proxy.rules.authorize(current.identity()) => {
+        Lookup::Found(current)
+            if proxy.rules.authorize(current.identity()) && upstream_allows(current.identity()) =>
+        {
             set_cookie = current.set_cookie.clone();
             let headers = req.headers_mut();
             upstream_identity(&proxy, current.identity(), headers);
@@ -64,16 +83,25 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
             }
         }
         _ if skip => {}
+        // Good for the rest of the site, not for this upstream: the session stays.
+        Lookup::Found(current) if proxy.rules.authorize(current.identity()) => {
+            let mut r = answer::forbidden(
+                &proxy,
+                req.headers(),
+                "You are signed in, but this part of the site is not open to you.",
+            );
+            if let Some(c) = current.set_cookie {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+            return r;
+        }
         Lookup::Found(current) => {
             if let Err(e) = proxy.sessions.delete(&current.session.id_hash).await {
                 return answer::store_unavailable(&proxy, req.headers(), &e);
             }
-            let mut r = answer::error(
+            let mut r = answer::forbidden(
                 &proxy,
                 req.headers(),
-                StatusCode::FORBIDDEN,
-                "access_denied",
-                "Permission denied",
                 "You are signed in, but this site is not open to you.",
             );
             r.headers_mut()
@@ -109,12 +137,48 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
             return sign_in_page(&proxy, headers, StatusCode::FORBIDDEN, &rd).await;
         }
     }
-    forward(&proxy, req, set_cookie).await
+    forward(&proxy, req, set_cookie, peer).await
+}
+
+/// A protocol upgrade (a WebSocket handshake) whose `Origin` is another site's: refused,
+/// since the browser sends our cookies with it (cross-site WebSocket hijacking). Same site is
+/// the host the request is for, the proxy's own, or a whitelisted domain; a request without
+/// `Origin` is not a browser's.
+fn cross_site_upgrade(proxy: &Proxy, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    if upgrade_protocol(headers).is_none() {
+        return false;
+    }
+    let Some(origin) = origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .filter(|o| matches!(o.scheme(), "http" | "https") && o.path() == "/")
+    else {
+        return true;
+    };
+    let authority = match (origin.host_str(), origin.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        (None, _) => return true,
+    };
+    let same_host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.eq_ignore_ascii_case(&authority));
+    !same_host && proxy.rules.redirects.check(origin.as_str()).is_none()
 }
 
 /// Sends `req` on to its upstream without the proxy's own cookies; `set_cookie` (a refreshed
 /// session) is added to the answer.
-async fn forward(proxy: &Proxy, mut req: Request, set_cookie: Option<HeaderValue>) -> Response {
+async fn forward(
+    proxy: &Proxy,
+    mut req: Request,
+    set_cookie: Option<HeaderValue>,
+    peer: Option<std::net::IpAddr>,
+) -> Response {
     match proxy.sessions.cookies.without_ours(req.headers()) {
         Some(v) => {
             req.headers_mut().insert(header::COOKIE, v);
@@ -128,7 +192,11 @@ async fn forward(proxy: &Proxy, mut req: Request, set_cookie: Option<HeaderValue
     if let Some(v) = req.headers().get(header::ACCEPT) {
         accept.insert(header::ACCEPT, v.clone());
     }
-    match proxy.upstreams.forward(req).await {
+    match proxy
+        .upstreams
+        .forward(req, proxy.trust.believes(peer))
+        .await
+    {
         Ok(mut resp) => {
             if let Some(c) = set_cookie {
                 resp.headers_mut().append(header::SET_COOKIE, c);

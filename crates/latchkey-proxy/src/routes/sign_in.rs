@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use latchkey_oidc::crypto::constant_time_eq;
 use latchkey_store::unix_now;
 
-use super::{query, redirect_target};
+use super::{query, redirect_target_from};
 use crate::Proxy;
 use crate::answer;
 use crate::provider::{ProviderError, identity_from_claims};
 use crate::session::CsrfState;
+use crate::trust::{Peer, peer_ip};
 
 /// A redirect target kept in the CSRF cookie is at most this long (the cookie must stay
 /// under browsers' 4 kB).
@@ -67,6 +68,7 @@ fn has_session_cookie(proxy: &Proxy, headers: &HeaderMap) -> bool {
 
 pub async fn get_sign_in(
     State(proxy): State<Arc<Proxy>>,
+    peer: Peer,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
@@ -74,16 +76,21 @@ pub async fn get_sign_in(
         Ok(f) => f,
         Err(resp) => return *resp,
     };
-    let rd = redirect_target(&proxy, &form, &headers);
+    let rd = redirect_target_from(&proxy, &form, &headers, peer_ip(&peer));
     sign_in_page(&proxy, &headers, StatusCode::OK, &rd).await
 }
 
-pub async fn get_start(State(proxy): State<Arc<Proxy>>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn get_start(
+    State(proxy): State<Arc<Proxy>>,
+    peer: Peer,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let form = match query(&proxy, &headers, &uri) {
         Ok(f) => f,
         Err(resp) => return *resp,
     };
-    let rd = redirect_target(&proxy, &form, &headers);
+    let rd = redirect_target_from(&proxy, &form, &headers, peer_ip(&peer));
     begin(&proxy, &headers, &rd).await
 }
 

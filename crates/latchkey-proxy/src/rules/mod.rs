@@ -6,6 +6,7 @@ mod email;
 mod headers;
 mod redirect;
 mod routes;
+mod upstream;
 
 use latchkey_store::ProxyIdentity;
 
@@ -13,6 +14,7 @@ pub use email::{EmailRules, split_address};
 pub use headers::{set as set_header, strip_identity_headers};
 pub use redirect::RedirectPolicy;
 pub use routes::{RouteRule, Routes, normal_path};
+pub use upstream::UpstreamRules;
 
 use crate::settings::{ProxySettings, SettingsError, invalid};
 

@@ -22,7 +22,7 @@ pub(super) struct Clients {
 }
 
 /// The protocol a request asks to switch to (`Connection: upgrade` + `Upgrade`), if any.
-pub(super) fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+pub(crate) fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
     let asks = headers
         .get_all(header::CONNECTION)
         .iter()

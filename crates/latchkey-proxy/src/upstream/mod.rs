@@ -8,6 +8,8 @@
 mod file;
 mod http;
 
+pub(crate) use http::upgrade_protocol;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,7 +20,8 @@ use axum::http::uri::{Authority, Scheme};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 
-use crate::settings::{SettingsError, invalid};
+use crate::rules::{UpstreamRules, normal_path};
+use crate::settings::{SettingsError, UpstreamSettings, invalid};
 
 #[derive(Clone, Debug)]
 enum Target {
@@ -43,6 +46,8 @@ struct Route {
     /// Where it is mounted: a prefix when it ends with `/`, else an exact path.
     path: String,
     target: Target,
+    /// Its own rules (`[[proxy.upstream]]`), beside the proxy-wide ones.
+    rules: Option<UpstreamRules>,
 }
 
 fn bad(upstream: &str, why: impl std::fmt::Display) -> SettingsError {
@@ -76,6 +81,7 @@ impl Route {
                     Scheme::HTTP
                 };
                 Ok(Route {
+                    rules: None,
                     path: url.path().to_owned(),
                     target: Target::Http {
                         scheme,
@@ -88,6 +94,7 @@ impl Route {
                     return Err(bad(upstream, "write unix:///absolute/path/to/socket"));
                 }
                 Ok(Route {
+                    rules: None,
                     path: mount()?,
                     target: Target::Unix {
                         socket: PathBuf::from(url.path()),
@@ -100,6 +107,7 @@ impl Route {
                     .filter(|d| d.is_dir())
                     .ok_or_else(|| bad(upstream, "not a readable directory"))?;
                 Ok(Route {
+                    rules: None,
                     path: mount()?,
                     target: Target::File { dir },
                 })
@@ -122,6 +130,7 @@ impl Route {
                         )
                     })?;
                 Ok(Route {
+                    rules: None,
                     path: mount()?,
                     target: Target::Static { status },
                 })
@@ -190,6 +199,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 impl Upstreams {
     pub fn new(
         upstreams: &[String],
+        with_rules: &[UpstreamSettings],
         timeout: Duration,
         pass_host: bool,
         proto: &'static str,
@@ -198,6 +208,19 @@ impl Upstreams {
             .iter()
             .map(|u| Route::parse(u))
             .collect::<Result<Vec<_>, _>>()?;
+        for u in with_rules {
+            let mut route = Route::parse(&u.url)?;
+            route.rules = UpstreamRules::new(&u.url, &u.rules)?;
+            routes.push(route);
+        }
+        for (i, a) in routes.iter().enumerate() {
+            if routes[i + 1..].iter().any(|b| b.path == a.path) {
+                return Err(invalid(
+                    "upstream",
+                    format!("two upstreams are mounted at {:?}", a.path),
+                ));
+            }
+        }
         // Longest first; at equal length an exact path before a prefix.
         routes.sort_by(|a, b| {
             b.path
@@ -214,8 +237,34 @@ impl Upstreams {
         })
     }
 
+    /// The upstream rules a request for `path` must pass. The route is chosen as
+    /// [`Upstreams::forward`] chooses it, and also by the decoded path (an app may decode
+    /// `/%61dmin/` into `/admin/`); a path not in normal form (dot segments, encoded slashes…)
+    /// could land anywhere once the app normalises it, so it must pass every upstream's rules.
+    pub fn rules_for(&self, path: &str) -> Vec<&UpstreamRules> {
+        let mut rules: Vec<&UpstreamRules> = match normal_path(path) {
+            Some(decoded) => [path, decoded.as_ref()]
+                .iter()
+                .filter_map(|p| self.routes.iter().find(|r| r.matches(p)))
+                .filter_map(|r| r.rules.as_ref())
+                .collect(),
+            None => self
+                .routes
+                .iter()
+                .filter_map(|r| r.rules.as_ref())
+                .collect(),
+        };
+        rules.dedup_by(|a, b| std::ptr::eq(*a, *b));
+        rules
+    }
+
     /// Answers `req` (whose identity headers are already set) from its upstream, streaming.
-    pub async fn forward(&self, mut req: Request) -> Result<Response, UpstreamError> {
+    /// `believed`: the peer is a trusted proxy whose forwarding headers go on to the app.
+    pub async fn forward(
+        &self,
+        mut req: Request,
+        believed: bool,
+    ) -> Result<Response, UpstreamError> {
         let route = self
             .routes
             .iter()
@@ -255,27 +304,41 @@ impl Upstreams {
         let upgrade = http::upgrade_protocol(req.headers());
         let headers = req.headers_mut();
         strip_hop_by_hop(headers);
-        // What the client says about where it came from is not believed (no proxy in front
-        // is trusted yet): the app hears it from us — the caller's address, the host it
-        // asked for.
-        for name in [
-            "forwarded",
-            "x-real-ip",
-            "x-forwarded-host",
-            "x-forwarded-port",
-        ] {
+        // What the client says about where it came from is believed only from a trusted
+        // proxy in front (`believed`): then its X-Forwarded-For chain goes on with the peer
+        // added, and its X-Forwarded-Host/Proto stay. Otherwise the app hears it from us —
+        // the caller's address, the host it asked for.
+        for name in ["forwarded", "x-real-ip", "x-forwarded-port"] {
             headers.remove(name);
         }
+        let chain = believed
+            .then(|| {
+                let hops: Vec<&str> = headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                (!hops.is_empty()).then(|| hops.join(", "))
+            })
+            .flatten();
         headers.remove("x-forwarded-for");
-        if let Some(ip) = peer
-            && let Ok(v) = HeaderValue::from_str(&ip.to_string())
-        {
+        let forwarded_for = match (chain, peer) {
+            (Some(chain), Some(ip)) => Some(format!("{chain}, {ip}")),
+            (None, Some(ip)) => Some(ip.to_string()),
+            (chain, None) => chain,
+        };
+        if let Some(v) = forwarded_for.and_then(|f| HeaderValue::from_str(&f).ok()) {
             headers.insert("x-forwarded-for", v);
         }
-        if let Some(host) = headers.get(header::HOST).cloned() {
-            headers.insert("x-forwarded-host", host);
+        if !(believed && headers.contains_key("x-forwarded-host")) {
+            headers.remove("x-forwarded-host");
+            if let Some(host) = headers.get(header::HOST).cloned() {
+                headers.insert("x-forwarded-host", host);
+            }
         }
-        headers.insert("x-forwarded-proto", self.proto.clone());
+        if !(believed && headers.contains_key("x-forwarded-proto")) {
+            headers.insert("x-forwarded-proto", self.proto.clone());
+        }
         if !self.pass_host {
             // The client names the upstream's host itself.
             headers.remove(header::HOST);
@@ -311,6 +374,7 @@ mod tests {
                 "http://exact:3/api/health".into(),
                 "http://deep:4/api/v2/".into(),
             ],
+            &[],
             Duration::from_secs(1),
             true,
             "http",
@@ -338,6 +402,7 @@ mod tests {
                 "https://tls.example/secure/".into(),
                 format!("file://{}#/files/", std::env::temp_dir().display()),
             ],
+            &[],
             Duration::from_secs(1),
             true,
             "http",
@@ -358,9 +423,43 @@ mod tests {
             "static://200#mount",
         ] {
             assert!(
-                Upstreams::new(&[bad.into()], Duration::from_secs(1), true, "http").is_err(),
+                Upstreams::new(&[bad.into()], &[], Duration::from_secs(1), true, "http").is_err(),
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn upstream_rules_by_path() {
+        let admins = UpstreamSettings {
+            url: "http://app:1/admin/".into(),
+            rules: crate::settings::AccessRules {
+                allowed_groups: vec!["admins".into()],
+                ..Default::default()
+            },
+        };
+        let u = Upstreams::new(
+            &["http://app:1/".into()],
+            &[admins],
+            Duration::from_secs(1),
+            true,
+            "http",
+        )
+        .unwrap();
+        assert!(u.rules_for("/x").is_empty());
+        assert_eq!(u.rules_for("/admin/x").len(), 1);
+        // Decoded by the app into /admin/: the admins' rules.
+        assert_eq!(u.rules_for("/%61dmin/x").len(), 1);
+        // Not in normal form: every upstream's rules.
+        assert_eq!(u.rules_for("/x/../admin/x").len(), 1);
+        assert_eq!(u.rules_for("/x/%2e%2e/admin/").len(), 1);
+        let twice = Upstreams::new(
+            &["http://a:1/".into(), "http://b:1/".into()],
+            &[],
+            Duration::from_secs(1),
+            true,
+            "http",
+        );
+        assert!(twice.is_err());
     }
 }

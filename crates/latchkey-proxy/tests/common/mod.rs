@@ -315,6 +315,26 @@ impl World {
     }
 }
 
+/// One raw HTTP/1.1 request (the target as written: no client normalises it), with this
+/// `Cookie` header; the answer's status (0 when the connection closed first).
+pub async fn raw_status(proxy_url: &str, target: &str, cookie: Option<&str>) -> u16 {
+    let addr = proxy_url.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let cookie = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
+    let request =
+        format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\n{cookie}Connection: close\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut conn, request.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut conn, &mut answer).await;
+    String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -390,8 +410,19 @@ impl Default for Browser {
 
 impl Browser {
     pub fn new() -> Browser {
+        Browser::built(reqwest::Client::builder())
+    }
+
+    /// A browser whose connections come from `ip` (on the loopback network, 127.0.0.0/8).
+    pub fn from_address(ip: &str) -> Browser {
+        Browser::built(
+            reqwest::Client::builder().local_address(ip.parse::<std::net::IpAddr>().unwrap()),
+        )
+    }
+
+    fn built(builder: reqwest::ClientBuilder) -> Browser {
         Browser {
-            http: reqwest::Client::builder()
+            http: builder
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
                 .timeout(Duration::from_secs(20))

@@ -415,6 +415,30 @@ pub(super) const OAUTH2_PROXY_ALIASES: &[Alias] = &[
         Convert::Same,
     ),
     oauth2_proxy(
+        "OAUTH2_PROXY_TRUSTED_IPS",
+        "trusted-ip",
+        "proxy.trusted_ips",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_REVERSE_PROXY",
+        "reverse-proxy",
+        "proxy.reverse_proxy",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_TRUSTED_PROXY_IPS",
+        "trusted-proxy-ip",
+        "proxy.trusted_proxy_ips",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_REAL_CLIENT_IP_HEADER",
+        "real-client-ip-header",
+        "proxy.real_client_ip_header",
+        Convert::Same,
+    ),
+    oauth2_proxy(
         "OAUTH2_PROXY_EMAIL_DOMAINS",
         "email-domain",
         "proxy.email_domains",

@@ -26,6 +26,8 @@ pub(super) enum Kind {
     Int,
     /// Comma-separated in the environment, an array of strings in the file.
     List,
+    /// An array of tables (`[[proxy.upstream]]`): in the file only.
+    Tables,
 }
 
 impl Kind {
@@ -35,6 +37,7 @@ impl Kind {
             Kind::Bool => "a boolean",
             Kind::Int => "a non-negative integer",
             Kind::List => "an array of strings",
+            Kind::Tables => "an array of tables",
         }
     }
 }
@@ -71,6 +74,8 @@ pub(super) enum Check {
     Duration,
     /// A URL path: a leading slash, none at the end (`/oauth2`).
     Path,
+    /// `[[proxy.upstream]]` tables: `url` and the optional rules.
+    Upstreams,
 }
 
 pub(super) struct Spec {
@@ -474,6 +479,7 @@ pub(super) fn parse_text(kind: Kind, text: &str) -> Result<Value, String> {
             .and_then(|n| i64::try_from(n).ok())
             .map(Value::Integer)
             .ok_or_else(|| format!("expected a non-negative integer, got {text:?}")),
+        Kind::Tables => Err("set it in the config file only, as tables".to_owned()),
         Kind::List => Ok(Value::Array(
             text.split(',')
                 .map(str::trim)

@@ -227,20 +227,25 @@ pub(super) fn defaults_layer() -> Layer {
         .collect()
 }
 
-pub(super) fn file_layer(file: &Path, primary: Role) -> Result<Layer> {
+/// The file's table; under `latchkey proxy`, an oauth2-proxy file's keys moved under `proxy`.
+pub(super) fn read_file(file: &Path, primary: Role) -> Result<Table> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read config file {}", file.display()))?;
     let table: Table = text
         .parse()
         .map_err(|err| anyhow!("config file {}: {err}", file.display()))?;
-    let mut values = Vec::new();
-    let mut problems = Vec::new();
-    let table = if primary == Role::Proxy {
+    Ok(if primary == Role::Proxy {
         oauth2_proxy_file(table)
     } else {
         table
-    };
-    walk_file(&table, "", &mut values, &mut problems);
+    })
+}
+
+/// The layer of `table`, read from `file`.
+pub(super) fn file_layer(file: &Path, table: &Table, primary: Role) -> Result<Layer> {
+    let mut values = Vec::new();
+    let mut problems = Vec::new();
+    walk_file(table, "", &mut values, &mut problems);
     if !problems.is_empty() {
         bail!("config file {}: {}", file.display(), problems.join("; "));
     }
@@ -454,10 +459,21 @@ pub(super) fn check_type(kind: Kind, value: &Value) -> Result<(), String> {
         (Kind::Str, Value::String(_)) | (Kind::Bool, Value::Boolean(_)) => true,
         (Kind::Int, Value::Integer(n)) => *n >= 0,
         (Kind::List, Value::Array(items)) => items.iter().all(Value::is_str),
+        (Kind::Tables, Value::Array(items)) => items.iter().all(Value::is_table),
         _ => false,
     };
     if ok {
         return Ok(());
+    }
+    if kind == Kind::Tables
+        && let Value::Array(items) = value
+        && items.iter().all(Value::is_str)
+    {
+        // The one such key is `proxy.upstream`; a list of URLs is its neighbour's.
+        return Err(
+            "expected an array of tables, found an array of strings (did you mean `proxy.upstreams`?)"
+                .into(),
+        );
     }
     let found = match value {
         Value::Integer(n) => format!("{n}"),

@@ -31,6 +31,7 @@ mod aliases;
 mod keys;
 mod layers;
 mod pocket_id;
+mod proxies;
 mod proxy;
 mod proxy_keys;
 mod reference;
@@ -44,7 +45,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::role::Role;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use url::Url;
 
@@ -52,7 +53,7 @@ use aliases::{Origin, env_alias};
 pub use aliases::{ProxyFlag, TsidpFlag, oauth2_proxy_flags};
 pub use keys::role_names;
 use keys::{CONFIG_ENV, ENV_PREFIX, ROLES};
-use layers::{Layer, defaults_layer, env_layer, file_layer, flag_layer};
+use layers::{Layer, defaults_layer, env_layer, file_layer, flag_layer, read_file};
 use pocket_id::{complete_listen, pocket_id_notices};
 pub use proxy::ProxyConfig;
 use tsidp::{drop_alias_hostname, local_tailscaled_mode, tsidp_in_scope, tsidp_notices};
@@ -155,18 +156,69 @@ pub fn load(overrides: &Overrides) -> Result<Config> {
 }
 
 /// Loads the configuration for `overrides` with `env` standing for the process environment.
+/// Several `[[proxy]]` sections are loaded one by one, each as if it were the file's only
+/// `[proxy]`, then checked against each other ([`proxies`]).
 fn load_from(overrides: &Overrides, env: &[(String, String)]) -> Result<Config> {
-    let run = overrides.run;
-    let primary = run.primary_role();
+    let primary = overrides.run.primary_role();
     let config_file = overrides.config_file.clone().or_else(|| {
         env.iter()
             .rev()
             .find(|(name, value)| name == CONFIG_ENV && !value.is_empty())
             .map(|(_, value)| PathBuf::from(value))
     });
+    let mut table = match &config_file {
+        Some(file) => Some(read_file(file, primary)?),
+        None => None,
+    };
+    let sections = match &mut table {
+        Some(table) => proxies::take_sections(table)?,
+        None => Vec::new(),
+    };
+    if sections.len() < 2 {
+        let file = config_file.as_deref().zip(table.map(|mut table| {
+            if let Some(one) = sections.into_iter().next() {
+                table.insert("proxy".into(), toml::Value::Table(one));
+            }
+            table
+        }));
+        return load_layers(overrides, env, file);
+    }
+    let table = table.unwrap_or_default();
+    let file = config_file.as_deref().unwrap_or(std::path::Path::new(""));
+    proxies::refuse_shared_options(overrides, env)?;
+    let mut configs = Vec::with_capacity(sections.len());
+    for (i, section) in sections.into_iter().enumerate() {
+        let mut one = table.clone();
+        one.insert("proxy".into(), toml::Value::Table(section));
+        let config = load_layers(overrides, env, Some((file, one)))
+            .with_context(|| format!("[[proxy]] section {} of {}", i + 1, file.display()))?;
+        configs.push(config);
+    }
+    let mut config = configs.remove(0);
+    for other in configs {
+        for notice in other.notices {
+            if !config.notices.contains(&notice) {
+                config.notices.push(notice);
+            }
+        }
+        config.other_proxies.push(other.proxy);
+    }
+    proxies::check_sections(&config)?;
+    Ok(config)
+}
+
+/// The layers merged and resolved, with `file` (its path and table) as the file layer.
+fn load_layers(
+    overrides: &Overrides,
+    env: &[(String, String)],
+    file: Option<(&std::path::Path, toml::Table)>,
+) -> Result<Config> {
+    let run = overrides.run;
+    let primary = run.primary_role();
+    let config_file = file.as_ref().map(|(path, _)| path.to_path_buf());
     let mut env_layer = env_layer(env, primary)?;
-    let file_layer = match &config_file {
-        Some(file) => file_layer(file, primary)?,
+    let file_layer = match &file {
+        Some((path, table)) => file_layer(path, table, primary)?,
         None => Layer::new(),
     };
     let mut flag_layer = flag_layer(overrides, primary)?;
@@ -194,7 +246,7 @@ fn load_from(overrides: &Overrides, env: &[(String, String)]) -> Result<Config> 
         config.notices.extend(pocket_id_notices?);
     }
     if config.proxy.enabled {
-        config.proxy.settings(Role::Proxy.as_str())?;
+        config.proxy.settings()?;
         config
             .notices
             .extend(proxy::proxy_notices(&config.proxy, env));
@@ -232,7 +284,11 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     pub idp: RoleConfig,
     pub tsidp: RoleConfig,
+    /// The `[proxy]` section, or the first `[[proxy]]` one.
     pub proxy: ProxyConfig,
+    /// The second and later `[[proxy]]` sections.
+    #[serde(skip)]
+    pub other_proxies: Vec<ProxyConfig>,
     /// Things to tell the operator at startup (and in `check-config`), e.g. that a tsidp
     /// setting Latchkey has no use for was ignored.
     #[serde(skip)]
@@ -355,6 +411,16 @@ impl Config {
             .filter(|(_, role)| role.enabled)
     }
 
+    /// Every proxy section, enabled or not: `[proxy]`, or each `[[proxy]]`.
+    pub fn all_proxies(&self) -> impl Iterator<Item = &ProxyConfig> {
+        std::iter::once(&self.proxy).chain(&self.other_proxies)
+    }
+
+    /// The proxies to run.
+    pub fn enabled_proxies(&self) -> impl Iterator<Item = &ProxyConfig> {
+        self.all_proxies().filter(|proxy| proxy.enabled)
+    }
+
     /// A few lines for `check-config`; contains no secrets.
     pub fn summary(&self) -> String {
         let mut lines = vec![
@@ -396,23 +462,24 @@ impl Config {
                 format!("{name:<15} disabled")
             });
         }
-        let proxy = &self.proxy;
-        lines.push(if proxy.enabled {
-            format!(
-                "{:<15} enabled, listening on {}, at {}, provider {}, upstreams {}",
-                "proxy:",
-                proxy.listen,
-                proxy.public_url,
-                proxy.oidc_issuer_url.as_deref().unwrap_or("unset"),
-                if proxy.upstreams.is_empty() {
-                    "none (forward-auth only)".to_owned()
-                } else {
-                    proxy.upstreams.join(", ")
-                }
-            )
-        } else {
-            format!("{:<15} disabled", "proxy:")
-        });
+        for proxy in self.all_proxies() {
+            let name = if self.other_proxies.is_empty() {
+                "proxy:".to_owned()
+            } else {
+                format!("proxy {}:", proxy.name)
+            };
+            lines.push(if proxy.enabled {
+                format!(
+                    "{name:<15} enabled, listening on {}, at {}, provider {}, upstreams {}",
+                    proxy.listen,
+                    proxy.public_url,
+                    proxy.oidc_issuer_url.as_deref().unwrap_or("unset"),
+                    upstream_summary(proxy)
+                )
+            } else {
+                format!("{name:<15} disabled")
+            });
+        }
         for notice in &self.notices {
             let tag = if notice.warning { "warning" } else { "note" };
             lines.push(format!("{tag}: {}", notice.text));
@@ -437,8 +504,24 @@ impl fmt::Debug for Config {
             .field("idp", &self.idp)
             .field("tsidp", &self.tsidp)
             .field("proxy", &self.proxy)
+            .field("other_proxies", &self.other_proxies)
             .field("notices", &self.notices)
             .finish()
+    }
+}
+
+/// A proxy's upstreams for the summary.
+fn upstream_summary(proxy: &ProxyConfig) -> String {
+    let all: Vec<&str> = proxy
+        .upstreams
+        .iter()
+        .map(String::as_str)
+        .chain(proxy.upstream.iter().map(|u| u.url.as_str()))
+        .collect();
+    if all.is_empty() {
+        "none (forward-auth only)".to_owned()
+    } else {
+        all.join(", ")
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use latchkey_proxy::{ProxySettings, SameSite, SettingsError};
+use latchkey_proxy::{AccessRules, ProxySettings, SameSite, SettingsError, UpstreamSettings};
 use serde::Deserialize;
 
 use super::Notice;
@@ -32,6 +32,18 @@ pub struct ProxyConfig {
     pub redirect_url: Option<String>,
     #[serde(default)]
     pub upstreams: Vec<String>,
+    /// `[[proxy.upstream]]`: upstreams with rules of their own.
+    #[serde(default)]
+    pub upstream: Vec<UpstreamConfig>,
+    /// Keys this proxy's sessions in the store; distinct per `[[proxy]]` section.
+    pub name: String,
+    #[serde(default)]
+    pub trusted_ips: Vec<String>,
+    pub reverse_proxy: bool,
+    /// Empty: loopback only.
+    #[serde(default)]
+    pub trusted_proxy_ips: Vec<String>,
+    pub real_client_ip_header: String,
     #[serde(default)]
     pub email_domains: Vec<String>,
     #[serde(default)]
@@ -84,6 +96,19 @@ pub struct ProxyConfig {
     pub oidc_enabled_signing_algs: Vec<String>,
 }
 
+/// One `[[proxy.upstream]]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub url: String,
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    #[serde(default)]
+    pub allowed_emails: Vec<String>,
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
+}
+
 impl std::fmt::Debug for ProxyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProxyConfig")
@@ -97,14 +122,16 @@ impl std::fmt::Debug for ProxyConfig {
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("upstreams", &self.upstreams)
+            .field("upstream", &self.upstream)
+            .field("name", &self.name)
             .finish_non_exhaustive()
     }
 }
 
 impl ProxyConfig {
     /// The proxy crate's settings, checked as the proxy will check them (rules compiled,
-    /// upstreams parsed); the authenticated e-mails file is read. `id` keys its sessions.
-    pub fn settings(&self, id: &str) -> Result<ProxySettings> {
+    /// upstreams parsed); the authenticated e-mails file is read. `name` keys its sessions.
+    pub fn settings(&self) -> Result<ProxySettings> {
         let issuer = self
             .oidc_issuer_url
             .as_deref()
@@ -120,7 +147,7 @@ impl ProxyConfig {
             None => format!("{}{}/callback", self.public_url, self.proxy_prefix),
         };
         let mut s = ProxySettings::new(
-            id,
+            self.name.as_str(),
             issuer.trim_end_matches('/'),
             client_id,
             self.client_secret.as_deref(),
@@ -188,6 +215,22 @@ impl ProxyConfig {
         s.headers.prefer_email_to_user = self.prefer_email_to_user;
         s.skip_provider_button = self.skip_provider_button;
         s.upstreams = self.upstreams.clone();
+        s.upstreams_with_rules = self
+            .upstream
+            .iter()
+            .map(|u| UpstreamSettings {
+                url: u.url.clone(),
+                rules: AccessRules {
+                    allowed_groups: u.allowed_groups.clone(),
+                    allowed_emails: u.allowed_emails.clone(),
+                    allowed_email_domains: u.allowed_email_domains.clone(),
+                },
+            })
+            .collect();
+        s.trusted_ips = self.trusted_ips.clone();
+        s.reverse_proxy = self.reverse_proxy;
+        s.trusted_proxy_ips = self.trusted_proxy_ips.clone();
+        s.real_client_ip_header = self.real_client_ip_header.clone();
         s.upstream_timeout = duration("upstream_timeout", &self.upstream_timeout)?;
         latchkey_proxy::check_settings(&s).map_err(|e| settings_error(&e))?;
         Ok(s)

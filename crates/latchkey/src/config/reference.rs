@@ -3,7 +3,9 @@
 
 use super::Flags;
 use super::aliases::{ALIASES, Convert, Origin, TRUST_PROXY_TRUE, TSNET_ONLY_ENV, all_aliases};
-use super::keys::{FILE_SUFFIX, Fallback, GLOBAL_KEYS, KEYS, Key, SHORTHANDS, env_name, flag_name};
+use super::keys::{
+    FILE_SUFFIX, Fallback, GLOBAL_KEYS, KEYS, Key, Kind, SHORTHANDS, env_name, flag_name,
+};
 
 /// Markdown describing every key, for the README.
 #[allow(
@@ -27,7 +29,7 @@ pub fn reference_markdown() -> String {
         .map(|(name, _)| *name)
         .collect();
     let mut row = |path: &str, env: &str, default: String, meaning: String| {
-        out.push_str(&format!("| `{path}` | `{env}` | {default} | {meaning} |\n"));
+        out.push_str(&format!("| `{path}` | {env} | {default} | {meaning} |\n"));
     };
     let with_flag = |path: &str, mut meaning: String| {
         if flags.contains(&path) {
@@ -103,9 +105,14 @@ pub fn reference_markdown() -> String {
                 names.join(" / ")
             ));
         }
+        let env = if key.kind == Kind::Tables {
+            "— (file only)".to_owned()
+        } else {
+            format!("`{}`", key.env)
+        };
         (
             key.path.clone(),
-            key.env.clone(),
+            env,
             default,
             with_flag(&key.path, meaning),
         )
@@ -122,7 +129,7 @@ pub fn reference_markdown() -> String {
         );
         row(
             name,
-            &env_name(name),
+            &format!("`{}`", env_name(name)),
             "unset".into(),
             with_flag(name, meaning),
         );
@@ -157,6 +164,14 @@ pub fn reference_markdown() -> String {
          `--config-test` checks the configuration. Under `latchkey proxy`, the file named by \
          `--config` may be an oauth2-proxy configuration: its top-level keys that are `[proxy]` \
          keys count as such, and `http_address` as `proxy.listen`. See docs/proxy.md.\n",
+    );
+    out.push_str(
+        "\nSeveral proxied apps: write `[[proxy]]` sections instead of one `[proxy]`, each with \
+         its own `name`, `listen`, client, cookie, rules and upstreams (every `proxy.*` key \
+         above). Their names and listen addresses must differ, and so must their cookie names \
+         where one proxy's cookie could reach the other's host. oauth2-proxy's flags and \
+         variables and `LATCHKEY_PROXY_*` set one proxy: with several sections they are \
+         refused.\n",
     );
     let pocket_id: Vec<String> = ALIASES
         .iter()

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use serde::Deserialize;
 use toml::{Table, Value};
 use url::Url;
 
@@ -118,6 +119,14 @@ fn validate(key: &Key, entry: &mut Entry) -> Result<()> {
             .iter()
             .try_for_each(|item| ip_or_cidr(item.as_str().unwrap_or_default()))
             .map(|()| None),
+        (Value::Array(items), Check::Upstreams) => items
+            .iter()
+            .try_for_each(|item| {
+                super::proxy::UpstreamConfig::deserialize(item.clone())
+                    .map(|_| ())
+                    .map_err(|e| format!("{e}"))
+            })
+            .map(|()| None),
         (Value::String(text), check) => check_str(check, text),
         (_, _) => Err(format!("expected {}", key.kind.describe())),
     };
@@ -175,6 +184,7 @@ fn check_str(check: Check, text: &str) -> Result<Option<String>, String> {
         }
         Check::Positive | Check::Port => Err("expected an integer".into()),
         Check::IpOrCidr => Err("expected a list".into()),
+        Check::Upstreams => Err("expected [[proxy.upstream]] tables".into()),
         Check::DnsLabel => {
             let label = text.trim();
             let ok = (1..=63).contains(&label.len())
@@ -195,7 +205,7 @@ fn check_str(check: Check, text: &str) -> Result<Option<String>, String> {
 /// An IP address (`10.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`, `fd00::/8`), as the idp
 /// reads it.
 fn ip_or_cidr(text: &str) -> Result<(), String> {
-    text.parse::<latchkey_idp::net::IpRange>()
+    text.parse::<latchkey_web::net::IpRange>()
         .map(|_| ())
         .map_err(|_| {
             format!(

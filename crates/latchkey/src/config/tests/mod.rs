@@ -5,6 +5,7 @@
 mod aliases;
 mod idp;
 mod pocket_id;
+mod proxies;
 mod proxy;
 mod table;
 

@@ -33,7 +33,7 @@ fn off_by_default_and_run_by_its_command() {
 
     let config = load_ok(&with(&["--email-domain", "*"]), &[]);
     assert!(config.proxy.enabled && !config.idp.enabled && !config.tsidp.enabled);
-    let s = config.proxy.settings("proxy").unwrap();
+    let s = config.proxy.settings().unwrap();
     assert_eq!(s.provider.issuer_url, "http://127.0.0.1:9");
     assert_eq!(s.redirect_url, "http://localhost:4180/oauth2/callback");
     assert_eq!(s.cookie.expire, Duration::from_secs(168 * 3600));
@@ -81,7 +81,7 @@ fn oauth2_proxy_flags_set_our_keys() {
         p.upstreams,
         ["http://127.0.0.1:8080/", "http://127.0.0.1:8081/api/"]
     );
-    let s = p.settings("proxy").unwrap();
+    let s = p.settings().unwrap();
     assert_eq!(s.cookie.expire, Duration::from_secs(12 * 3600 + 1800));
     assert_eq!(s.cookie.refresh, Duration::from_secs(3600));
     assert!(!s.cookie.secure);
@@ -132,7 +132,7 @@ fn oauth2_proxy_environment() {
         ("OAUTH2_PROXY_SESSION_STORE_TYPE", "redis"),
     ];
     let config = load_ok(&["proxy"], &vars);
-    let s = config.proxy.settings("proxy").unwrap();
+    let s = config.proxy.settings().unwrap();
     assert_eq!(
         s.upstreams,
         ["http://127.0.0.1:8080/", "http://127.0.0.1:9/x"]
@@ -229,7 +229,7 @@ fn under_serve_with_the_other_roles() {
     assert!(
         config
             .proxy
-            .settings("proxy")
+            .settings()
             .unwrap()
             .provider
             .client_secret

@@ -1,5 +1,7 @@
 //! Who is calling: the TCP peer, or the last `X-Forwarded-For` hop when the peer is a proxy
-//! the configuration trusts (Pocket ID's `TRUST_PROXY`).
+//! the configuration trusts (the idp's `trusted_proxies`, Pocket ID's `TRUST_PROXY`; the
+//! auth proxy's `trusted_proxy_ips`). One IP-or-CIDR parser for every role and the
+//! configuration check.
 
 use std::net::{IpAddr, SocketAddr};
 
