@@ -231,7 +231,16 @@ async fn idp_people_in_chromium() {
     let link = run(&args).unwrap()[0]["url"].as_str().unwrap().to_owned();
     assert!(link.starts_with(&format!("{base}/lc/")), "{link}");
 
-    let srv = Server::start_on(&dir, &listen, &["--public-url", &base, "idp"]);
+    // The first code is redeemed here once the whole browser script has run, which takes
+    // longer than a minute on a busy machine: codes live ten minutes in this server.
+    let config = dir.join("latchkey.toml");
+    std::fs::write(&config, "[idp]\ncode_lifetime = 600\n").unwrap();
+    let config = config.to_str().unwrap();
+    let srv = Server::start_on(
+        &dir,
+        &listen,
+        &["--config", config, "--public-url", &base, "idp"],
+    );
     let logged = srv.wait_for_log(|m| m.contains("/setup/"));
     let message = logged["message"].as_str().unwrap();
     let setup = message[message.find(&format!("{base}/setup/")).unwrap()..].to_owned();
