@@ -621,3 +621,24 @@ async fn upstream_down_gives_a_502_page() {
     );
     w.stop().await;
 }
+
+/// RFC 9207: the provider names itself in its answer (`iss`); an answer naming another
+/// issuer is refused, even with the right state (a mix-up attack), and nothing is signed in.
+#[tokio::test]
+async fn an_answer_from_another_issuer_is_refused() {
+    let w = World::start(|_| {}).await;
+    let b = Browser::new();
+    let start = b.get(&w.url("/oauth2/start?rd=%2F"), &[]).await;
+    let op = b.get(&start.location(), &[(USER, "alice")]).await;
+    let callback = op.location();
+    let ours = format!("iss={}", enc(&w.op_url));
+    assert!(callback.contains(&ours), "{callback}");
+    let forged = callback.replace(&ours, &format!("iss={}", enc("https://evil.example")));
+    let r = b.get(&forged, &[]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("another identity provider"), "{}", r.body);
+    assert_eq!(b.get(&w.url("/oauth2/auth"), &[]).await.status, 401);
+    // A sign-in started afresh works.
+    assert_eq!(w.sign_in(&b, "alice", "/").await.status, 302);
+    assert_eq!(b.get(&w.url("/oauth2/auth"), &[]).await.status, 202);
+}

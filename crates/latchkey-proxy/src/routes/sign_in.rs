@@ -189,6 +189,18 @@ async fn callback(proxy: &Proxy, headers: &HeaderMap, uri: &Uri) -> Response {
              this browser. Please start again.",
         );
     }
+    // RFC 9207: an answer naming another issuer is not our provider's (a mix-up attack).
+    if form
+        .get("iss")
+        .is_some_and(|iss| iss != proxy.settings.provider.issuer_url)
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "invalid_issuer",
+            "Sign-in not accepted",
+            "The answer names another identity provider than this site's. Please start again.",
+        );
+    }
     if let Some(error) = form.get("error") {
         return refuse(
             StatusCode::FORBIDDEN,
