@@ -199,6 +199,13 @@ pub struct ProxySettings {
     pub skip_jwt_bearer_tokens: bool,
     /// `--extra-jwt-issuers`: `issuer=audience` pairs whose bearer tokens are accepted too.
     pub extra_jwt_issuers: Vec<String>,
+    /// Sign-out also ends the person's session at the provider (RP-initiated logout), when
+    /// its discovery names an `end_session_endpoint`: off by default, because the provider
+    /// must first know the addresses it may send people back to (`rd`, the sign-in page).
+    pub sign_out_at_provider: bool,
+    /// `--backend-logout-url`: asked (GET) at sign-out, `{id_token}` replaced by the
+    /// session's ID token, before the browser is sent on.
+    pub backend_logout_url: Option<String>,
 }
 
 impl ProxySettings {
@@ -250,6 +257,8 @@ impl ProxySettings {
             auth_answers_200: false,
             skip_jwt_bearer_tokens: false,
             extra_jwt_issuers: Vec::new(),
+            sign_out_at_provider: false,
+            backend_logout_url: None,
         }
     }
 

@@ -162,14 +162,21 @@ impl Sessions {
             .map(|r| sha256_hex(&r))
     }
 
-    /// Ends the session the request's cookie names, if any.
-    pub async fn end(&self, headers: &HeaderMap) -> Result<(), StoreError> {
-        if let Some(id_hash) = self.cookie_digest(headers) {
-            self.store
-                .delete_proxy_session(&self.proxy, &id_hash)
-                .await?;
-        }
-        Ok(())
+    /// Ends the session the request's cookie names, if any; returns its ID token (for
+    /// signing out at the provider too).
+    pub async fn end(&self, headers: &HeaderMap) -> Result<Option<String>, StoreError> {
+        let Some(id_hash) = self.cookie_digest(headers) else {
+            return Ok(None);
+        };
+        let id_token = self
+            .store
+            .find_proxy_session(&self.proxy, &id_hash, unix_now())
+            .await?
+            .and_then(|s| self.id_token(&s));
+        self.store
+            .delete_proxy_session(&self.proxy, &id_hash)
+            .await?;
+        Ok(id_token)
     }
 
     pub async fn delete(&self, id_hash: &str) -> Result<(), StoreError> {

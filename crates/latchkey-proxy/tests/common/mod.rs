@@ -182,7 +182,12 @@ impl World {
             NewClient {
                 name: "proxy".into(),
                 redirect_uris: vec![callback.clone()],
-                post_logout_redirect_uris: vec![],
+                // Where RP-initiated logout may come back to: the sign-in page and one
+                // whitelisted address.
+                post_logout_redirect_uris: vec![
+                    format!("{proxy_url}/oauth2/sign_in"),
+                    "https://app.example.org/bye".into(),
+                ],
                 public: false,
                 id_token_alg: Alg::ES256,
                 metadata: json!({}),

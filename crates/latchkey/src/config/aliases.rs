@@ -427,6 +427,12 @@ pub(super) const OAUTH2_PROXY_ALIASES: &[Alias] = &[
         Convert::Same,
     ),
     oauth2_proxy(
+        "OAUTH2_PROXY_BACKEND_LOGOUT_URL",
+        "backend-logout-url",
+        "proxy.backend_logout_url",
+        Convert::Same,
+    ),
+    oauth2_proxy(
         "OAUTH2_PROXY_SKIP_JWT_BEARER_TOKENS",
         "skip-jwt-bearer-tokens",
         "proxy.skip_jwt_bearer_tokens",

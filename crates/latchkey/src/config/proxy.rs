@@ -82,6 +82,10 @@ pub struct ProxyConfig {
     pub oidc_groups_claim: String,
     pub user_id_claim: String,
     pub oidc_enabled_signing_algs: Vec<String>,
+    #[serde(default)]
+    pub sign_out_at_provider: bool,
+    #[serde(default)]
+    pub backend_logout_url: Option<String>,
 }
 
 impl std::fmt::Debug for ProxyConfig {
@@ -189,6 +193,8 @@ impl ProxyConfig {
         s.skip_provider_button = self.skip_provider_button;
         s.upstreams = self.upstreams.clone();
         s.upstream_timeout = duration("upstream_timeout", &self.upstream_timeout)?;
+        s.sign_out_at_provider = self.sign_out_at_provider;
+        s.backend_logout_url = self.backend_logout_url.clone();
         latchkey_proxy::check_settings(&s).map_err(|e| settings_error(&e))?;
         Ok(s)
     }

@@ -365,4 +365,20 @@ pub(super) const PROXY_KEYS: &[Spec] = &[
         check: Check::Any,
         doc: "Algorithms ID tokens may be signed with: `RS256`, `ES256`, `EdDSA`.",
     },
+    Spec {
+        name: "proxy.sign_out_at_provider",
+        kind: Kind::Bool,
+        secret: false,
+        default: Fallback::Value("false"),
+        check: Check::Any,
+        doc: "Sign-out also ends the session at the provider (RP-initiated logout) when its discovery names an `end_session_endpoint`: the browser goes there with the ID token as `id_token_hint`, and comes back to `rd` or the proxy's sign-in page, which must be registered as the client's post-logout redirect URIs. Latchkey's own option.",
+    },
+    Spec {
+        name: "proxy.backend_logout_url",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::None,
+        check: Check::Any,
+        doc: "A URL the proxy asks (GET) at sign-out, `{id_token}` replaced by the session's ID token.",
+    },
 ];
