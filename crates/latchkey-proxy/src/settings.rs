@@ -206,6 +206,9 @@ pub struct ProxySettings {
     /// `--backend-logout-url`: asked (GET) at sign-out, `{id_token}` replaced by the
     /// session's ID token, before the browser is sent on.
     pub backend_logout_url: Option<String>,
+    /// `--authenticated-emails-file`: addresses let in, one a line; read again when it
+    /// changes (see `rules::EmailRules`).
+    pub authenticated_emails_file: Option<std::path::PathBuf>,
 }
 
 impl ProxySettings {
@@ -259,6 +262,7 @@ impl ProxySettings {
             extra_jwt_issuers: Vec::new(),
             sign_out_at_provider: false,
             backend_logout_url: None,
+            authenticated_emails_file: None,
         }
     }
 

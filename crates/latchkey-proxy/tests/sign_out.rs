@@ -85,7 +85,7 @@ async fn sign_out_ends_the_provider_session_and_comes_back() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(r.location(), "https://app.example.org/bye");
     // The backend logout URL got the same ID token.
-    assert_eq!(seen.lock().unwrap().as_slice(), [hint.clone()]);
+    assert_eq!(seen.lock().unwrap().as_slice(), std::slice::from_ref(&hint));
     // The proxy's session is over.
     let r = b.get(&w.url("/oauth2/auth"), &[]).await;
     assert_eq!(r.status, 401);

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use latchkey_proxy::{ProxySettings, SameSite, SettingsError};
 use serde::Deserialize;
 
@@ -107,7 +107,7 @@ impl std::fmt::Debug for ProxyConfig {
 
 impl ProxyConfig {
     /// The proxy crate's settings, checked as the proxy will check them (rules compiled,
-    /// upstreams parsed); the authenticated e-mails file is read. `id` keys its sessions.
+    /// upstreams parsed, the authenticated e-mails file read). `id` keys its sessions.
     pub fn settings(&self, id: &str) -> Result<ProxySettings> {
         let issuer = self
             .oidc_issuer_url
@@ -175,9 +175,7 @@ impl ProxyConfig {
         s.cookie.expire = duration("cookie_expire", &self.cookie_expire)?;
         s.cookie.refresh = duration("cookie_refresh", &self.cookie_refresh)?;
         s.email_domains = self.email_domains.clone();
-        if let Some(file) = &self.authenticated_emails_file {
-            s.allowed_emails = read_emails(file)?;
-        }
+        s.authenticated_emails_file = self.authenticated_emails_file.as_ref().map(Into::into);
         s.allowed_groups = self.allowed_groups.clone();
         s.skip_auth_routes = self.skip_auth_routes.clone();
         s.skip_auth_preflight = self.skip_auth_preflight;
@@ -273,21 +271,6 @@ pub(super) fn go_duration(text: &str) -> Result<Duration, String> {
         rest = &rest[unit_len..];
     }
     Duration::try_from_secs_f64(total).map_err(|_| bad())
-}
-
-/// oauth2-proxy's `--authenticated-emails-file`: one address a line, `#` comments, lower-cased.
-fn read_emails(file: &str) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(file).with_context(|| {
-        format!(
-            "cannot read `proxy.authenticated_emails_file` {file:?} (--authenticated-emails-file)"
-        )
-    })?;
-    Ok(text
-        .lines()
-        .map(|line| line.split('#').next().unwrap_or_default().trim())
-        .filter(|line| !line.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect())
 }
 
 /// What to tell the operator when the proxy runs: `cookie_secret` is not used, and which

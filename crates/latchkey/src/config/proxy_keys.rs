@@ -67,7 +67,7 @@ pub(super) const PROXY_KEYS: &[Spec] = &[
         secret: false,
         default: Fallback::None,
         check: Check::Any,
-        doc: "A file of e-mail addresses let in, one a line (`#` comments), read at startup.",
+        doc: "A file of e-mail addresses let in, one a line (`#` comments), read again when it changes (a malformed or unreadable file keeps the last good list).",
     },
     Spec {
         name: "proxy.allowed_groups",
