@@ -83,7 +83,7 @@ pub fn provider_unavailable(proxy: &Proxy, headers: &HeaderMap) -> Response {
 pub fn store_unavailable(
     proxy: &Proxy,
     headers: &HeaderMap,
-    e: &latchkey_store::StoreError,
+    e: &crate::session::SessionError,
 ) -> Response {
     tracing::error!(error = %e, "the proxy's session store failed");
     error(

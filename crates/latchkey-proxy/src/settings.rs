@@ -209,6 +209,10 @@ pub struct ProxySettings {
     /// `--authenticated-emails-file`: addresses let in, one a line; read again when it
     /// changes (see `rules::EmailRules`).
     pub authenticated_emails_file: Option<std::path::PathBuf>,
+    /// `--session-store-type`: the database (default) or Redis.
+    pub session_store_type: crate::session::SessionStoreType,
+    /// `--redis-connection-url`, with `--session-store-type=redis`.
+    pub redis_connection_url: Option<crate::session::RedisUrl>,
 }
 
 impl ProxySettings {
@@ -263,6 +267,8 @@ impl ProxySettings {
             sign_out_at_provider: false,
             backend_logout_url: None,
             authenticated_emails_file: None,
+            session_store_type: crate::session::SessionStoreType::Database,
+            redis_connection_url: None,
         }
     }
 
@@ -374,6 +380,7 @@ impl ProxySettings {
             }
         }
         self.check_cookie()?;
+        crate::session::check_store(self)?;
         if self.upstream_timeout.is_zero() {
             return Err(invalid("upstream-timeout", "must be more than zero"));
         }

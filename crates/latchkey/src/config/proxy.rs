@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
+use latchkey_proxy::session::{RedisUrl, SessionStoreType};
 use latchkey_proxy::{ProxySettings, SameSite, SettingsError};
 use serde::Deserialize;
 
@@ -86,6 +87,9 @@ pub struct ProxyConfig {
     pub sign_out_at_provider: bool,
     #[serde(default)]
     pub backend_logout_url: Option<String>,
+    pub session_store_type: String,
+    #[serde(default)]
+    pub redis_connection_url: Option<String>,
 }
 
 impl std::fmt::Debug for ProxyConfig {
@@ -193,6 +197,11 @@ impl ProxyConfig {
         s.upstream_timeout = duration("upstream_timeout", &self.upstream_timeout)?;
         s.sign_out_at_provider = self.sign_out_at_provider;
         s.backend_logout_url = self.backend_logout_url.clone();
+        s.session_store_type = match self.session_store_type.as_str() {
+            "redis" => SessionStoreType::Redis,
+            _ => SessionStoreType::Database,
+        };
+        s.redis_connection_url = self.redis_connection_url.clone().map(RedisUrl);
         latchkey_proxy::check_settings(&s).map_err(|e| settings_error(&e))?;
         Ok(s)
     }

@@ -381,4 +381,20 @@ pub(super) const PROXY_KEYS: &[Spec] = &[
         check: Check::Any,
         doc: "A URL the proxy asks (GET) at sign-out, `{id_token}` replaced by the session's ID token.",
     },
+    Spec {
+        name: "proxy.session_store_type",
+        kind: Kind::Str,
+        secret: false,
+        default: Fallback::Value("database"),
+        check: Check::OneOf(&["database", "cookie", "redis"]),
+        doc: "Where sessions are kept: `database` (Latchkey's SQLite or PostgreSQL; oauth2-proxy's `cookie` means the same here, since the cookie holds only a reference) or `redis` (at `redis_connection_url`).",
+    },
+    Spec {
+        name: "proxy.redis_connection_url",
+        kind: Kind::Str,
+        secret: true,
+        default: Fallback::None,
+        check: Check::Any,
+        doc: "Redis for `session_store_type = \"redis\"`: `redis://[user:password@]host[:port][/db]` (no TLS).",
+    },
 ];

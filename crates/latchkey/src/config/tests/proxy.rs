@@ -130,6 +130,11 @@ fn oauth2_proxy_environment() {
             "0123456789abcdef0123456789abcdef",
         ),
         ("OAUTH2_PROXY_SESSION_STORE_TYPE", "redis"),
+        (
+            "OAUTH2_PROXY_REDIS_CONNECTION_URL",
+            "redis://127.0.0.1:6379/1",
+        ),
+        ("OAUTH2_PROXY_HTPASSWD_FILE", "/etc/htpasswd"),
     ];
     let config = load_ok(&["proxy"], &vars);
     let s = config.proxy.settings("proxy").unwrap();
@@ -138,6 +143,10 @@ fn oauth2_proxy_environment() {
         ["http://127.0.0.1:8080/", "http://127.0.0.1:9/x"]
     );
     assert!(s.skip_provider_button);
+    assert_eq!(
+        s.session_store_type,
+        latchkey_proxy::session::SessionStoreType::Redis
+    );
     let notices: Vec<&str> = config.notices.iter().map(|n| n.text.as_str()).collect();
     assert!(
         notices.iter().any(|n| n.contains("cookie_secret")),
@@ -146,7 +155,7 @@ fn oauth2_proxy_environment() {
     assert!(
         notices
             .iter()
-            .any(|n| n.contains("OAUTH2_PROXY_SESSION_STORE_TYPE is ignored")),
+            .any(|n| n.contains("OAUTH2_PROXY_HTPASSWD_FILE is ignored")),
         "{notices:?}"
     );
     // LATCHKEY_PROXY_* beats OAUTH2_PROXY_*.
