@@ -70,7 +70,7 @@ pub fn check(s: &ProxySettings) -> Result<(), SettingsError> {
 /// One proxy's sessions in one store.
 pub enum Backend {
     Database { store: Store, proxy: ProxyId },
-    Redis(RedisSessions),
+    Redis(Box<RedisSessions>),
 }
 
 impl Backend {
@@ -78,7 +78,7 @@ impl Backend {
         check(s)?;
         Ok(match (&s.session_store_type, &s.redis_connection_url) {
             (SessionStoreType::Redis, Some(url)) => {
-                Backend::Redis(RedisSessions::new(&url.0, &s.id)?)
+                Backend::Redis(Box::new(RedisSessions::new(&url.0, &s.id)?))
             }
             _ => Backend::Database {
                 store,
