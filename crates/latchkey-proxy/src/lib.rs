@@ -9,6 +9,7 @@
 
 mod answer;
 mod bearer;
+mod metrics;
 pub mod provider;
 mod routes;
 pub mod rules;

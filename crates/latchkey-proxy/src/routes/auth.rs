@@ -16,14 +16,27 @@ use serde_json::{Map, Value};
 use super::auth_request_identity;
 use crate::Proxy;
 use crate::answer;
+use crate::metrics::{Outcome, mark};
 use crate::rules::Rules;
 use crate::session::Lookup;
 
 pub async fn any_auth(State(proxy): State<Arc<Proxy>>, headers: HeaderMap, uri: Uri) -> Response {
+    let r = decide(proxy, headers, uri).await;
+    // What the status says, unless the answer says more precisely.
+    let outcome = match r.status() {
+        s if s.is_success() => Outcome::Authenticated,
+        StatusCode::FORBIDDEN => Outcome::Forbidden,
+        _ => Outcome::Unauthenticated,
+    };
+    mark(r, outcome)
+}
+
+async fn decide(proxy: Arc<Proxy>, headers: HeaderMap, uri: Uri) -> Response {
     // A bearer ID token (with `skip_jwt_bearer_tokens`) stands for a session.
     if let Some(identity) = proxy.bearers.identity(&proxy.rp, &headers).await {
         if !proxy.rules.authorize(&identity) {
-            return answer::plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            let r = answer::plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            return mark(r, Outcome::Forbidden);
         }
         if !Rules::query_allows(uri.query(), &identity) {
             return answer::plain(StatusCode::FORBIDDEN, "Forbidden\n");
@@ -69,7 +82,7 @@ pub async fn any_auth(State(proxy): State<Arc<Proxy>>, headers: HeaderMap, uri: 
         let mut r = unauthorized();
         r.headers_mut()
             .append(header::SET_COOKIE, proxy.sessions.cookies.clear_session());
-        return r;
+        return mark(r, Outcome::Forbidden);
     }
     if !Rules::query_allows(uri.query(), current.identity()) {
         return answer::plain(StatusCode::FORBIDDEN, "Forbidden\n");

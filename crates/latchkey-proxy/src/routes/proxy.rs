@@ -11,6 +11,7 @@ use super::sign_in::sign_in_page;
 use super::upstream_identity;
 use crate::Proxy;
 use crate::answer;
+use crate::metrics::{Outcome, mark};
 use crate::rules::{normal_path, set_header, strip_identity_headers};
 use crate::session::Lookup;
 use crate::upstream::UpstreamError;
@@ -22,7 +23,7 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
     strip_identity_headers(req.headers_mut(), h.pass_authorization_header);
     if let Some(identity) = bearer {
         if !proxy.rules.authorize(&identity) {
-            return answer::error(
+            let r = answer::error(
                 &proxy,
                 req.headers(),
                 StatusCode::FORBIDDEN,
@@ -30,13 +31,14 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
                 "Permission denied",
                 "This token's holder may not use this site.",
             );
+            return mark(r, Outcome::Forbidden);
         }
         upstream_identity(&proxy, &identity, req.headers_mut());
         if let Some(v) = authorization {
             // The bearer token goes on to the app as it came.
             req.headers_mut().insert(header::AUTHORIZATION, v);
         }
-        return forward(&proxy, req, None).await;
+        return mark(forward(&proxy, req, None).await, Outcome::Authenticated);
     }
     let skip = proxy
         .rules
@@ -47,8 +49,10 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
         Err(e) => return answer::store_unavailable(&proxy, req.headers(), &e),
     };
     let mut set_cookie: Option<HeaderValue> = None;
+    let mut outcome = Outcome::Skipped;
     match lookup {
         Lookup::Found(current) if proxy.rules.authorize(current.identity()) => {
+            outcome = Outcome::Authenticated;
             set_cookie = current.set_cookie.clone();
             let headers = req.headers_mut();
             upstream_identity(&proxy, current.identity(), headers);
@@ -78,7 +82,7 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
             );
             r.headers_mut()
                 .append(header::SET_COOKIE, proxy.sessions.cookies.clear_session());
-            return r;
+            return mark(r, Outcome::Forbidden);
         }
         Lookup::None { .. } | Lookup::Ended => {
             let headers = req.headers();
@@ -95,7 +99,7 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
                     r.headers_mut()
                         .append(header::SET_COOKIE, proxy.sessions.cookies.clear_session());
                 }
-                return r;
+                return mark(r, Outcome::Unauthenticated);
             }
             // Back here after sign-in; a path that could be read as another origin is not
             // offered (the policy refuses it, and `/` is used).
@@ -106,10 +110,11 @@ pub async fn any_proxied(State(proxy): State<Arc<Proxy>>, mut req: Request) -> R
                 .filter(|_| normal_path(req.uri().path()).is_some())
                 .and_then(|p| proxy.rules.redirects.check(p))
                 .unwrap_or_else(|| "/".into());
-            return sign_in_page(&proxy, headers, StatusCode::FORBIDDEN, &rd).await;
+            let r = sign_in_page(&proxy, headers, StatusCode::FORBIDDEN, &rd).await;
+            return mark(r, Outcome::Unauthenticated);
         }
     }
-    forward(&proxy, req, set_cookie).await
+    mark(forward(&proxy, req, set_cookie).await, outcome)
 }
 
 /// Sends `req` on to its upstream without the proxy's own cookies; `set_cookie` (a refreshed
@@ -151,5 +156,6 @@ fn upstream_failed(proxy: &Proxy, headers: &axum::http::HeaderMap, e: UpstreamEr
             "The application behind this site did not answer in time. Please try again in a moment.",
         ),
     };
-    answer::error(proxy, headers, e.status(), "upstream_error", title, message)
+    let r = answer::error(proxy, headers, e.status(), "upstream_error", title, message);
+    mark(r, Outcome::UpstreamError)
 }

@@ -325,6 +325,7 @@ impl Sessions {
         if tokens.id_token.is_none() {
             tokens.id_token = self.id_token(&session);
         }
+        crate::metrics::refresh("ok");
         let expire = self.cookies.expire_secs();
         let update = ProxySessionRefresh {
             identity,
@@ -371,6 +372,7 @@ impl Sessions {
         e: ProviderError,
         now: i64,
     ) -> Result<Lookup, SessionError> {
+        crate::metrics::refresh(if e.is_fatal() { "refused" } else { "failed" });
         if e.is_fatal() {
             tracing::info!(subject = %session.identity.subject, error = %e, "proxy session ended: the provider refused its refresh");
             self.delete(&session.id_hash).await?;

@@ -445,6 +445,12 @@ pub(super) const OAUTH2_PROXY_ALIASES: &[Alias] = &[
         Convert::Same,
     ),
     oauth2_proxy(
+        "OAUTH2_PROXY_METRICS_ADDRESS",
+        "metrics-address",
+        "metrics_listen",
+        Convert::HttpAddress,
+    ),
+    oauth2_proxy(
         "OAUTH2_PROXY_SKIP_JWT_BEARER_TOKENS",
         "skip-jwt-bearer-tokens",
         "proxy.skip_jwt_bearer_tokens",

@@ -135,6 +135,7 @@ fn oauth2_proxy_environment() {
             "redis://127.0.0.1:6379/1",
         ),
         ("OAUTH2_PROXY_HTPASSWD_FILE", "/etc/htpasswd"),
+        ("OAUTH2_PROXY_METRICS_ADDRESS", "localhost:9100"),
     ];
     let config = load_ok(&["proxy"], &vars);
     let s = config.proxy.settings("proxy").unwrap();
@@ -146,6 +147,10 @@ fn oauth2_proxy_environment() {
     assert_eq!(
         s.session_store_type,
         latchkey_proxy::session::SessionStoreType::Redis
+    );
+    assert_eq!(
+        config.metrics_listen,
+        Some("127.0.0.1:9100".parse().unwrap())
     );
     let notices: Vec<&str> = config.notices.iter().map(|n| n.text.as_str()).collect();
     assert!(
