@@ -5,12 +5,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use latchkey_proxy::ProxySettings;
 use latchkey_proxy::session::{RedisUrl, SessionStoreType};
-use latchkey_store::{ClientId, Subject};
+use latchkey_store::Subject;
 
 const REDIS: &str = "redis://127.0.0.1:6379/3";
 
@@ -56,58 +55,12 @@ async fn forget(id: &str) {
     }
 }
 
-/// 20 requests at once when the session is due: one refresh at the provider, every request
-/// with the new token, one `Set-Cookie`.
-async fn twenty_at_once(w: &World, b: &Arc<Browser>, other: Option<&str>) {
-    let before = w.tokens();
-    let first = b.get(&w.url("/app"), &[]).await;
-    assert_eq!(first.status, 200, "{}", first.body);
-    let first_token = first.upstream_header("x-forwarded-access-token");
-    tokio::time::sleep(Duration::from_millis(3100)).await;
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let b = b.clone();
-        let url = match other {
-            Some(base) if i % 2 == 1 => format!("{base}/app/{i}"),
-            _ => w.url(&format!("/app/{i}")),
-        };
-        tasks.push(tokio::spawn(async move { b.get(&url, &[]).await }));
-    }
-    let mut tokens = std::collections::HashSet::new();
-    let mut set_cookie = 0;
-    for t in tasks {
-        let r = t.await.unwrap();
-        assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(r.upstream_header("x-forwarded-user"), ["alice"]);
-        tokens.insert(r.upstream_header("x-forwarded-access-token"));
-        if r.set_cookies()
-            .iter()
-            .any(|c| c.starts_with("_oauth2_proxy="))
-        {
-            set_cookie += 1;
-        }
-    }
-    assert_eq!(
-        w.tokens() - before,
-        1,
-        "exactly one refresh at the provider"
-    );
-    assert_eq!(set_cookie, 1, "the refreshing request renews the cookie");
-    assert_eq!(
-        tokens.len(),
-        1,
-        "every request carried the new token: {tokens:?}"
-    );
-    assert!(!tokens.contains(&first_token));
-}
-
 #[tokio::test]
 async fn sign_in_one_refresh_and_sign_out_in_redis() {
     let id = unique_id("flow");
     let w = World::start(|s| {
         on_redis(s, &id);
-        s.cookie.refresh = Duration::from_secs(2);
-        s.headers.pass_access_token = true;
+        refresh_often(s);
     })
     .await;
     let b = Arc::new(Browser::new());
@@ -134,7 +87,7 @@ async fn sign_in_one_refresh_and_sign_out_in_redis() {
         .unwrap();
     assert!(!state.contains(&token));
 
-    twenty_at_once(&w, &b, None).await;
+    one_refresh_for_twenty(&w, &b, &[]).await;
 
     // Sign-out ends it in Redis: the old cookie, replayed, is refused.
     let good = b.cookie("_oauth2_proxy").unwrap();
@@ -155,8 +108,7 @@ async fn replicas_on_one_redis_share_one_refresh() {
     let id = unique_id("replicas");
     let w = World::start(|s| {
         on_redis(s, &id);
-        s.cookie.refresh = Duration::from_secs(2);
-        s.headers.pass_access_token = true;
+        refresh_often(s);
     })
     .await;
     let (replica, replica_url) = w.replica(|_| {}).await;
@@ -165,7 +117,7 @@ async fn replicas_on_one_redis_share_one_refresh() {
     // The replica knows the session from Redis alone.
     let r = b.get(&format!("{replica_url}/oauth2/auth"), &[]).await;
     assert_eq!(r.status, 202);
-    twenty_at_once(&w, &b, Some(&replica_url)).await;
+    one_refresh_for_twenty(&w, &b, &[format!("{replica_url}/app")]).await;
     replica.stop().await;
     w.stop().await;
     forget(&id).await;
@@ -182,24 +134,12 @@ async fn back_channel_logout_ends_redis_sessions() {
         assert_eq!(w.sign_in(b, who, "/").await.status, 302);
     }
     assert_eq!(session_keys(&id).await.len(), 3);
-    let client = w
-        .provider
-        .find_client(&ClientId::from(w.client_id.as_str()))
-        .await
-        .unwrap()
-        .unwrap();
     let token = w
         .provider
-        .mint_logout_token(&client, &Subject::from("alice"), None)
+        .mint_logout_token(&*w.client().await, &Subject::from("alice"), None)
         .await
         .unwrap();
-    let r = reqwest::Client::new()
-        .post(w.url("/oauth2/backchannel_logout"))
-        .form(&[("logout_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(w.post_logout(&token).await.0, 200);
     assert_eq!(alice.get(&w.url("/oauth2/auth"), &[]).await.status, 401);
     assert_eq!(alice2.get(&w.url("/oauth2/auth"), &[]).await.status, 401);
     assert_eq!(bob.get(&w.url("/oauth2/auth"), &[]).await.status, 202);

@@ -32,6 +32,12 @@ async fn recorder() -> (Served, String, Arc<Mutex<Vec<String>>>) {
     (Served::start(listener, app), url, seen)
 }
 
+/// `/oauth2/sign_out?rd=…` from `b`.
+async fn sign_out(w: &World, b: &Browser, rd: &str) -> common::Resp {
+    b.get(&w.url(&format!("/oauth2/sign_out?rd={}", enc(rd))), &[])
+        .await
+}
+
 fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .ok()?
@@ -54,15 +60,7 @@ async fn sign_out_ends_the_provider_session_and_comes_back() {
 
     // With a whitelisted `rd` registered at the provider: to the provider with the hint,
     // then back to `rd`.
-    let r = b
-        .get(
-            &w.url(&format!(
-                "/oauth2/sign_out?rd={}",
-                enc("https://app.example.org/bye")
-            )),
-            &[],
-        )
-        .await;
+    let r = sign_out(&w, &b, "https://app.example.org/bye").await;
     assert_eq!(r.status, 302);
     assert!(b.cookie("_oauth2_proxy").is_none(), "the cookie is cleared");
     let to_provider = r.location();
@@ -106,12 +104,7 @@ async fn sign_out_ends_the_provider_session_and_comes_back() {
 
     // An `rd` the redirect policy refuses is never handed to the provider.
     w.sign_in(&b, "alice", "/app").await;
-    let r = b
-        .get(
-            &w.url(&format!("/oauth2/sign_out?rd={}", enc("https://evil.com/"))),
-            &[],
-        )
-        .await;
+    let r = sign_out(&w, &b, "https://evil.com/").await;
     assert_eq!(
         query_param(&r.location(), "post_logout_redirect_uri").as_deref(),
         Some(sign_in_page.as_str())
@@ -125,15 +118,7 @@ async fn sign_out_ends_the_provider_session_and_comes_back() {
     // A whitelisted address the provider does not know: the provider refuses it (the
     // operator registers the addresses first), and the proxy's session is over all the same.
     w.sign_in(&b, "alice", "/app").await;
-    let r = b
-        .get(
-            &w.url(&format!(
-                "/oauth2/sign_out?rd={}",
-                enc("https://app.example.org/elsewhere")
-            )),
-            &[],
-        )
-        .await;
+    let r = sign_out(&w, &b, "https://app.example.org/elsewhere").await;
     let r = b.get(&r.location(), &[]).await;
     assert_eq!(r.status, 400);
     assert_eq!(b.get(&w.url("/oauth2/auth"), &[]).await.status, 401);
@@ -148,15 +133,7 @@ async fn without_sign_out_at_provider_the_provider_is_not_involved() {
     let w = World::start(|_| {}).await;
     let b = Browser::new();
     w.sign_in(&b, "alice", "/app").await;
-    let r = b
-        .get(
-            &w.url(&format!(
-                "/oauth2/sign_out?rd={}",
-                enc("https://app.example.org/bye")
-            )),
-            &[],
-        )
-        .await;
+    let r = sign_out(&w, &b, "https://app.example.org/bye").await;
     assert_eq!(
         (r.status, r.location().as_str()),
         (302, "https://app.example.org/bye")
