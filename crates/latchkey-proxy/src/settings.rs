@@ -381,6 +381,13 @@ impl ProxySettings {
         }
         self.check_cookie()?;
         crate::session::check_store(self)?;
+        if let Some(url) = &self.backend_logout_url {
+            let ok = url::Url::parse(&url.replace("{id_token}", "x"))
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(invalid("backend-logout-url", "must be an http(s) URL"));
+            }
+        }
         if self.upstream_timeout.is_zero() {
             return Err(invalid("upstream-timeout", "must be more than zero"));
         }

@@ -68,13 +68,7 @@ async fn the_file_is_read_again_when_it_changes() {
 /// A file that cannot be read at start is a settings error naming the option.
 #[test]
 fn an_unreadable_file_at_start_is_refused() {
-    let mut s = latchkey_proxy::ProxySettings::new(
-        "p",
-        "https://id.example.com",
-        "c",
-        None,
-        "https://app.example.com/oauth2/callback",
-    );
+    let mut s = common::offline_settings();
     s.authenticated_emails_file = Some("/nonexistent/emails.txt".into());
     let e = latchkey_proxy::check_settings(&s).unwrap_err();
     assert_eq!(e.option, "authenticated-emails-file");

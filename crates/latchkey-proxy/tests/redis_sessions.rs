@@ -170,13 +170,7 @@ async fn redis_down_is_a_clear_503() {
 
 #[test]
 fn redis_settings_are_checked() {
-    let mut s = ProxySettings::new(
-        "p",
-        "https://id.example.com",
-        "c",
-        None,
-        "https://app.example.com/oauth2/callback",
-    );
+    let mut s = common::offline_settings();
     s.session_store_type = SessionStoreType::Redis;
     let e = latchkey_proxy::check_settings(&s).unwrap_err();
     assert_eq!(e.option, "redis-connection-url");

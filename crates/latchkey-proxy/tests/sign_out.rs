@@ -140,3 +140,13 @@ async fn without_sign_out_at_provider_the_provider_is_not_involved() {
     );
     w.stop().await;
 }
+
+#[test]
+fn a_backend_logout_url_must_be_http() {
+    let mut s = common::offline_settings();
+    s.backend_logout_url = Some("https://id.example.com/logout?id_token_hint={id_token}".into());
+    latchkey_proxy::check_settings(&s).unwrap();
+    s.backend_logout_url = Some("ftp://x/{id_token}".into());
+    let e = latchkey_proxy::check_settings(&s).unwrap_err();
+    assert_eq!(e.option, "backend-logout-url");
+}

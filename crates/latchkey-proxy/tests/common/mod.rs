@@ -371,6 +371,17 @@ pub async fn one_refresh_for_twenty(w: &World, b: &Arc<Browser>, replicas: &[Str
     before
 }
 
+/// Settings for checks that need no provider (nothing is started).
+pub fn offline_settings() -> ProxySettings {
+    ProxySettings::new(
+        "p",
+        "https://id.example.com",
+        "c",
+        None,
+        "https://app.example.com/oauth2/callback",
+    )
+}
+
 pub fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
