@@ -296,12 +296,27 @@ try {
     text: await page.locator("main").innerText(),
   };
   await shootHere("admin-client-secret", page);
+  // Its logo, uploaded by the page script from the file input.
+  await page.goto(`${base}/admin/clients/${out.admin_client.id}`);
+  const logo = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="14" fill="#17a34a"/><path d="M20 16h16a12 12 0 0 1 0 24h-8v10h-8z" fill="#fff"/></svg>`;
+  await page.getByLabel("Image").setInputFiles({ name: "paperless.svg", mimeType: "image/svg+xml", buffer: Buffer.from(logo) });
+  await page.getByRole("button", { name: "Upload logo" }).click();
+  await page.getByRole("button", { name: "Remove logo" }).waitFor();
+  const shown = page.locator("#logo-h ~ .app img");
+  out.logo = {
+    src: await shown.getAttribute("src"),
+    loaded: await shown.evaluate((img) => img.complete && img.naturalWidth > 0),
+  };
+  await shootHere("admin-client-logo", page);
   await page.goto(`${base}/admin/clients`);
   out.admin_clients_text = await page.locator("main").innerText();
   await shoot("admin-clients", page.url(), admin.ctx);
   await page.goto(`${base}/account`);
   out.my_apps_text = await page.locator("#apps-h").locator("..").innerText();
   await shoot("account-apps", page.url(), admin.ctx);
+  await page.locator("header nav").getByRole("link", { name: "Audit log" }).click();
+  out.audit_text = await page.locator("main").innerText();
+  await shoot("admin-audit", page.url(), admin.ctx);
 
   // 7. A second person, by a one-time link: the link page, then their first passkey.
   await shoot("link", link);

@@ -15,14 +15,45 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 fi
 pg_isready -h 127.0.0.1 -p 5432 || { echo "test: PostgreSQL is required at 127.0.0.1:5432" >&2; exit 1; }
 
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -qq --no-install-recommends "$@" \
+    || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "$@"; }
+}
+# A web server package may start its service on port 80 when installed: the tests start their
+# own instances, so the service is stopped and kept from starting at boot.
+stop_service() {
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now "$1" >/dev/null 2>&1 || true
+  else
+    $SUDO service "$1" stop >/dev/null 2>&1 || true
+    $SUDO update-rc.d "$1" disable >/dev/null 2>&1 || true
+  fi
+}
+
 # Browser tests: Debian's chromium (never a browser downloaded by a tool) driven by
 # playwright-core from e2e/.
 if ! command -v chromium >/dev/null 2>&1; then
   echo "test: installing chromium"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get install -y -qq --no-install-recommends chromium \
-    || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends chromium; }
+  apt_install chromium
+fi
+
+# Forward-auth tests: Debian's nginx (nginx-light has auth_request) and Caddy, each started by
+# the tests on a loopback port with its own configuration in a temporary directory.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "test: installing nginx"
+  apt_install nginx-light
+  stop_service nginx
+fi
+if ! { PATH="$PATH:/usr/sbin" nginx -V 2>&1 | grep -q -- --with-http_auth_request_module; }; then
+  echo "test: the installed nginx has no auth_request module (Debian's nginx-light has it)" >&2
+  exit 1
+fi
+if ! command -v caddy >/dev/null 2>&1; then
+  echo "test: installing caddy"
+  apt_install caddy
+  stop_service caddy
 fi
 echo "test: npm ci (e2e)"
 (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)

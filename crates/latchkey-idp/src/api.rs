@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use latchkey_oidc::crypto::{b64url, b64url_decode};
-use latchkey_store::{Passkey, PasskeyUse, StoreError, unix_now};
+use latchkey_store::{Passkey, PasskeyUse, StoreError, Subject, unix_now};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -411,6 +411,19 @@ async fn post_register_finish(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(user = %person.user.username, passkey = %passkey.name, "passkey registered");
+    let ip = idp
+        .client_ip(&headers, peer_addr(&peer))
+        .map(|ip| ip.to_string());
+    let subject = Subject(person.user.id.0.clone());
+    let detail = json!({"passkey": passkey.name});
+    idp.audit(
+        crate::audit::PASSKEY_ADDED,
+        Some(&subject),
+        None,
+        ip.as_deref(),
+        detail,
+    )
+    .await;
     let to =
         safe_return(&idp, q.return_to.as_deref()).unwrap_or_else(|| idp.site().path("/account"));
     Ok(finished(&idp, &to, None))

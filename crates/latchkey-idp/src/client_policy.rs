@@ -4,11 +4,13 @@
 use latchkey_store::Client;
 use serde_json::Value;
 
-/// Metadata names. `logo_uri` and `client_uri` are RFC 7591's; the others are ours.
+/// Metadata names (ours).
 pub const ALLOWED_GROUPS: &str = "allowed_groups";
 pub const SKIP_CONSENT: &str = "skip_consent";
 pub const LAUNCH_URL: &str = "launch_url";
-pub const LOGO_URI: &str = "logo_uri";
+/// When the logo uploaded in the admin pages last changed (unix seconds): its URL carries
+/// it, so browsers may cache a logo for long and still see a new one at once.
+pub const LOGO_VERSION: &str = "logo_version";
 /// Seconds: a session signed in longer ago must sign in again for this client (Pocket ID's
 /// per-client session duration).
 pub const SESSION_DURATION: &str = "session_duration";
@@ -18,7 +20,8 @@ pub struct ClientPolicy {
     pub allowed_groups: Vec<String>,
     pub skip_consent: bool,
     pub launch_url: Option<String>,
-    pub logo_uri: Option<String>,
+    /// Set when the client has a logo.
+    pub logo_version: Option<i64>,
     /// Seconds; `None`: the issuer's session duration.
     pub session_duration: Option<i64>,
 }
@@ -48,7 +51,7 @@ impl ClientPolicy {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             launch_url: text(LAUNCH_URL),
-            logo_uri: text(LOGO_URI),
+            logo_version: m.get(LOGO_VERSION).and_then(Value::as_i64),
             session_duration: m
                 .get(SESSION_DURATION)
                 .and_then(Value::as_i64)

@@ -5,6 +5,7 @@
 //! answers to the engine; [`router`] serves its pages and the WebAuthn JSON routes.
 
 mod api;
+mod audit;
 mod claims;
 mod client_policy;
 mod cookies;
@@ -20,7 +21,7 @@ mod webfinger;
 
 pub use claims::{DirectoryClaims, preferred_username};
 pub use client_policy::{
-    ALLOWED_GROUPS, ClientPolicy, LAUNCH_URL, LOGO_URI, SESSION_DURATION, SKIP_CONSENT,
+    ALLOWED_GROUPS, ClientPolicy, LAUNCH_URL, LOGO_VERSION, SESSION_DURATION, SKIP_CONSENT,
 };
 pub use pages::router;
 pub use session::{AMR_LINK, AMR_PASSKEY, LogoutNotifier, Person, SessionAuthenticator, sid_of};

@@ -96,23 +96,32 @@ impl Idp {
             .chars()
             .take(300)
             .collect();
-        self.store
-            .create_session(&Session {
-                id_hash: sha256_hex(token.as_bytes()),
-                issuer: self.issuer_id().clone(),
-                subject: Subject(user.id.0.clone()),
-                auth_time: now,
-                amr: vec![amr.to_owned()],
-                created_at: now,
-                expires_at: now + self.settings.session_duration,
-                user_agent,
-                ip: self
-                    .client_ip(headers, peer)
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_default(),
-                last_used_at: now,
-            })
-            .await?;
+        let session = Session {
+            id_hash: sha256_hex(token.as_bytes()),
+            issuer: self.issuer_id().clone(),
+            subject: Subject(user.id.0.clone()),
+            auth_time: now,
+            amr: vec![amr.to_owned()],
+            created_at: now,
+            expires_at: now + self.settings.session_duration,
+            user_agent,
+            ip: self
+                .client_ip(headers, peer)
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
+            last_used_at: now,
+        };
+        self.store.create_session(&session).await?;
+        let detail = serde_json::json!({"amr": amr, "user_agent": session.user_agent});
+        let ip = (!session.ip.is_empty()).then_some(session.ip.as_str());
+        self.audit(
+            crate::audit::SIGN_IN,
+            Some(&session.subject),
+            None,
+            ip,
+            detail,
+        )
+        .await;
         Ok(self
             .cookies
             .set(self.cookies.session, &token, self.settings.session_duration))

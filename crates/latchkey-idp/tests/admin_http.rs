@@ -732,3 +732,224 @@ async fn people_are_deleted_after_a_page_that_asks() {
     })
     .await;
 }
+
+/// A client's logo: uploaded by the page script as the body (the CSRF token in a header),
+/// checked by its bytes, served by us to the pages that name the client, and removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_logos_are_uploaded_served_and_removed() {
+    on_each_backend(|w| async move {
+        let mut alice = w.alice().await;
+        let (id, _) = w.client(&mut alice, &[]).await;
+        let page = format!("/admin/clients/{id}");
+        let upload = format!("/admin/clients/{id}/logo");
+        let png: Vec<u8> = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0"
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(0u8, 64))
+            .collect();
+        let send = |body: Vec<u8>, token: Option<String>, content_type: &'static str| {
+            let mut req = w
+                .http
+                .post(w.url(&upload))
+                .header("origin", &w.base)
+                .header("sec-fetch-site", "same-origin")
+                .header("content-type", content_type)
+                .body(body);
+            if let Some(t) = token {
+                req = req.header("x-csrf-token", t);
+            }
+            req
+        };
+        let form = w.get(&mut alice, &page).await;
+        assert!(form.body.contains("No logo yet"), "{}", form.body);
+        let token = form.token();
+
+        let no_token = w
+            .send(&mut alice, send(png.clone(), None, "image/png"))
+            .await;
+        assert_eq!(no_token.status, 403, "{}", no_token.body);
+        let html = b"<html><script>alert(1)</script><svg></svg></html>".to_vec();
+        let not_image = w
+            .send(&mut alice, send(html, Some(token.clone()), "image/svg+xml"))
+            .await;
+        assert_eq!(not_image.status, 415, "{}", not_image.body);
+        assert!(not_image.body.contains("PNG, JPEG, WebP or SVG"));
+        let huge = w
+            .send(
+                &mut alice,
+                send(vec![0u8; 300 * 1024], Some(token.clone()), "image/png"),
+            )
+            .await;
+        assert_eq!(huge.status, 413, "{}", huge.body);
+        let multipart = w
+            .send(
+                &mut alice,
+                send(b"--x--".to_vec(), None, "multipart/form-data; boundary=x"),
+            )
+            .await;
+        assert_eq!(multipart.status, 400);
+        assert!(
+            multipart.body.contains("needs JavaScript"),
+            "{}",
+            multipart.body
+        );
+        assert!(
+            w.store
+                .client_logo(&w.issuer, &id.as_str().into())
+                .await
+                .unwrap()
+                .is_none(),
+            "nothing refused was stored"
+        );
+
+        // Someone who is not an administrator cannot set one.
+        let (_, mut bob) = w.person(&mut alice, "bob").await;
+        let by_bob = w
+            .send(
+                &mut bob,
+                send(png.clone(), Some(token.clone()), "image/png"),
+            )
+            .await;
+        assert_eq!(by_bob.status, 403);
+
+        let saved = w
+            .send(
+                &mut alice,
+                send(png.clone(), Some(token), "application/octet-stream"),
+            )
+            .await;
+        assert_eq!(saved.status, 200, "{}", saved.body);
+        let form = w.get(&mut alice, &page).await;
+        let at = form
+            .body
+            .find(&format!("/clients/{id}/logo?v="))
+            .expect("logo link");
+        let link = &form.body[at..at + form.body[at..].find('"').unwrap()];
+        let served = w.http.get(w.url(link)).send().await.unwrap();
+        assert_eq!(served.status(), 200);
+        let h = served.headers();
+        assert_eq!(
+            h["content-type"], "image/png",
+            "by its bytes, not the claim"
+        );
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("sandbox")
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(served.bytes().await.unwrap().to_vec(), png);
+        // The list and My apps show it too.
+        let list = w.get(&mut alice, "/admin/clients").await;
+        assert!(list.body.contains(link), "{}", list.body);
+
+        let removed = w
+            .submit(&mut alice, &page, &format!("{upload}/delete"), &[])
+            .await;
+        assert_eq!(removed.status, 303, "{}", removed.body);
+        assert_eq!(w.http.get(w.url(link)).send().await.unwrap().status(), 404);
+        let form = w.get(&mut alice, &page).await;
+        assert!(form.body.contains("No logo yet"), "{}", form.body);
+    })
+    .await;
+}
+
+/// The audit log: a person sees their own sign-ins on their account page; administrators
+/// see everyone's events, with who did what to which application; nobody else may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_and_ones_own_activity() {
+    on_each_backend(|w| async move {
+        let mut alice = w.alice().await;
+        let account = w.get(&mut alice, "/account").await;
+        assert!(account.body.contains("Recent activity"), "{}", account.body);
+        assert!(
+            account.body.contains("Signed in with a one-time link"),
+            "{}",
+            account.body
+        );
+        w.client(&mut alice, &[]).await;
+        let (_, mut bob) = w.person(&mut alice, "bob").await;
+
+        let log = w.get(&mut alice, "/admin/audit").await;
+        assert_eq!(log.status, 200, "{}", log.body);
+        for seen in [
+            "Added a client",
+            "Grafana",
+            "Added a person",
+            "Signed in with a one-time link",
+            "bob",
+            "alice",
+        ] {
+            assert!(log.body.contains(seen), "{seen}: {}", log.body);
+        }
+        // Newest first: Bob's sign-in comes before the client Alice added.
+        let bob_signed_in = log
+            .body
+            .find("<td data-label=\"Who\">bob</td>")
+            .expect("bob's row");
+        let client_added = log.body.find("Added a client").unwrap();
+        assert!(bob_signed_in < client_added, "newest first");
+
+        // Bob's own activity is his, not Alice's.
+        let his = w.get(&mut bob, "/account").await;
+        assert!(his.body.contains("Signed in with a one-time link"));
+        assert!(!his.body.contains("Added a client"), "{}", his.body);
+        assert_eq!(w.get(&mut bob, "/admin/audit").await.status, 403);
+        assert_eq!(
+            w.get(&mut Tab::default(), "/admin/audit").await.status,
+            303,
+            "someone not signed in is sent to sign in"
+        );
+    })
+    .await;
+}
+
+/// A group renamed in its page: clients that admit it follow the new name; a name taken by
+/// another group is refused with the typed values kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_renamed_and_clients_follow() {
+    on_each_backend(|w| async move {
+        let mut alice = w.alice().await;
+        for (name, friendly) in [("ops", "Ops"), ("staff", "Staff")] {
+            let fields = [("name", name), ("friendly_name", friendly)];
+            let made = w
+                .submit(&mut alice, "/admin/groups/new", "/admin/groups", &fields)
+                .await;
+            assert_eq!(made.status, 303, "{}", made.body);
+        }
+        let (id, _) = w.client(&mut alice, &[("allowed_group", "ops")]).await;
+        let group = w.store.find_group_by_name("ops").await.unwrap().unwrap();
+        let page = format!("/admin/groups/{}", group.id);
+
+        let taken = [("name", "STAFF"), ("friendly_name", "Operations")];
+        let refused = w.submit(&mut alice, &page, &page, &taken).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains("already"), "{}", refused.body);
+        assert!(
+            refused.body.contains("value=\"STAFF\""),
+            "typed values kept"
+        );
+        let bad = [("name", "has space"), ("friendly_name", "x")];
+        assert_eq!(w.submit(&mut alice, &page, &page, &bad).await.status, 400);
+
+        let fields = [("name", "operations"), ("friendly_name", "Operations")];
+        let renamed = w.submit(&mut alice, &page, &page, &fields).await;
+        assert_eq!(renamed.status, 303, "{}", renamed.body);
+        let stored = w.store.find_group(&group.id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.name.as_str(), stored.friendly_name.as_str()),
+            ("operations", "Operations")
+        );
+        let client = w
+            .store
+            .find_client(&w.issuer, &id.as_str().into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(client.metadata["allowed_groups"], json!(["operations"]));
+        let log = w.get(&mut alice, "/admin/audit").await;
+        assert!(log.body.contains("Renamed a group"), "{}", log.body);
+    })
+    .await;
+}

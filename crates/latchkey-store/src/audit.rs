@@ -5,6 +5,22 @@ use sqlx::Row;
 use crate::model::parse_json;
 use crate::{AuditEvent, ClientId, IssuerId, Result, Store, Subject, on_pool};
 
+macro_rules! event_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        AuditEvent {
+            id: row.try_get("id")?,
+            issuer: IssuerId(row.try_get("issuer")?),
+            kind: row.try_get("kind")?,
+            subject: row.try_get::<Option<String>, _>("subject")?.map(Subject),
+            client_id: row.try_get::<Option<String>, _>("client_id")?.map(ClientId),
+            ip: row.try_get("ip")?,
+            detail: parse_json(row.try_get::<&str, _>("detail")?)?,
+            created_at: row.try_get("created_at")?,
+        }
+    }};
+}
+
 /// What to record; the store assigns the id.
 #[derive(Clone, Debug)]
 pub struct NewAuditEvent<'a> {
@@ -51,20 +67,28 @@ impl Store {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(AuditEvent {
-                    id: row.try_get("id")?,
-                    issuer: IssuerId(row.try_get("issuer")?),
-                    kind: row.try_get("kind")?,
-                    subject: row.try_get::<Option<String>, _>("subject")?.map(Subject),
-                    client_id: row.try_get::<Option<String>, _>("client_id")?.map(ClientId),
-                    ip: row.try_get("ip")?,
-                    detail: parse_json(row.try_get::<&str, _>("detail")?)?,
-                    created_at: row.try_get("created_at")?,
-                });
-            }
-            Ok(out)
+            rows.iter().map(|row| Ok(event_from_row!(row))).collect()
+        })
+    }
+
+    /// What `subject` did (or what was done as them), newest first.
+    pub async fn list_audit_events_of(
+        &self,
+        issuer: &IssuerId,
+        subject: &Subject,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
+        on_pool!(self, read, pool => {
+            let rows = sqlx::query(
+                "SELECT id, issuer, kind, subject, client_id, ip, detail, created_at FROM audit_events \
+                 WHERE issuer = $1 AND subject = $2 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(issuer.as_str())
+            .bind(subject.as_str())
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|row| Ok(event_from_row!(row))).collect()
         })
     }
 }

@@ -161,11 +161,16 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM consents WHERE issuer = $1 AND client_id = $2")
-                .bind(issuer.as_str())
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
+            for sql in [
+                "DELETE FROM consents WHERE issuer = $1 AND client_id = $2",
+                "DELETE FROM client_logos WHERE issuer = $1 AND client_id = $2",
+            ] {
+                sqlx::query(sql)
+                    .bind(issuer.as_str())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             Ok(n == 1)
         })

@@ -19,6 +19,10 @@ const SQLITE: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_device_codes.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_logos_and_activity.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_initial.sql")),
@@ -35,6 +39,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         6,
         include_str!("../migrations/postgres/0006_device_codes.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_logos_and_activity.sql"),
     ),
 ];
 

@@ -19,6 +19,11 @@
 //   "Copied" for 2 s in the button (its last <span>, else the whole text) and in a live
 //   region. Give it `hidden`: the script shows it only when the clipboard is available.
 //   input.copy selects its whole value when focused.
+// UPLOAD — <form method="post" action=URL data-upload> with one input[type=file] and the
+//   hidden csrf_token: the chosen file is POSTed as the raw body (its own Content-Type), the
+//   token in X-CSRF-Token; 2xx: reload; else the answer's {"error": text} goes to the form's
+//   [data-upload-status] with data-tone="error". Without the script the browser posts a
+//   multipart form, which the server answers with a page saying the script is needed.
 // NO-JS — the script adds class "js" to <html>: [data-hide-without-js] shows only after
 //   that, [data-show-without-js] only until then.
 "use strict";
@@ -261,5 +266,53 @@
 
   for (const input of document.querySelectorAll("input.copy")) {
     input.addEventListener("focus", () => input.select());
+  }
+
+  // Uploads (a client's logo).
+  for (const form of document.querySelectorAll("form[data-upload]")) {
+    const status = form.querySelector("[data-upload-status]");
+    const say = (text) => {
+      if (!status) return;
+      status.textContent = text;
+      status.dataset.tone = "error";
+    };
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const input = form.querySelector('input[type="file"]');
+      const file = input && input.files && input.files[0];
+      if (!file) {
+        say("Choose an image first.");
+        return;
+      }
+      const button = form.querySelector('button[type="submit"]');
+      if (button) {
+        button.disabled = true;
+        button.setAttribute("aria-busy", "true");
+      }
+      try {
+        const r = await fetch(form.action, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: {
+            "Content-Type": file.type || "application/octet-stream",
+            "X-CSRF-Token": form.elements.csrf_token ? form.elements.csrf_token.value : "",
+          },
+          body: file,
+        });
+        if (r.ok) {
+          location.reload();
+          return;
+        }
+        const body = await r.json().catch(() => ({}));
+        say(body.error || "The file could not be saved.");
+      } catch {
+        say("The file could not be sent. Check the connection and try again.");
+      } finally {
+        if (button) {
+          button.disabled = false;
+          button.removeAttribute("aria-busy");
+        }
+      }
+    });
   }
 })();

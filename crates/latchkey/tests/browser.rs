@@ -434,6 +434,15 @@ async fn idp_people_in_chromium() {
         clients.contains("Paperless") && clients.contains("ops"),
         "{clients}"
     );
+    let audit = text("audit_text");
+    assert!(
+        audit.contains("Added a client") && audit.contains("Signed in with a passkey"),
+        "{audit}"
+    );
+    let logo = &seen["logo"];
+    assert_eq!(logo["loaded"], true, "the uploaded logo shows: {logo}");
+    let logo_path = format!("/clients/{}/logo?v=", client["id"].as_str().unwrap());
+    assert!(logo["src"].as_str().unwrap().contains(&logo_path), "{logo}");
     let introspected = post_form_as(
         &http,
         &format!("{base}/introspect"),
@@ -454,7 +463,7 @@ async fn idp_people_in_chromium() {
         json!([]),
         "no CSP violation or script error: {seen}"
     );
-    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 60, "{seen}");
+    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 66, "{seen}");
     // The device, polling, gets its tokens once the person allowed it.
     assert_eq!(
         seen["device_confirm_heading"], "Connect a device to Grafana?",

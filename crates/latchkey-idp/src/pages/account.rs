@@ -117,6 +117,8 @@ struct Account {
     sessions: Vec<SessionRow>,
     launch: Vec<LaunchCard>,
     access: Vec<AccessRow>,
+    /// The person's own recent sign-ins and changes.
+    activity: Vec<super::activity::ActivityRow>,
     /// What "Add a passkey" does: register at once while the sign-in is recent (or just
     /// confirmed), else confirm with a passkey first; `None` when neither can be done (no
     /// passkey to confirm with, and an old sign-in).
@@ -209,9 +211,14 @@ async fn get_account(
         Ok(apps) => apps,
         Err(e) => return internal(idp.site(), e),
     };
+    let activity = match super::activity::of_person(&idp, &person, now).await {
+        Ok(rows) => rows,
+        Err(e) => return internal(idp.site(), e),
+    };
     let content = Account {
         launch,
         access,
+        activity,
         name: person.user.display_name.clone(),
         username: person.user.username.clone(),
         email: person.user.email.clone().unwrap_or_default(),
@@ -418,6 +425,16 @@ async fn post_delete(
     match idp.store.delete_passkey(&person.user.id, &id).await {
         Ok(true) => {
             tracing::info!(user = %person.user.username, "passkey deleted");
+            let subject = latchkey_store::Subject(person.user.id.0.clone());
+            let ip = idp.client_ip(&headers, None).map(|ip| ip.to_string());
+            idp.audit(
+                crate::audit::PASSKEY_REMOVED,
+                Some(&subject),
+                None,
+                ip.as_deref(),
+                serde_json::json!({"passkey": id}),
+            )
+            .await;
             see_other(&idp.site().path("/account"))
         }
         Ok(false) => own_passkey(&idp, &person, &id)
@@ -496,7 +513,7 @@ async fn my_apps(
                 .and_then(|u| u.host_str().map(str::to_owned))
                 .unwrap_or_default();
             Some(LaunchCard {
-                app: AppView::of(c),
+                app: idp.app_view(c),
                 url,
                 host,
             })
@@ -518,7 +535,7 @@ async fn my_apps(
         if let Some(c) = clients.iter().find(|c| &c.id == id) {
             access.push(AccessRow {
                 id: id.0.clone(),
-                app: AppView::of(c),
+                app: idp.app_view(c),
                 since,
             });
         }

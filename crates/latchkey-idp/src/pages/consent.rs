@@ -106,7 +106,7 @@ pub(crate) async fn get_consent(
         Ok(None) => return stale(&idp),
         Err(e) => return internal(idp.site(), e),
     };
-    let app = AppView::of(&client);
+    let app = idp.app_view(&client);
     let title = format!("Allow {} to use your account?", app.name);
     let mut items: Vec<&'static str> = scopes.iter().filter_map(|s| scope_text(s)).collect();
     items.dedup();
@@ -215,7 +215,7 @@ pub(crate) async fn get_refused(
         Ok(None) => return stale(&idp),
         Err(e) => return internal(idp.site(), e),
     };
-    let app = AppView::of(&client);
+    let app = idp.app_view(&client);
     let title = format!("You cannot use {}", app.name);
     latchkey_web::render_card(
         idp.site(),

@@ -177,7 +177,7 @@ async fn enter(
     if let Some(refused) = refuse_outsider(idp, person, &client, &request).await {
         return refused;
     }
-    let app = AppView::of(&client);
+    let app = idp.app_view(&client);
     let title = format!("Connect a device to {}?", app.name);
     let mut items: Vec<&'static str> = request
         .scope
@@ -213,7 +213,7 @@ async fn decide(idp: &Idp, person: &Person, typed: &str, allow: bool) -> Respons
     if let Some(refused) = refuse_outsider(idp, person, &client, &request).await {
         return refused;
     }
-    let app = AppView::of(&client);
+    let app = idp.app_view(&client);
     let done = if allow {
         let principal = Principal {
             subject: Subject(person.user.id.0.clone()),
@@ -296,7 +296,7 @@ async fn refuse_outsider(
     if let Err(e) = deny_device(idp.store(), idp.issuer_id(), &request.user_code).await {
         return Some(internal(idp.site(), e));
     }
-    let app = AppView::of(client);
+    let app = idp.app_view(client);
     Some(problem(
         idp.site(),
         StatusCode::FORBIDDEN,

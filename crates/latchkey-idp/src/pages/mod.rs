@@ -3,6 +3,7 @@
 //! token bound to them.
 
 mod account;
+mod activity;
 mod admin;
 mod consent;
 mod device;
@@ -131,13 +132,30 @@ pub(crate) async fn client_of(
 pub(crate) struct AppView {
     pub name: String,
     pub initial: String,
+    /// The uploaded logo's URL (ours: pages make no third-party requests); else the
+    /// initial stands in.
+    pub logo: Option<String>,
 }
 
 impl AppView {
-    pub fn of(client: &Client) -> AppView {
+    /// `base`: the idp's base URL, for the logo's.
+    pub fn of(client: &Client, base: &str) -> AppView {
         let name = display_name(client).to_owned();
         let initial = latchkey_web::page::initial(&name);
-        AppView { name, initial }
+        let logo = crate::client_policy::ClientPolicy::of(client)
+            .logo_version
+            .map(|v| format!("{base}/clients/{}/logo?v={v}", client.id.as_str()));
+        AppView {
+            name,
+            initial,
+            logo,
+        }
+    }
+}
+
+impl crate::state::Idp {
+    pub(crate) fn app_view(&self, client: &Client) -> AppView {
+        AppView::of(client, &self.site().base)
     }
 }
 

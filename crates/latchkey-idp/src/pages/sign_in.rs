@@ -34,7 +34,7 @@ pub(crate) async fn get_login(
     let return_to = safe_return(&idp, q.return_to.as_deref());
     let app = match &return_to {
         Some(to) => match client_of(&idp, to).await {
-            Ok(found) => found.map(|(c, _)| AppView::of(&c)),
+            Ok(found) => found.map(|(c, _)| idp.app_view(&c)),
             Err(e) => return internal(idp.site(), e),
         },
         None => None,

@@ -109,6 +109,13 @@ async fn echo(req: Request) -> axum::response::Response {
         .into_response()
 }
 
+/// The echo upstream on its own port: the server and its URL.
+pub async fn start_echo_upstream() -> (Served, String) {
+    let listener = bind_loopback(0).await;
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (Served::start(listener, Router::new().fallback(echo)), url)
+}
+
 pub struct World {
     pub db: TestDb,
     pub store: Store,
@@ -134,14 +141,36 @@ impl World {
     }
 
     pub async fn start_on(backend: Backend, tweak: impl FnOnce(&mut ProxySettings)) -> World {
+        World::build(backend, None, |_| {}, tweak).await
+    }
+
+    /// A world whose proxy people reach through a web server at `front` (nginx, Caddy):
+    /// the client's redirect URI and the proxy's callback are on `front`. `op_tweak` adjusts
+    /// the provider (token lifetimes, say).
+    pub async fn start_behind(
+        front: &str,
+        op_tweak: impl FnOnce(&mut OpSettings),
+        tweak: impl FnOnce(&mut ProxySettings),
+    ) -> World {
+        World::build(Backend::Sqlite, Some(front), op_tweak, tweak).await
+    }
+
+    async fn build(
+        backend: Backend,
+        front: Option<&str>,
+        op_tweak: impl FnOnce(&mut OpSettings),
+        tweak: impl FnOnce(&mut ProxySettings),
+    ) -> World {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
 
         let op_listener = bind_loopback(0).await;
         let op_url = format!("http://{}", op_listener.local_addr().unwrap());
+        let mut op_settings = OpSettings::new(IssuerId::from("idp"), &op_url);
+        op_tweak(&mut op_settings);
         let provider = Arc::new(
             Provider::new(
-                OpSettings::new(IssuerId::from("idp"), &op_url),
+                op_settings,
                 store.clone(),
                 master_key(),
                 Arc::new(TestAuthenticator),
@@ -175,7 +204,7 @@ impl World {
 
         let proxy_listener = bind_loopback(0).await;
         let proxy_url = format!("http://{}", proxy_listener.local_addr().unwrap());
-        let callback = format!("{proxy_url}/oauth2/callback");
+        let callback = format!("{}/oauth2/callback", front.unwrap_or(&proxy_url));
         let created = create_client(
             &store,
             &IssuerId::from("idp"),
@@ -256,8 +285,13 @@ impl World {
     /// The whole sign-in: start → provider (as `user`) → callback. Returns the callback's
     /// answer (a redirect to where the person was going, with the session cookie).
     pub async fn sign_in(&self, browser: &Browser, user: &str, rd: &str) -> Resp {
+        self.sign_in_at(&self.proxy_url, browser, user, rd).await
+    }
+
+    /// [`World::sign_in`] with the proxy's pages reached at `base` (a web server in front).
+    pub async fn sign_in_at(&self, base: &str, browser: &Browser, user: &str, rd: &str) -> Resp {
         let start = browser
-            .get(&self.url(&format!("/oauth2/start?rd={}", enc(rd))), &[])
+            .get(&format!("{base}/oauth2/start?rd={}", enc(rd)), &[])
             .await;
         assert_eq!(start.status, 302, "start: {}", start.body);
         let authorize = start.location();
@@ -271,7 +305,7 @@ impl World {
         assert_eq!(op.status, 303, "authorize: {}", op.body);
         let callback = op.location();
         assert!(
-            callback.starts_with(&self.url("/oauth2/callback")),
+            callback.starts_with(&format!("{base}/oauth2/callback")),
             "{callback}"
         );
         browser.get(&callback, &[]).await
@@ -425,6 +459,22 @@ impl Resp {
         self.header("content-type")
             .is_some_and(|c| c.starts_with("text/html"))
     }
+}
+
+/// What the echo upstream must have received for `user` of the test claims (the `sub`,
+/// `{user}@example.com`, groups `staff` and `{user}-team`, the preferred username).
+pub fn assert_upstream_identity(r: &Resp, user: &str) {
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.upstream_header("x-forwarded-user"), [user]);
+    assert_eq!(
+        r.upstream_header("x-forwarded-email"),
+        [format!("{user}@example.com")]
+    );
+    assert_eq!(
+        r.upstream_header("x-forwarded-groups"),
+        [format!("staff,{user}-team")]
+    );
+    assert_eq!(r.upstream_header("x-forwarded-preferred-username"), [user]);
 }
 
 /// A browser that keeps cookies (all of them, by name; the tests run on one host).

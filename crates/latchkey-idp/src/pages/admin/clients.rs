@@ -48,11 +48,11 @@ pub(crate) struct ClientRow {
 }
 
 impl ClientRow {
-    fn of(c: &Client) -> ClientRow {
+    fn of(idp: &Idp, c: &Client) -> ClientRow {
         let policy = ClientPolicy::of(c);
         ClientRow {
             id: c.id.0.clone(),
-            app: AppView::of(c),
+            app: idp.app_view(c),
             public: c.public,
             groups: policy.allowed_groups.join(", "),
             alg: c.id_token_alg.clone(),
@@ -75,7 +75,7 @@ async fn get_clients(State(idp): State<Arc<Idp>>, Admin(person): Admin) -> Page 
         .map_err(failed(&idp))?;
     let content = Clients {
         base: idp.site().base.clone(),
-        clients: clients.iter().map(ClientRow::of).collect(),
+        clients: clients.iter().map(|c| ClientRow::of(&idp, c)).collect(),
     };
     Ok(render_page(
         &idp,
@@ -99,6 +99,8 @@ pub(crate) struct Draft {
     /// Where the client is told that a session ended (back-channel logout).
     pub logout_uri: String,
     pub alg: String,
+    /// Set when the client has a logo (not part of the form: uploaded on its own).
+    pub logo_version: Option<i64>,
 }
 
 impl Default for Draft {
@@ -112,6 +114,7 @@ impl Default for Draft {
             launch_url: String::new(),
             logout_uri: String::new(),
             alg: Alg::RS256.as_str().into(),
+            logo_version: None,
         }
     }
 }
@@ -138,6 +141,7 @@ impl Draft {
                 .unwrap_or_default()
                 .to_owned(),
             alg: c.id_token_alg.clone(),
+            logo_version: policy.logo_version,
         }
     }
 
@@ -156,6 +160,7 @@ impl Draft {
             launch_url: text(form, "launch_url"),
             logout_uri: text(form, "backchannel_logout_uri"),
             alg: text(form, "id_token_alg"),
+            logo_version: None,
         }
     }
 
@@ -255,6 +260,8 @@ struct ClientForm {
     csrf: String,
     /// `None` on the creation form.
     id: Option<String>,
+    /// Stands in for a missing logo.
+    initial: String,
     draft: Draft,
     groups: Vec<GroupBox>,
     algs: [&'static str; 3],
@@ -306,6 +313,7 @@ async fn form_page(
         base: idp.site().base.clone(),
         csrf: csrf(idp, person),
         id: id.map(|i| i.0.clone()),
+        initial: latchkey_web::page::initial(&draft.name),
         draft,
         groups: boxes,
         algs: Alg::ALL.map(Alg::as_str),
@@ -395,7 +403,7 @@ fn shown(
         base: idp.site().base.clone(),
         heading,
         id: client.id.0.clone(),
-        app: AppView::of(client),
+        app: idp.app_view(client),
         secret,
         issuer: idp.issuer().to_owned(),
         copy: latchkey_web::icons::COPY,
@@ -410,7 +418,7 @@ fn shown(
     )
 }
 
-async fn find(idp: &Idp, id: &str) -> Result<Client, Response> {
+pub(super) async fn find(idp: &Idp, id: &str) -> Result<Client, Response> {
     match idp
         .store
         .find_client(idp.issuer_id(), &ClientId::from(id))
@@ -442,7 +450,8 @@ async fn post_update(
     Posted { person, form, by }: Posted,
 ) -> Page {
     let mut client = find(&idp, &id).await?;
-    let draft = Draft::from_form(&form, client.public);
+    let mut draft = Draft::from_form(&form, client.public);
+    draft.logo_version = ClientPolicy::of(&client).logo_version;
     let checked = match draft.check() {
         Ok(c) => c,
         Err(error) => {

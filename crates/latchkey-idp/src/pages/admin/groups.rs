@@ -25,7 +25,7 @@ pub(super) fn routes() -> Router<Arc<Idp>> {
     Router::new()
         .route("/admin/groups", get(get_groups).post(post_create))
         .route("/admin/groups/new", get(get_new))
-        .route("/admin/groups/{id}", get(get_group))
+        .route("/admin/groups/{id}", get(get_group).post(post_rename))
         .route("/admin/groups/{id}/members", post(post_members))
         .route("/admin/groups/{id}/claims", post(post_claims))
         .route(
@@ -164,6 +164,10 @@ struct GroupPage {
     name: String,
     friendly_name: String,
     members: Vec<MemberRow>,
+    /// The name form: as stored, or as typed when refused (with why).
+    edit_name: String,
+    edit_friendly: String,
+    rename_error: Option<String>,
     member_error: Option<String>,
     member: String,
     claims: ClaimsPanel,
@@ -186,6 +190,8 @@ fn back_to(idp: &Idp, group: &Group, panel: &str) -> Response {
 /// What the group page shows after a refused form: the panel's sentence, what was typed.
 enum Refusal {
     None,
+    /// Why, the name and display name typed.
+    Name(String, String, String),
     Member(String, String),
     Claim(Refused),
 }
@@ -196,19 +202,25 @@ async fn group_page(idp: &Idp, person: &Person, group: &Group, refusal: Refusal)
         .list_group_members(&group.id)
         .await
         .map_err(failed(idp))?;
+    let mut edit = (None, group.name.clone(), group.friendly_name.clone());
     let (member_error, member, refused) = match refusal {
         Refusal::None => (None, String::new(), None),
+        Refusal::Name(e, name, friendly) => {
+            edit = (Some(e), name, friendly);
+            (None, String::new(), None)
+        }
         Refusal::Member(e, typed) => (Some(e), typed, None),
         Refusal::Claim(r) => (None, String::new(), Some(r)),
     };
+    let (rename_error, edit_name, edit_friendly) = edit;
     let action = idp
         .site()
         .path(&format!("/admin/groups/{}/claims", group.id));
     let claims = ClaimsPanel::load(&idp.store, &Owner::Group(&group.id), action, refused)
         .await
         .map_err(failed(idp))?;
-    let status = match (&member_error, &claims.error) {
-        (None, None) => StatusCode::OK,
+    let status = match (&member_error, &claims.error, &rename_error) {
+        (None, None, None) => StatusCode::OK,
         _ => StatusCode::BAD_REQUEST,
     };
     let content = GroupPage {
@@ -226,6 +238,9 @@ async fn group_page(idp: &Idp, person: &Person, group: &Group, refusal: Refusal)
                 email: u.email.unwrap_or_default(),
             })
             .collect(),
+        edit_name,
+        edit_friendly,
+        rename_error,
         member_error,
         member,
         claims,
@@ -247,6 +262,83 @@ async fn get_group(
 ) -> Page {
     let group = find(&idp, &id).await?;
     group_page(&idp, &person, &group, Refusal::None).await
+}
+
+/// Renames a group. Its name is what clients' allowed groups name, so they follow it: a
+/// rename neither locks people out of an application nor lets others in.
+async fn post_rename(
+    State(idp): State<Arc<Idp>>,
+    Path(id): Path<String>,
+    Posted { person, form, by }: Posted,
+) -> Page {
+    let mut group = find(&idp, &id).await?;
+    let name = text(&form, "name");
+    let friendly_name = text(&form, "friendly_name");
+    let friendly = (!friendly_name.is_empty()).then_some(friendly_name.as_str());
+    let checked = if friendly_name.chars().count() > 100
+        || friendly_name.chars().any(char::is_control)
+    {
+        Err("The display name must be at most 100 characters, without control characters.".into())
+    } else {
+        new_group(&name, friendly).map_err(|e| format!("{e}."))
+    };
+    let renamed = match checked {
+        Ok(r) => r,
+        Err(e) => {
+            let refusal = Refusal::Name(e, name, friendly_name);
+            return group_page(&idp, &person, &group, refusal).await;
+        }
+    };
+    let old = std::mem::replace(&mut group.name, renamed.name);
+    group.friendly_name = renamed.friendly_name;
+    group.updated_at = renamed.updated_at;
+    match idp.store.update_group(&group).await {
+        Ok(true) => {}
+        Ok(false) => return Err(not_found(&idp, "group")),
+        Err(StoreError::Conflict) => {
+            let e = format!("There is a group named {} already.", group.name);
+            let refusal = Refusal::Name(e, group.name.clone(), group.friendly_name.clone());
+            group.name = old;
+            return group_page(&idp, &person, &group, refusal).await;
+        }
+        Err(e) => return Err(failed(&idp)(e)),
+    }
+    let clients = follow_rename(&idp, &old, &group.name)
+        .await
+        .map_err(failed(&idp))?;
+    let detail = json!({"group": group.id, "from": old, "name": group.name, "friendly_name": group.friendly_name, "clients": clients});
+    by.record(&idp, "GROUP_UPDATED", None, detail).await;
+    Ok(back_to(&idp, &group, "name-h"))
+}
+
+/// Renames `old` to `new` in every client's allowed groups; the clients changed.
+async fn follow_rename(idp: &Idp, old: &str, new: &str) -> Result<Vec<String>, StoreError> {
+    let mut changed = Vec::new();
+    if old == new {
+        return Ok(changed);
+    }
+    for mut client in idp.store.list_clients(idp.issuer_id()).await? {
+        let Some(allowed) = client
+            .metadata
+            .get_mut(crate::client_policy::ALLOWED_GROUPS)
+            .and_then(serde_json::Value::as_array_mut)
+        else {
+            continue;
+        };
+        let mut hit = false;
+        for g in allowed.iter_mut() {
+            if g.as_str().is_some_and(|g| g.eq_ignore_ascii_case(old)) {
+                *g = json!(new);
+                hit = true;
+            }
+        }
+        if hit {
+            client.updated_at = latchkey_store::unix_now();
+            idp.store.update_client(&client).await?;
+            changed.push(client.id.0.clone());
+        }
+    }
+    Ok(changed)
 }
 
 /// Adds a member by username or e-mail address, or (`action=remove`) removes one by id.

@@ -3,9 +3,11 @@
 //! in is sent to sign in first. Every form posts same-origin with a CSRF token bound to the
 //! administrator; destructive actions ask on a page of their own.
 
+mod audit;
 mod claims;
 mod clients;
 mod groups;
+mod logos;
 mod people;
 
 use std::sync::Arc;
@@ -16,9 +18,9 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use latchkey_store::{ClientId, GroupId, NewAuditEvent, Subject, UserId, unix_now};
+use latchkey_store::{ClientId, GroupId, Subject, UserId, unix_now};
 use latchkey_web::{Form, FormRules, NavLink, Shell, SignOut, TOKEN_FIELD};
 use serde_json::{Value, json};
 
@@ -38,6 +40,8 @@ pub(super) fn routes() -> Router<Arc<Idp>> {
         .merge(people::routes())
         .merge(groups::routes())
         .merge(clients::routes())
+        .merge(logos::routes())
+        .merge(audit::routes())
 }
 
 /// The sections of the app shell's top bar.
@@ -47,6 +51,7 @@ pub(crate) enum Section {
     People,
     Groups,
     Clients,
+    Audit,
 }
 
 /// The top bar's links: "Account" for everyone, the admin sections for administrators.
@@ -57,6 +62,7 @@ fn nav(idp: &Idp, person: &Person, current: Section) -> Vec<NavLink> {
             (Section::People, "People", "/admin/people"),
             (Section::Groups, "Groups", "/admin/groups"),
             (Section::Clients, "Clients", "/admin/clients"),
+            (Section::Audit, "Audit log", "/admin/audit"),
         ]);
     }
     sections
@@ -148,23 +154,27 @@ pub(super) struct By {
 }
 
 impl By {
+    fn of(idp: &Idp, person: &Person, headers: &HeaderMap, peer: Option<SocketAddr>) -> By {
+        By {
+            subject: Subject(person.user.id.0.clone()),
+            username: person.user.username.clone(),
+            ip: idp.client_ip(headers, peer).map(|ip| ip.to_string()),
+        }
+    }
+
     /// Records a change in the log and the audit table (`kind` as Pocket ID names its
     /// events); failing to record it is logged, never fatal.
     async fn record(&self, idp: &Idp, kind: &str, client: Option<&ClientId>, mut detail: Value) {
         tracing::info!(kind, by = %self.username, detail = %detail, "admin pages: directory or client changed");
         detail["via"] = json!("admin_pages");
-        let event = NewAuditEvent {
-            issuer: idp.issuer_id(),
+        idp.audit(
             kind,
-            subject: Some(&self.subject),
-            client_id: client,
-            ip: self.ip.as_deref(),
+            Some(&self.subject),
+            client,
+            self.ip.as_deref(),
             detail,
-            created_at: unix_now(),
-        };
-        if let Err(e) = idp.store.create_audit_event(&event).await {
-            tracing::error!(error = %e, kind, "recording an audit event failed");
-        }
+        )
+        .await;
     }
 
     /// Records a membership added or removed.
@@ -188,11 +198,7 @@ impl FromRequest<Arc<Idp>> for Posted {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        let by = By {
-            subject: Subject(person.user.id.0.clone()),
-            username: person.user.username.clone(),
-            ip: idp.client_ip(&parts.headers, peer).map(|ip| ip.to_string()),
-        };
+        let by = By::of(idp, &person, &parts.headers, peer);
         let refused = || forbidden_post(idp.site());
         let body = axum::body::to_bytes(body, BODY_LIMIT)
             .await
