@@ -136,6 +136,11 @@ fn oauth2_proxy_environment() {
         ),
         ("OAUTH2_PROXY_HTPASSWD_FILE", "/etc/htpasswd"),
         ("OAUTH2_PROXY_METRICS_ADDRESS", "localhost:9100"),
+        (
+            "OAUTH2_PROXY_BACKEND_LOGOUT_URL",
+            "https://idp.example.com/logout?id_token_hint={id_token}",
+        ),
+        ("LATCHKEY_PROXY_SIGN_OUT_AT_PROVIDER", "true"),
     ];
     let config = load_ok(&["proxy"], &vars);
     let s = config.proxy.settings("proxy").unwrap();
