@@ -55,6 +55,23 @@ if ! command -v caddy >/dev/null 2>&1; then
   apt_install caddy
   stop_service caddy
 fi
+# The proxy's Redis session tests: Redis on 127.0.0.1:6379 (they use database 3). Started
+# here, without persistence, when none answers.
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+if ! redis_up; then
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "test: installing redis"
+    apt_install redis-server redis-tools
+    stop_service redis-server
+  fi
+  if ! redis_up; then
+    echo "test: starting Redis"
+    redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --daemonize yes >/dev/null
+    for _ in $(seq 1 30); do redis_up && break; sleep 0.2; done
+  fi
+fi
+redis_up || { echo "test: Redis is required at 127.0.0.1:6379" >&2; exit 1; }
+
 echo "test: npm ci (e2e)"
 (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 

@@ -95,17 +95,18 @@ pub fn provider_unavailable(proxy: &Proxy, headers: &HeaderMap) -> Response {
 pub fn store_unavailable(
     proxy: &Proxy,
     headers: &HeaderMap,
-    e: &latchkey_store::StoreError,
+    e: &crate::session::SessionError,
 ) -> Response {
     tracing::error!(error = %e, "the proxy's session store failed");
-    error(
+    let r = error(
         proxy,
         headers,
         StatusCode::SERVICE_UNAVAILABLE,
         "temporarily_unavailable",
         "Temporarily unavailable",
         "Sessions cannot be read right now. Please try again in a moment.",
-    )
+    );
+    crate::metrics::mark(r, crate::metrics::Outcome::StoreError)
 }
 
 /// oauth2-proxy's plain-text answers of `/oauth2/auth` (401, 403).

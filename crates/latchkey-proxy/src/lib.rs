@@ -9,6 +9,7 @@
 
 mod answer;
 mod bearer;
+mod metrics;
 pub mod provider;
 mod routes;
 pub mod rules;
@@ -35,7 +36,6 @@ pub use settings::{
 /// starting (its pages say so instead).
 pub struct Proxy {
     pub(crate) settings: ProxySettings,
-    pub(crate) store: Store,
     pub(crate) master: Arc<MasterKey>,
     pub(crate) rp: RelyingParty,
     pub(crate) rules: rules::Rules,
@@ -87,7 +87,7 @@ impl Proxy {
         let trust = trust::Trust::new(&settings)?;
         let cookies = session::Cookies::new(&settings.cookie, settings.id.as_str());
         let sessions = session::Sessions::new(
-            store.clone(),
+            session::Backend::new(&settings, store)?,
             master.clone(),
             settings.id.clone(),
             cookies,
@@ -100,7 +100,6 @@ impl Proxy {
         let rp = RelyingParty::new(settings.provider.clone(), settings.redirect_url.clone());
         Ok(Arc::new(Proxy {
             settings,
-            store,
             master,
             rp,
             rules,

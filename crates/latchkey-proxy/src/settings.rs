@@ -240,6 +240,20 @@ pub struct ProxySettings {
     pub skip_jwt_bearer_tokens: bool,
     /// `--extra-jwt-issuers`: `issuer=audience` pairs whose bearer tokens are accepted too.
     pub extra_jwt_issuers: Vec<String>,
+    /// Sign-out also ends the person's session at the provider (RP-initiated logout), when
+    /// its discovery names an `end_session_endpoint`: off by default, because the provider
+    /// must first know the addresses it may send people back to (`rd`, the sign-in page).
+    pub sign_out_at_provider: bool,
+    /// `--backend-logout-url`: asked (GET) at sign-out, `{id_token}` replaced by the
+    /// session's ID token, before the browser is sent on.
+    pub backend_logout_url: Option<String>,
+    /// `--authenticated-emails-file`: addresses let in, one a line; read again when it
+    /// changes (see `rules::EmailRules`).
+    pub authenticated_emails_file: Option<std::path::PathBuf>,
+    /// `--session-store-type`: the database (default) or Redis.
+    pub session_store_type: crate::session::SessionStoreType,
+    /// `--redis-connection-url`, with `--session-store-type=redis`.
+    pub redis_connection_url: Option<crate::session::RedisUrl>,
 }
 
 impl ProxySettings {
@@ -296,6 +310,11 @@ impl ProxySettings {
             auth_answers_200: false,
             skip_jwt_bearer_tokens: false,
             extra_jwt_issuers: Vec::new(),
+            sign_out_at_provider: false,
+            backend_logout_url: None,
+            authenticated_emails_file: None,
+            session_store_type: crate::session::SessionStoreType::Database,
+            redis_connection_url: None,
         }
     }
 
@@ -407,6 +426,14 @@ impl ProxySettings {
             }
         }
         self.check_cookie()?;
+        crate::session::check_store(self)?;
+        if let Some(url) = &self.backend_logout_url {
+            let ok = url::Url::parse(&url.replace("{id_token}", "x"))
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(invalid("backend-logout-url", "must be an http(s) URL"));
+            }
+        }
         if self.upstream_timeout.is_zero() {
             return Err(invalid("upstream-timeout", "must be more than zero"));
         }

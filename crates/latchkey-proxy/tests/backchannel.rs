@@ -6,16 +6,6 @@ mod common;
 use common::*;
 use latchkey_store::{ClientId, Subject};
 
-async fn post_logout(w: &World, token: &str) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .post(w.url("/oauth2/backchannel_logout"))
-        .form(&[("logout_token", token)])
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn a_logout_token_from_the_provider_ends_the_persons_sessions() {
     let w = World::start(|_| {}).await;
@@ -25,12 +15,7 @@ async fn a_logout_token_from_the_provider_ends_the_persons_sessions() {
     assert_eq!(w.sign_in(&bob, "bob", "/").await.status, 302);
     assert_eq!(alice.get(&w.url("/app"), &[]).await.status, 200);
 
-    let client = w
-        .provider
-        .find_client(&ClientId::from(w.client_id.as_str()))
-        .await
-        .unwrap()
-        .unwrap();
+    let client = w.client().await;
     // Refused, and nothing ends: no token, garbage, another audience (an ID token, with its
     // nonce and no logout event, is refused by the claim checks' unit tests).
     let refused = |status: u16| assert_eq!(status, 400);
@@ -44,7 +29,7 @@ async fn a_logout_token_from_the_provider_ends_the_persons_sessions() {
             .status()
             .as_u16(),
     );
-    refused(post_logout(&w, "not.a.jwt").await.0);
+    refused(w.post_logout("not.a.jwt").await.0);
     let mut other = (*client).clone();
     other.id = ClientId::from("someone-else");
     let foreign = w
@@ -52,7 +37,7 @@ async fn a_logout_token_from_the_provider_ends_the_persons_sessions() {
         .mint_logout_token(&other, &Subject::from("alice"), None)
         .await
         .unwrap();
-    let (status, body) = post_logout(&w, &foreign).await;
+    let (status, body) = w.post_logout(&foreign).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("invalid_request"), "{body}");
     assert_eq!(
@@ -67,7 +52,7 @@ async fn a_logout_token_from_the_provider_ends_the_persons_sessions() {
         .mint_logout_token(&client, &Subject::from("alice"), None)
         .await
         .unwrap();
-    let (status, body) = post_logout(&w, &token).await;
+    let (status, body) = w.post_logout(&token).await;
     assert_eq!(status, 200, "{body}");
     assert_ne!(
         alice.get(&w.url("/app"), &[]).await.status,

@@ -195,6 +195,7 @@ async fn signs_in_through_tsidp_and_the_app_sees_who() {
     );
     let tsidp_listen = format!("127.0.0.1:{}", free_port("127.0.0.1"));
     let tsidp = Server::start_tsidp(&tsidp_dir, &tsidp_listen, fake.socket_path());
+    let metrics_listen = format!("127.0.0.1:{}", free_port("127.0.0.1"));
 
     // oauth2-proxy's flags, and its variable for the upstreams.
     let mut proxy = start_proxy(
@@ -212,6 +213,8 @@ async fn signs_in_through_tsidp_and_the_app_sees_who() {
             "--email-domain=*",
             "--cookie-secure=false",
             "--set-xauthrequest",
+            "--metrics-address",
+            &metrics_listen,
         ],
         &[("OAUTH2_PROXY_UPSTREAMS", &upstream)],
     );
@@ -275,6 +278,20 @@ async fn signs_in_through_tsidp_and_the_app_sees_who() {
     assert_eq!((status, body.as_str()), (200, "OK"));
     let (status, _, _) = b.get(&format!("{proxy_base}/ready"), &[]).await;
     assert_eq!(status, 200);
+
+    // The proxy's traffic on oauth2-proxy's --metrics-address.
+    let (status, metrics, _) = b
+        .get(&format!("http://{metrics_listen}/metrics"), &[])
+        .await;
+    assert_eq!(status, 200);
+    for outcome in ["authenticated", "unauthenticated"] {
+        assert!(
+            metrics.contains(&format!(
+                "latchkey_proxy_requests_total{{outcome=\"{outcome}\"}}"
+            )),
+            "{metrics}"
+        );
+    }
 
     // Signed out: the session is gone.
     let (status, _, _) = b.get(&format!("{proxy_base}/oauth2/sign_out"), &[]).await;

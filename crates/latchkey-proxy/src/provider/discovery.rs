@@ -76,3 +76,49 @@ pub(super) async fn discover(
     }
     Ok(metadata)
 }
+
+/// What RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) sends to the provider.
+pub struct EndSession<'a> {
+    pub id_token: &'a str,
+    pub client_id: &'a str,
+    /// Where the provider sends the browser afterwards; it must be registered there.
+    pub post_logout_redirect_uri: &'a str,
+}
+
+impl super::RelyingParty {
+    /// The provider's end-session URL for `end`, or `None` when the provider has no
+    /// `end_session_endpoint` (or cannot be discovered: sign-out must not wait on it).
+    pub async fn end_session_url(&self, end: &EndSession<'_>) -> Option<String> {
+        let metadata = match self.metadata().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "sign-out at the provider skipped: it cannot be discovered");
+                return None;
+            }
+        };
+        let mut url = url::Url::parse(metadata.end_session_endpoint.as_deref()?).ok()?;
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", end.id_token)
+            .append_pair("client_id", end.client_id)
+            .append_pair("post_logout_redirect_uri", end.post_logout_redirect_uri);
+        Some(url.into())
+    }
+
+    /// oauth2-proxy's `--backend-logout-url`: a GET to `template` with `{id_token}` replaced
+    /// (URL-encoded). Its failure is logged, never shown: the proxy's session has ended anyway.
+    pub async fn backend_logout(&self, template: &str, id_token: &str) {
+        let encoded: String = form_urlencoded::byte_serialize(id_token.as_bytes()).collect();
+        let url = template.replace("{id_token}", &encoded);
+        match self.http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => {}
+            // The URL carries the ID token: name the status only.
+            Ok(r) => {
+                tracing::warn!(status = %r.status(), "the backend logout URL refused the sign-out")
+            }
+            Err(e) => tracing::warn!(
+                error = %e.without_url(),
+                "the backend logout URL could not be reached"
+            ),
+        }
+    }
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 pub use authorize::AuthorizationRequest;
-pub use discovery::Metadata;
+pub use discovery::{EndSession, Metadata};
 pub use id_token::{IdTokenError, LEEWAY, LogoutClaims};
 pub use identity::identity_from_claims;
 pub use tokens::TokenSet;

@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use super::auth_request_identity;
 use crate::Proxy;
 use crate::answer;
+use crate::metrics::{Outcome, mark};
 use crate::rules::Rules;
 use crate::session::Lookup;
 use crate::trust::{Peer, peer_ip};
@@ -37,10 +38,28 @@ pub async fn any_auth(
     uri: Uri,
 ) -> Response {
     let peer = peer_ip(&peer);
+    let r = decide(proxy, peer, method, headers, uri).await;
+    // What the status says, unless the answer says more precisely.
+    let outcome = match r.status() {
+        s if s.is_success() => Outcome::Authenticated,
+        StatusCode::FORBIDDEN => Outcome::Forbidden,
+        _ => Outcome::Unauthenticated,
+    };
+    mark(r, outcome)
+}
+
+async fn decide(
+    proxy: Arc<Proxy>,
+    peer: Option<std::net::IpAddr>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     // A bearer ID token (with `skip_jwt_bearer_tokens`) stands for a session.
     if let Some(identity) = proxy.bearers.identity(&proxy.rp, &headers).await {
         if !proxy.rules.authorize(&identity) {
-            return answer::plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            let r = answer::plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            return mark(r, Outcome::Forbidden);
         }
         if !Rules::query_allows(uri.query(), &identity) {
             return answer::plain(StatusCode::FORBIDDEN, "Forbidden\n");
@@ -72,7 +91,7 @@ pub async fn any_auth(
     let current = match lookup {
         Lookup::Found(c) => c,
         Lookup::None { .. } if passes_unsigned(&proxy, &headers, peer, &method) => {
-            return granted(&proxy).into_response();
+            return mark(granted(&proxy).into_response(), Outcome::Skipped);
         }
         Lookup::None { .. } => return unauthorized(),
         Lookup::Ended => {
@@ -89,7 +108,7 @@ pub async fn any_auth(
         let mut r = unauthorized();
         r.headers_mut()
             .append(header::SET_COOKIE, proxy.sessions.cookies.clear_session());
-        return r;
+        return mark(r, Outcome::Forbidden);
     }
     if !Rules::query_allows(uri.query(), current.identity()) {
         return answer::plain(StatusCode::FORBIDDEN, "Forbidden\n");

@@ -58,15 +58,9 @@ pub async fn post_backchannel_logout(State(proxy): State<Arc<Proxy>>, body: Byte
             );
         }
     };
-    let id = &proxy.settings.id;
     let ended = match (&claims.sid, &claims.sub) {
-        (Some(sid), _) => proxy.store.delete_proxy_sessions_by_sid(id, sid).await,
-        (None, Some(sub)) => {
-            proxy
-                .store
-                .delete_proxy_sessions_by_subject(id, &Subject(sub.clone()))
-                .await
-        }
+        (Some(sid), _) => proxy.sessions.end_by_sid(sid).await,
+        (None, Some(sub)) => proxy.sessions.end_by_subject(&Subject(sub.clone())).await,
         (None, None) => Ok(0),
     };
     match ended {

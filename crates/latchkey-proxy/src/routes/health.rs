@@ -27,7 +27,7 @@ pub async fn get_ping() -> Response {
 
 /// Ready when the session store answers.
 pub async fn get_ready(State(proxy): State<Arc<Proxy>>) -> Response {
-    match proxy.store.ping().await {
+    match proxy.sessions.ping().await {
         Ok(()) => text(StatusCode::OK, "OK"),
         Err(e) => {
             tracing::warn!(error = %e, "ready check: the session store does not answer");

@@ -48,6 +48,7 @@ pub fn router(proxy: Arc<Proxy>) -> Router {
         .route(&s.ready_path, get(health::get_ready))
         .route("/robots.txt", get(health::get_robots))
         .fallback(proxy::any_proxied)
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(proxy)
 }
 

@@ -11,6 +11,7 @@ use super::sign_in::sign_in_page;
 use super::upstream_identity;
 use crate::Proxy;
 use crate::answer;
+use crate::metrics::{Outcome, mark};
 use crate::rules::{normal_path, set_header, strip_identity_headers};
 use crate::session::Lookup;
 use crate::trust::{Peer, peer_ip};
@@ -25,11 +26,12 @@ pub async fn any_proxied(
     let peer = peer_ip(&peer);
     if cross_site_upgrade(&proxy, req.headers()) {
         tracing::info!("refused a cross-site protocol upgrade");
-        return answer::forbidden(
+        let r = answer::forbidden(
             &proxy,
             req.headers(),
             "Another site may not open a connection to this one.",
         );
+        return mark(r, Outcome::Forbidden);
     }
     let h = &proxy.settings.headers;
     let bearer = proxy.bearers.identity(&proxy.rp, req.headers()).await;
@@ -39,18 +41,22 @@ pub async fn any_proxied(
     let upstream_allows = |id: &ProxyIdentity| upstream_rules.iter().all(|r| r.allows(id));
     if let Some(identity) = bearer {
         if !proxy.rules.authorize(&identity) || !upstream_allows(&identity) {
-            return answer::forbidden(
+            let r = answer::forbidden(
                 &proxy,
                 req.headers(),
                 "This token's holder may not use this site.",
             );
+            return mark(r, Outcome::Forbidden);
         }
         upstream_identity(&proxy, &identity, req.headers_mut());
         if let Some(v) = authorization {
             // The bearer token goes on to the app as it came.
             req.headers_mut().insert(header::AUTHORIZATION, v);
         }
-        return forward(&proxy, req, None, peer).await;
+        return mark(
+            forward(&proxy, req, None, peer).await,
+            Outcome::Authenticated,
+        );
     }
     // A skip-auth route is matched on the request's own path, never on an X-Forwarded-Uri:
     // this request goes to the upstream at that path.
@@ -64,10 +70,12 @@ pub async fn any_proxied(
         Err(e) => return answer::store_unavailable(&proxy, req.headers(), &e),
     };
     let mut set_cookie: Option<HeaderValue> = None;
+    let mut outcome = Outcome::Skipped;
     match lookup {
         Lookup::Found(current)
             if proxy.rules.authorize(current.identity()) && upstream_allows(current.identity()) =>
         {
+            outcome = Outcome::Authenticated;
             set_cookie = current.set_cookie.clone();
             let headers = req.headers_mut();
             upstream_identity(&proxy, current.identity(), headers);
@@ -93,7 +101,7 @@ pub async fn any_proxied(
             if let Some(c) = current.set_cookie {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }
-            return r;
+            return mark(r, Outcome::Forbidden);
         }
         Lookup::Found(current) => {
             if let Err(e) = proxy.sessions.delete(&current.session.id_hash).await {
@@ -106,7 +114,7 @@ pub async fn any_proxied(
             );
             r.headers_mut()
                 .append(header::SET_COOKIE, proxy.sessions.cookies.clear_session());
-            return r;
+            return mark(r, Outcome::Forbidden);
         }
         Lookup::None { .. } | Lookup::Ended => {
             let headers = req.headers();
@@ -123,7 +131,7 @@ pub async fn any_proxied(
                     r.headers_mut()
                         .append(header::SET_COOKIE, proxy.sessions.cookies.clear_session());
                 }
-                return r;
+                return mark(r, Outcome::Unauthenticated);
             }
             // Back here after sign-in; a path that could be read as another origin is not
             // offered (the policy refuses it, and `/` is used).
@@ -134,10 +142,11 @@ pub async fn any_proxied(
                 .filter(|_| normal_path(req.uri().path()).is_some())
                 .and_then(|p| proxy.rules.redirects.check(p))
                 .unwrap_or_else(|| "/".into());
-            return sign_in_page(&proxy, headers, StatusCode::FORBIDDEN, &rd).await;
+            let r = sign_in_page(&proxy, headers, StatusCode::FORBIDDEN, &rd).await;
+            return mark(r, Outcome::Unauthenticated);
         }
     }
-    forward(&proxy, req, set_cookie, peer).await
+    mark(forward(&proxy, req, set_cookie, peer).await, outcome)
 }
 
 /// A protocol upgrade (a WebSocket handshake) whose `Origin` is another site's: refused,
@@ -219,5 +228,6 @@ fn upstream_failed(proxy: &Proxy, headers: &axum::http::HeaderMap, e: UpstreamEr
             "The application behind this site did not answer in time. Please try again in a moment.",
         ),
     };
-    answer::error(proxy, headers, e.status(), "upstream_error", title, message)
+    let r = answer::error(proxy, headers, e.status(), "upstream_error", title, message);
+    mark(r, Outcome::UpstreamError)
 }

@@ -10,7 +10,7 @@ mod upstream;
 
 use latchkey_store::ProxyIdentity;
 
-pub use email::{EmailRules, split_address};
+pub use email::{EmailRules, RECHECK, split_address};
 pub use headers::{set as set_header, strip_identity_headers};
 pub use redirect::RedirectPolicy;
 pub use routes::{RouteRule, Routes, normal_path};
@@ -31,7 +31,8 @@ impl Rules {
         let own =
             url::Url::parse(&s.redirect_url).map_err(|e| invalid("redirect-url", e.to_string()))?;
         Ok(Rules {
-            emails: EmailRules::new(&s.email_domains, &s.allowed_emails)?,
+            emails: EmailRules::new(&s.email_domains, &s.allowed_emails)?
+                .with_file(s.authenticated_emails_file.as_deref())?,
             groups: s.allowed_groups.clone(),
             routes: Routes::new(&s.skip_auth_routes, &s.api_routes, s.skip_auth_preflight)?,
             redirects: RedirectPolicy::new(&own, &s.whitelist_domains)?,

@@ -8,6 +8,8 @@
 //! Tokens that expired with no refresh token end the session.
 
 pub mod cookie;
+mod redis;
+mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +17,12 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue};
 use latchkey_oidc::crypto::{MasterKey, random_bytes, random_token, sha256_hex};
 use latchkey_store::{
-    ProxyId, ProxyIdentity, ProxySession, ProxySessionRefresh, SealedTokens, Store, StoreError,
-    unix_now,
+    ProxyId, ProxyIdentity, ProxySession, ProxySessionRefresh, SealedTokens, Subject, unix_now,
 };
 
 use crate::provider::{ProviderError, RelyingParty, TokenSet, identity_from_claims};
 pub use cookie::{Cookies, CsrfState, Reference};
+pub use store::{Backend, RedisUrl, SessionError, SessionStoreType, check as check_store};
 
 /// How often a request waiting for another's refresh reads the session again.
 const WAIT_STEP: Duration = Duration::from_millis(50);
@@ -60,7 +62,7 @@ fn found(session: ProxySession, set_cookie: Option<HeaderValue>) -> Lookup {
 }
 
 pub struct Sessions {
-    store: Store,
+    backend: Backend,
     master: Arc<MasterKey>,
     proxy: ProxyId,
     pub cookies: Cookies,
@@ -70,7 +72,7 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(
-        store: Store,
+        backend: Backend,
         master: Arc<MasterKey>,
         proxy: ProxyId,
         cookies: Cookies,
@@ -78,7 +80,7 @@ impl Sessions {
     ) -> Sessions {
         let lease_secs = i64::try_from(provider_timeout.as_secs()).unwrap_or(60) + 5;
         Sessions {
-            store,
+            backend,
             master,
             proxy,
             cookies,
@@ -131,9 +133,9 @@ impl Sessions {
         tokens_expire_at: Option<i64>,
         previous: Option<&str>,
         now: i64,
-    ) -> Result<HeaderValue, StoreError> {
+    ) -> Result<HeaderValue, SessionError> {
         if let Some(old) = previous {
-            self.store.delete_proxy_session(&self.proxy, old).await?;
+            self.backend.delete(old).await?;
         }
         let reference: Reference = random_bytes();
         let id_hash = sha256_hex(&reference);
@@ -150,7 +152,7 @@ impl Sessions {
             generation: 0,
             lease_until: None,
         };
-        self.store.create_proxy_session(&session).await?;
+        self.backend.create(&session).await?;
         let value = self.cookies.seal_reference(&self.master, &reference);
         Ok(self.cookies.session_cookie(&value, expire))
     }
@@ -162,21 +164,39 @@ impl Sessions {
             .map(|r| sha256_hex(&r))
     }
 
-    /// Ends the session the request's cookie names, if any.
-    pub async fn end(&self, headers: &HeaderMap) -> Result<(), StoreError> {
-        if let Some(id_hash) = self.cookie_digest(headers) {
-            self.store
-                .delete_proxy_session(&self.proxy, &id_hash)
-                .await?;
-        }
+    /// Ends the session the request's cookie names, if any; returns its ID token (for
+    /// signing out at the provider too).
+    pub async fn end(&self, headers: &HeaderMap) -> Result<Option<String>, SessionError> {
+        let Some(id_hash) = self.cookie_digest(headers) else {
+            return Ok(None);
+        };
+        let id_token = self
+            .backend
+            .find(&id_hash, unix_now())
+            .await?
+            .and_then(|s| self.id_token(&s));
+        self.backend.delete(&id_hash).await?;
+        Ok(id_token)
+    }
+
+    pub async fn delete(&self, id_hash: &str) -> Result<(), SessionError> {
+        self.backend.delete(id_hash).await?;
         Ok(())
     }
 
-    pub async fn delete(&self, id_hash: &str) -> Result<(), StoreError> {
-        self.store
-            .delete_proxy_session(&self.proxy, id_hash)
-            .await?;
-        Ok(())
+    /// Back-channel logout: the sessions of the provider's session `sid`.
+    pub async fn end_by_sid(&self, sid: &str) -> Result<u64, SessionError> {
+        self.backend.delete_by_sid(sid).await
+    }
+
+    /// Back-channel logout without a `sid`: every session of `subject`.
+    pub async fn end_by_subject(&self, subject: &Subject) -> Result<u64, SessionError> {
+        self.backend.delete_by_subject(subject).await
+    }
+
+    /// Whether the session store answers (the ready path).
+    pub async fn ping(&self) -> Result<(), SessionError> {
+        self.backend.ping().await
     }
 
     /// The request's session, refreshed first when it is due.
@@ -184,18 +204,14 @@ impl Sessions {
         &self,
         rp: &RelyingParty,
         headers: &HeaderMap,
-    ) -> Result<Lookup, StoreError> {
+    ) -> Result<Lookup, SessionError> {
         let had_cookie = cookie::read(headers, &self.cookies.name).is_some();
         let Some(reference) = self.cookies.open_reference(&self.master, headers) else {
             return Ok(Lookup::None { had_cookie });
         };
         let id_hash = sha256_hex(&reference);
         let now = unix_now();
-        let Some(session) = self
-            .store
-            .find_proxy_session(&self.proxy, &id_hash, now)
-            .await?
-        else {
+        let Some(session) = self.backend.find(&id_hash, now).await? else {
             return Ok(Lookup::Ended);
         };
         if !self.is_due(&session, now) {
@@ -221,7 +237,7 @@ impl Sessions {
         rp: &RelyingParty,
         reference: &Reference,
         mut session: ProxySession,
-    ) -> Result<Lookup, StoreError> {
+    ) -> Result<Lookup, SessionError> {
         let holder = random_token();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(self.lease_secs as u64);
         let first_generation = session.generation;
@@ -237,9 +253,8 @@ impl Sessions {
                 });
             }
             let taken = self
-                .store
-                .take_proxy_refresh_lease(
-                    &self.proxy,
+                .backend
+                .take_lease(
                     &session.id_hash,
                     session.generation,
                     &holder,
@@ -262,11 +277,7 @@ impl Sessions {
             }
             tokio::time::sleep(WAIT_STEP).await;
             let now = unix_now();
-            match self
-                .store
-                .find_proxy_session(&self.proxy, &session.id_hash, now)
-                .await?
-            {
+            match self.backend.find(&session.id_hash, now).await? {
                 None => return Ok(Lookup::Ended),
                 Some(s) if s.generation != first_generation => {
                     // Someone else refreshed it.
@@ -283,7 +294,7 @@ impl Sessions {
         reference: &Reference,
         session: ProxySession,
         holder: &str,
-    ) -> Result<Lookup, StoreError> {
+    ) -> Result<Lookup, SessionError> {
         let now = unix_now();
         let Some(refresh_token) = self.refresh_token(&session) else {
             // Sealed under another key or for another row: not usable.
@@ -314,6 +325,7 @@ impl Sessions {
         if tokens.id_token.is_none() {
             tokens.id_token = self.id_token(&session);
         }
+        crate::metrics::refresh("ok");
         let expire = self.cookies.expire_secs();
         let update = ProxySessionRefresh {
             identity,
@@ -323,17 +335,13 @@ impl Sessions {
             expires_at: now.saturating_add(expire),
         };
         let written = self
-            .store
-            .update_proxy_session_refreshed(&self.proxy, &session.id_hash, holder, &update)
+            .backend
+            .update_refreshed(&session.id_hash, holder, &update)
             .await?;
         if !written {
             // Our lease ran out and someone else moved on (or the session was ended).
             return Ok(
-                match self
-                    .store
-                    .find_proxy_session(&self.proxy, &session.id_hash, unix_now())
-                    .await?
-                {
+                match self.backend.find(&session.id_hash, unix_now()).await? {
                     Some(s) => found(s, None),
                     None => Lookup::Ended,
                 },
@@ -363,16 +371,15 @@ impl Sessions {
         holder: &str,
         e: ProviderError,
         now: i64,
-    ) -> Result<Lookup, StoreError> {
+    ) -> Result<Lookup, SessionError> {
+        crate::metrics::refresh(if e.is_fatal() { "refused" } else { "failed" });
         if e.is_fatal() {
             tracing::info!(subject = %session.identity.subject, error = %e, "proxy session ended: the provider refused its refresh");
             self.delete(&session.id_hash).await?;
             return Ok(Lookup::Ended);
         }
         tracing::warn!(error = %e, "proxy session not refreshed");
-        self.store
-            .release_proxy_refresh_lease(&self.proxy, &session.id_hash, holder)
-            .await?;
+        self.backend.release_lease(&session.id_hash, holder).await?;
         Ok(if Self::tokens_valid(&session, now) {
             found(session, None)
         } else {

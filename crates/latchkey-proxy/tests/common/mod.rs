@@ -211,7 +211,12 @@ impl World {
             NewClient {
                 name: "proxy".into(),
                 redirect_uris: vec![callback.clone()],
-                post_logout_redirect_uris: vec![],
+                // Where RP-initiated logout may come back to: the sign-in page and one
+                // whitelisted address.
+                post_logout_redirect_uris: vec![
+                    format!("{proxy_url}/oauth2/sign_in"),
+                    "https://app.example.org/bye".into(),
+                ],
                 public: false,
                 id_token_alg: Alg::ES256,
                 metadata: json!({}),
@@ -306,6 +311,26 @@ impl World {
         browser.get(&callback, &[]).await
     }
 
+    /// The proxy's client at the provider.
+    pub async fn client(&self) -> Arc<latchkey_store::Client> {
+        self.provider
+            .find_client(&latchkey_store::ClientId::from(self.client_id.as_str()))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Posts `token` to the proxy's back-channel logout endpoint: status and body.
+    pub async fn post_logout(&self, token: &str) -> (u16, String) {
+        let r = reqwest::Client::new()
+            .post(self.url("/oauth2/backchannel_logout"))
+            .form(&[("logout_token", token)])
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     pub async fn stop(self) {
         self.proxy.stop().await;
         self.upstream.stop().await;
@@ -333,6 +358,82 @@ pub async fn raw_status(proxy_url: &str, target: &str, cookie: Option<&str>) -> 
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+/// Twenty requests at once from `b` (to `urls` in turn), each answered 200 by the upstream
+/// for alice: the access tokens the upstream saw, and how many answers renewed the cookie.
+pub async fn twenty_at_once(
+    b: &Arc<Browser>,
+    urls: &[String],
+) -> (std::collections::HashSet<Vec<String>>, usize) {
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let b = b.clone();
+        let url = format!("{}/{i}", urls[i % urls.len()]);
+        tasks.push(tokio::spawn(async move { b.get(&url, &[]).await }));
+    }
+    let mut set_cookie = 0;
+    let mut tokens = std::collections::HashSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.upstream_header("x-forwarded-user"), ["alice"]);
+        tokens.insert(r.upstream_header("x-forwarded-access-token"));
+        if r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("_oauth2_proxy="))
+        {
+            set_cookie += 1;
+        }
+    }
+    (tokens, set_cookie)
+}
+
+/// Sessions due for a refresh every 2 s, the access token shown to the upstream (to see
+/// which one a request carried).
+pub fn refresh_often(s: &mut ProxySettings) {
+    s.cookie.refresh = Duration::from_secs(2);
+    s.headers.pass_access_token = true;
+}
+
+/// Alice's session (signed in with `b`, `cookie_refresh` 2 s) made due, then twenty requests
+/// at once, on this proxy and on `replicas` (their `/app` URLs): exactly one refresh at the
+/// provider, every request with the new token, one `Set-Cookie`. Returns the provider's
+/// token count before.
+pub async fn one_refresh_for_twenty(w: &World, b: &Arc<Browser>, replicas: &[String]) -> usize {
+    let first = b.get(&w.url("/app"), &[]).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let first_token = first.upstream_header("x-forwarded-access-token");
+    assert_eq!(first_token.len(), 1);
+    let before = w.tokens();
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let mut urls = vec![w.url("/app")];
+    urls.extend(replicas.iter().cloned());
+    let (tokens, set_cookie) = twenty_at_once(b, &urls).await;
+    assert_eq!(
+        w.tokens() - before,
+        1,
+        "exactly one refresh at the provider"
+    );
+    assert_eq!(set_cookie, 1, "the refreshing request renews the cookie");
+    assert_eq!(
+        tokens.len(),
+        1,
+        "every request carried the new token: {tokens:?}"
+    );
+    assert!(!tokens.contains(&first_token));
+    before
+}
+
+/// Settings for checks that need no provider (nothing is started).
+pub fn offline_settings() -> ProxySettings {
+    ProxySettings::new(
+        "p",
+        "https://id.example.com",
+        "c",
+        None,
+        "https://app.example.com/oauth2/callback",
+    )
 }
 
 pub fn enc(s: &str) -> String {

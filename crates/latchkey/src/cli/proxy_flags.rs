@@ -170,11 +170,11 @@ mod tests {
     fn only_after_proxy_and_unknown_ones_refused() {
         assert!(parse(&["idp", "--upstream", "http://x/"]).is_err());
         assert!(parse(&["--upstream", "http://x/", "proxy"]).is_err());
-        let err = parse(&["proxy", "--session-store-type=redis"])
+        let err = parse(&["proxy", "--htpasswd-file=/etc/htpasswd"])
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("unknown flag --session-store-type") && err.contains("--upstream"),
+            err.contains("unknown flag --htpasswd-file") && err.contains("--upstream"),
             "{err}"
         );
         assert!(parse(&["proxy", "--help"]).is_err_and(|e| e.kind() == ErrorKind::DisplayHelp));

@@ -451,6 +451,30 @@ pub(super) const OAUTH2_PROXY_ALIASES: &[Alias] = &[
         Convert::Same,
     ),
     oauth2_proxy(
+        "OAUTH2_PROXY_BACKEND_LOGOUT_URL",
+        "backend-logout-url",
+        "proxy.backend_logout_url",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_SESSION_STORE_TYPE",
+        "session-store-type",
+        "proxy.session_store_type",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_REDIS_CONNECTION_URL",
+        "redis-connection-url",
+        "proxy.redis_connection_url",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_METRICS_ADDRESS",
+        "metrics-address",
+        "metrics_listen",
+        Convert::HttpAddress,
+    ),
+    oauth2_proxy(
         "OAUTH2_PROXY_SKIP_JWT_BEARER_TOKENS",
         "skip-jwt-bearer-tokens",
         "proxy.skip_jwt_bearer_tokens",

@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
+use latchkey_proxy::session::{RedisUrl, SessionStoreType};
 use latchkey_proxy::{AccessRules, ProxySettings, SameSite, SettingsError, UpstreamSettings};
 use serde::Deserialize;
 
@@ -94,6 +95,13 @@ pub struct ProxyConfig {
     pub oidc_groups_claim: String,
     pub user_id_claim: String,
     pub oidc_enabled_signing_algs: Vec<String>,
+    #[serde(default)]
+    pub sign_out_at_provider: bool,
+    #[serde(default)]
+    pub backend_logout_url: Option<String>,
+    pub session_store_type: String,
+    #[serde(default)]
+    pub redis_connection_url: Option<String>,
 }
 
 /// One `[[proxy.upstream]]` table.
@@ -130,7 +138,7 @@ impl std::fmt::Debug for ProxyConfig {
 
 impl ProxyConfig {
     /// The proxy crate's settings, checked as the proxy will check them (rules compiled,
-    /// upstreams parsed); the authenticated e-mails file is read. `name` keys its sessions.
+    /// upstreams parsed, the authenticated e-mails file read). `name` keys its sessions.
     pub fn settings(&self) -> Result<ProxySettings> {
         let issuer = self
             .oidc_issuer_url
@@ -198,9 +206,7 @@ impl ProxyConfig {
         s.cookie.expire = duration("cookie_expire", &self.cookie_expire)?;
         s.cookie.refresh = duration("cookie_refresh", &self.cookie_refresh)?;
         s.email_domains = self.email_domains.clone();
-        if let Some(file) = &self.authenticated_emails_file {
-            s.allowed_emails = read_emails(file)?;
-        }
+        s.authenticated_emails_file = self.authenticated_emails_file.as_ref().map(Into::into);
         s.allowed_groups = self.allowed_groups.clone();
         s.skip_auth_routes = self.skip_auth_routes.clone();
         s.skip_auth_preflight = self.skip_auth_preflight;
@@ -232,6 +238,13 @@ impl ProxyConfig {
         s.trusted_proxy_ips = self.trusted_proxy_ips.clone();
         s.real_client_ip_header = self.real_client_ip_header.clone();
         s.upstream_timeout = duration("upstream_timeout", &self.upstream_timeout)?;
+        s.sign_out_at_provider = self.sign_out_at_provider;
+        s.backend_logout_url = self.backend_logout_url.clone();
+        s.session_store_type = match self.session_store_type.as_str() {
+            "redis" => SessionStoreType::Redis,
+            _ => SessionStoreType::Database,
+        };
+        s.redis_connection_url = self.redis_connection_url.clone().map(RedisUrl);
         latchkey_proxy::check_settings(&s).map_err(|e| settings_error(&e))?;
         Ok(s)
     }
@@ -310,21 +323,6 @@ pub(super) fn go_duration(text: &str) -> Result<Duration, String> {
         rest = &rest[unit_len..];
     }
     Duration::try_from_secs_f64(total).map_err(|_| bad())
-}
-
-/// oauth2-proxy's `--authenticated-emails-file`: one address a line, `#` comments, lower-cased.
-fn read_emails(file: &str) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(file).with_context(|| {
-        format!(
-            "cannot read `proxy.authenticated_emails_file` {file:?} (--authenticated-emails-file)"
-        )
-    })?;
-    Ok(text
-        .lines()
-        .map(|line| line.split('#').next().unwrap_or_default().trim())
-        .filter(|line| !line.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect())
 }
 
 /// What to tell the operator when the proxy runs: `cookie_secret` is not used, and which

@@ -130,6 +130,17 @@ fn oauth2_proxy_environment() {
             "0123456789abcdef0123456789abcdef",
         ),
         ("OAUTH2_PROXY_SESSION_STORE_TYPE", "redis"),
+        (
+            "OAUTH2_PROXY_REDIS_CONNECTION_URL",
+            "redis://127.0.0.1:6379/1",
+        ),
+        ("OAUTH2_PROXY_HTPASSWD_FILE", "/etc/htpasswd"),
+        ("OAUTH2_PROXY_METRICS_ADDRESS", "localhost:9100"),
+        (
+            "OAUTH2_PROXY_BACKEND_LOGOUT_URL",
+            "https://idp.example.com/logout?id_token_hint={id_token}",
+        ),
+        ("LATCHKEY_PROXY_SIGN_OUT_AT_PROVIDER", "true"),
     ];
     let config = load_ok(&["proxy"], &vars);
     let s = config.proxy.settings().unwrap();
@@ -138,6 +149,14 @@ fn oauth2_proxy_environment() {
         ["http://127.0.0.1:8080/", "http://127.0.0.1:9/x"]
     );
     assert!(s.skip_provider_button);
+    assert_eq!(
+        s.session_store_type,
+        latchkey_proxy::session::SessionStoreType::Redis
+    );
+    assert_eq!(
+        config.metrics_listen,
+        Some("127.0.0.1:9100".parse().unwrap())
+    );
     let notices: Vec<&str> = config.notices.iter().map(|n| n.text.as_str()).collect();
     assert!(
         notices.iter().any(|n| n.contains("cookie_secret")),
@@ -146,7 +165,7 @@ fn oauth2_proxy_environment() {
     assert!(
         notices
             .iter()
-            .any(|n| n.contains("OAUTH2_PROXY_SESSION_STORE_TYPE is ignored")),
+            .any(|n| n.contains("OAUTH2_PROXY_HTPASSWD_FILE is ignored")),
         "{notices:?}"
     );
     // LATCHKEY_PROXY_* beats OAUTH2_PROXY_*.

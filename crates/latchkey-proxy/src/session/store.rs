@@ -1,0 +1,185 @@
+//! Where sessions live: Latchkey's database (the default), or Redis
+//! (`--session-store-type redis`) for people who already run one. Both keep the same records
+//! and the same one-refresh-at-a-time lease; the cookie is the same sealed reference.
+
+use latchkey_store::{ProxyId, ProxySession, ProxySessionRefresh, Store, StoreError, Subject};
+
+use super::redis::RedisSessions;
+use crate::settings::{ProxySettings, SettingsError, invalid};
+
+/// `--session-store-type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SessionStoreType {
+    /// Latchkey's database (SQLite, or PostgreSQL for several replicas).
+    #[default]
+    Database,
+    /// Redis at `--redis-connection-url`.
+    Redis,
+}
+
+/// `--redis-connection-url`: `redis://[user:password@]host[:port][/db]`. It may hold a
+/// password, so it is never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(pub String);
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisUrl(<redacted>)")
+    }
+}
+
+/// A session store that failed; the detail goes to the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("a session record in Redis is malformed: {0}")]
+    Malformed(String),
+}
+
+/// The store settings' check (for `check-config` too): Redis needs a `redis://` URL.
+pub fn check(s: &ProxySettings) -> Result<(), SettingsError> {
+    match (s.session_store_type, &s.redis_connection_url) {
+        (SessionStoreType::Database, _) => Ok(()),
+        (SessionStoreType::Redis, None) => Err(invalid(
+            "redis-connection-url",
+            "must be set with --session-store-type=redis",
+        )),
+        (SessionStoreType::Redis, Some(url)) => {
+            let parsed = url::Url::parse(&url.0)
+                .map_err(|_| invalid("redis-connection-url", "not a URL"))?;
+            match parsed.scheme() {
+                "redis" => redis::Client::open(url.0.as_str())
+                    .map(|_| ())
+                    .map_err(|e| invalid("redis-connection-url", e.to_string())),
+                "rediss" => Err(invalid(
+                    "redis-connection-url",
+                    "TLS to Redis (rediss://) is not supported; use redis:// on a trusted network",
+                )),
+                _ => Err(invalid(
+                    "redis-connection-url",
+                    "expected redis://host[:port][/db]",
+                )),
+            }
+        }
+    }
+}
+
+/// One proxy's sessions in one store.
+pub enum Backend {
+    Database { store: Store, proxy: ProxyId },
+    Redis(Box<RedisSessions>),
+}
+
+impl Backend {
+    pub fn new(s: &ProxySettings, store: Store) -> Result<Backend, SettingsError> {
+        check(s)?;
+        Ok(match (&s.session_store_type, &s.redis_connection_url) {
+            (SessionStoreType::Redis, Some(url)) => {
+                Backend::Redis(Box::new(RedisSessions::new(&url.0, &s.id)?))
+            }
+            _ => Backend::Database {
+                store,
+                proxy: s.id.clone(),
+            },
+        })
+    }
+
+    pub async fn create(&self, s: &ProxySession) -> Result<(), SessionError> {
+        match self {
+            Backend::Database { store, .. } => Ok(store.create_proxy_session(s).await?),
+            Backend::Redis(r) => r.create(s).await,
+        }
+    }
+
+    pub async fn find(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<ProxySession>, SessionError> {
+        match self {
+            Backend::Database { store, proxy } => {
+                Ok(store.find_proxy_session(proxy, id_hash, now).await?)
+            }
+            Backend::Redis(r) => r.find(id_hash, now).await,
+        }
+    }
+
+    /// The refresh lease of `generation` for `holder` until `until` (see
+    /// [`Store::take_proxy_refresh_lease`]).
+    pub async fn take_lease(
+        &self,
+        id_hash: &str,
+        generation: i64,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, SessionError> {
+        match self {
+            Backend::Database { store, proxy } => Ok(store
+                .take_proxy_refresh_lease(proxy, id_hash, generation, holder, now, until)
+                .await?),
+            Backend::Redis(r) => r.take_lease(id_hash, generation, holder, until - now).await,
+        }
+    }
+
+    pub async fn update_refreshed(
+        &self,
+        id_hash: &str,
+        holder: &str,
+        update: &ProxySessionRefresh,
+    ) -> Result<bool, SessionError> {
+        match self {
+            Backend::Database { store, proxy } => Ok(store
+                .update_proxy_session_refreshed(proxy, id_hash, holder, update)
+                .await?),
+            Backend::Redis(r) => r.update_refreshed(id_hash, holder, update).await,
+        }
+    }
+
+    pub async fn release_lease(&self, id_hash: &str, holder: &str) -> Result<bool, SessionError> {
+        match self {
+            Backend::Database { store, proxy } => Ok(store
+                .release_proxy_refresh_lease(proxy, id_hash, holder)
+                .await?),
+            Backend::Redis(r) => r.release_lease(id_hash, holder).await,
+        }
+    }
+
+    pub async fn delete(&self, id_hash: &str) -> Result<bool, SessionError> {
+        match self {
+            Backend::Database { store, proxy } => {
+                Ok(store.delete_proxy_session(proxy, id_hash).await?)
+            }
+            Backend::Redis(r) => r.delete(id_hash).await,
+        }
+    }
+
+    pub async fn delete_by_sid(&self, sid: &str) -> Result<u64, SessionError> {
+        match self {
+            Backend::Database { store, proxy } => {
+                Ok(store.delete_proxy_sessions_by_sid(proxy, sid).await?)
+            }
+            Backend::Redis(r) => r.delete_by_index("sid", sid).await,
+        }
+    }
+
+    pub async fn delete_by_subject(&self, subject: &Subject) -> Result<u64, SessionError> {
+        match self {
+            Backend::Database { store, proxy } => Ok(store
+                .delete_proxy_sessions_by_subject(proxy, subject)
+                .await?),
+            Backend::Redis(r) => r.delete_by_index("sub", subject.as_str()).await,
+        }
+    }
+
+    /// Whether the store answers (for the ready path).
+    pub async fn ping(&self) -> Result<(), SessionError> {
+        match self {
+            Backend::Database { store, .. } => Ok(store.ping().await?),
+            Backend::Redis(r) => r.ping().await,
+        }
+    }
+}
