@@ -310,7 +310,15 @@ impl Sessions {
         };
         let identity = match claims {
             Some(claims) => match identity_from_claims(&claims, &rp.settings) {
-                Some(id) => id,
+                // The session belongs to the provider session it was signed in with: a
+                // refreshed ID token without `sid` (or with another) does not move it, or a
+                // logout token naming that `sid` would miss it.
+                Some(mut id) => {
+                    if session.identity.sid.is_some() {
+                        id.sid.clone_from(&session.identity.sid);
+                    }
+                    id
+                }
                 None => {
                     let e = ProviderError::Protocol("the refreshed ID token names no one".into());
                     return self.refresh_failed(session, holder, e, now).await;
