@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Server, bin, create_client, run, temp_dir};
+use common::{Server, bin, create_client, jwks_with, run, temp_dir};
 use latchkey_testkit::{Process, free_port, get_json, http_client, post_form_as, post_form_json};
 use serde_json::Value;
 
@@ -83,7 +83,7 @@ async fn serves_discovery_tokens_and_survives_restart() {
     let disco = get_json(&http, &discovery(&server.base), None).await;
     assert_eq!(disco["issuer"], "https://id.example.com");
     assert_eq!(disco["token_endpoint"], "https://id.example.com/token");
-    let jwks = get_json(&http, &jwks_url(&server.base), None).await;
+    let jwks = jwks_with(&http, &server.base, 3).await;
     let kids: Vec<String> = jwks["keys"]
         .as_array()
         .unwrap()

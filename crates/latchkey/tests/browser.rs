@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Server, alice_whois, create_client, run, temp_dir};
+use common::{Server, alice_whois, create_client, jwks_with, run, temp_dir, write_config};
 use latchkey_testkit::{FakeTailscaled, RelyingParty, free_port, http_client, post_form_as};
 use serde_json::{Value, json};
 
@@ -233,13 +233,11 @@ async fn idp_people_in_chromium() {
 
     // The first code is redeemed here once the whole browser script has run, which takes
     // longer than a minute on a busy machine: codes live ten minutes in this server.
-    let config = dir.join("latchkey.toml");
-    std::fs::write(&config, "[idp]\ncode_lifetime = 600\n").unwrap();
-    let config = config.to_str().unwrap();
+    let config = write_config(&dir, "[idp]\ncode_lifetime = 600\n");
     let srv = Server::start_on(
         &dir,
         &listen,
-        &["--config", config, "--public-url", &base, "idp"],
+        &["--config", &config, "--public-url", &base, "idp"],
     );
     let logged = srv.wait_for_log(|m| m.contains("/setup/"));
     let message = logged["message"].as_str().unwrap();
@@ -247,17 +245,7 @@ async fn idp_people_in_chromium() {
 
     // The RSA key is made in the background on a first start; the clients sign with RS256.
     let http = http_client();
-    for _ in 0..300 {
-        let jwks = http
-            .get(format!("{base}/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap();
-        if jwks.text().await.unwrap().contains("\"RSA\"") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    jwks_with(&http, &base, 3).await;
     let rp = RelyingParty::new(&http, &base, &grafana, Some(&grafana_secret), &callback).await;
     let sign_in = rp.sign_in(&["email", "profile", "groups"]);
     let wiki_rp = RelyingParty::new(&http, &base, &wiki, Some(&wiki_secret), &callback).await;

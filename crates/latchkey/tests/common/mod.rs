@@ -148,3 +148,18 @@ impl Server {
         self.process.terminate()
     }
 }
+
+/// The JWKS at `base` once it holds `n` keys (waiting up to 60 s): a first start makes its
+/// RSA key in the background, which takes a while on a busy machine.
+pub async fn jwks_with(http: &reqwest::Client, base: &str, n: usize) -> Value {
+    let url = format!("{base}/.well-known/jwks.json");
+    let mut jwks = Value::Null;
+    for _ in 0..600 {
+        jwks = http.get(&url).send().await.unwrap().json().await.unwrap();
+        if jwks["keys"].as_array().is_some_and(|k| k.len() >= n) {
+            return jwks;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the JWKS never held {n} keys: {jwks}");
+}
