@@ -120,7 +120,7 @@ impl Default for CookieSettings {
 }
 
 /// Which identity headers go where.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HeaderSettings {
     /// `--pass-user-headers` (true): `X-Forwarded-User`, `-Email`, `-Groups`,
     /// `-Preferred-Username` to the upstream.
@@ -135,6 +135,39 @@ pub struct HeaderSettings {
     pub set_xauthrequest: bool,
     /// `--pass-host-header` (true): the upstream sees the client's `Host`.
     pub pass_host_header: bool,
+    /// `--pass-basic-auth` (true): `Authorization: Basic user:password` to the upstream, for
+    /// apps that read the user from Basic authentication. Sent only with a
+    /// [`basic_auth_password`](Self::basic_auth_password): oauth2-proxy sends `user:` without
+    /// one, which no app can take as a credential.
+    pub pass_basic_auth: bool,
+    /// `--set-basic-auth`: the same header on `/oauth2/auth`'s answers.
+    pub set_basic_auth: bool,
+    /// `--basic-auth-password`: the password of those headers (the same for everyone: the
+    /// app trusts the proxy, not the password).
+    pub basic_auth_password: Option<String>,
+    /// `--set-authorization-header`: `Authorization: Bearer <id_token>` on `/oauth2/auth`'s
+    /// answers.
+    pub set_authorization_header: bool,
+}
+
+impl std::fmt::Debug for HeaderSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderSettings")
+            .field("pass_user_headers", &self.pass_user_headers)
+            .field("prefer_email_to_user", &self.prefer_email_to_user)
+            .field("pass_access_token", &self.pass_access_token)
+            .field("pass_authorization_header", &self.pass_authorization_header)
+            .field("set_xauthrequest", &self.set_xauthrequest)
+            .field("pass_host_header", &self.pass_host_header)
+            .field("pass_basic_auth", &self.pass_basic_auth)
+            .field("set_basic_auth", &self.set_basic_auth)
+            .field(
+                "basic_auth_password",
+                &self.basic_auth_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("set_authorization_header", &self.set_authorization_header)
+            .finish()
+    }
 }
 
 impl Default for HeaderSettings {
@@ -146,6 +179,10 @@ impl Default for HeaderSettings {
             pass_authorization_header: false,
             set_xauthrequest: false,
             pass_host_header: true,
+            pass_basic_auth: true,
+            set_basic_auth: false,
+            basic_auth_password: None,
+            set_authorization_header: false,
         }
     }
 }

@@ -115,6 +115,11 @@ async fn decide(
     }
     let mut r = granted(&proxy).into_response();
     auth_request_identity(&proxy, current.identity(), r.headers_mut());
+    if proxy.settings.headers.set_authorization_header
+        && let Some(token) = proxy.sessions.id_token(&current.session)
+    {
+        crate::rules::set_header(r.headers_mut(), "authorization", &format!("Bearer {token}"));
+    }
     if proxy.settings.headers.set_xauthrequest
         && proxy.settings.headers.pass_access_token
         && let Some(token) = proxy.sessions.access_token(&current.session)

@@ -14,6 +14,7 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{any, get};
+use base64::Engine as _;
 use latchkey_store::ProxyIdentity;
 use latchkey_web::{Form, FormRules};
 
@@ -128,6 +129,9 @@ fn redirect_target_from(
 /// `X-Forwarded-*` for the upstream.
 fn upstream_identity(proxy: &Proxy, id: &ProxyIdentity, headers: &mut HeaderMap) {
     let h = &proxy.settings.headers;
+    if h.pass_basic_auth {
+        basic_auth(proxy, id, headers);
+    }
     if !h.pass_user_headers {
         return;
     }
@@ -148,9 +152,28 @@ fn upstream_identity(proxy: &Proxy, id: &ProxyIdentity, headers: &mut HeaderMap)
     }
 }
 
+/// `Authorization: Basic` with the person (their e-mail address with
+/// `--prefer-email-to-user`) and `--basic-auth-password`; nothing without a password.
+fn basic_auth(proxy: &Proxy, id: &ProxyIdentity, headers: &mut HeaderMap) {
+    let h = &proxy.settings.headers;
+    let Some(password) = &h.basic_auth_password else {
+        return;
+    };
+    let user = match (&id.email, h.prefer_email_to_user) {
+        (Some(email), true) => email.as_str(),
+        _ => id.user.as_str(),
+    };
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    set_header(headers, "authorization", &format!("Basic {credentials}"));
+}
+
 /// `X-Auth-Request-*` (with `--set-xauthrequest`) and `GAP-Auth` for forward-auth answers.
 fn auth_request_identity(proxy: &Proxy, id: &ProxyIdentity, headers: &mut HeaderMap) {
     set_header(headers, "gap-auth", id.email.as_deref().unwrap_or(&id.user));
+    if proxy.settings.headers.set_basic_auth {
+        basic_auth(proxy, id, headers);
+    }
     if !proxy.settings.headers.set_xauthrequest {
         return;
     }

@@ -559,6 +559,30 @@ pub(super) const OAUTH2_PROXY_ALIASES: &[Alias] = &[
         Convert::GoBool,
     ),
     oauth2_proxy(
+        "OAUTH2_PROXY_PASS_BASIC_AUTH",
+        "pass-basic-auth",
+        "proxy.pass_basic_auth",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_SET_BASIC_AUTH",
+        "set-basic-auth",
+        "proxy.set_basic_auth",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_BASIC_AUTH_PASSWORD",
+        "basic-auth-password",
+        "proxy.basic_auth_password",
+        Convert::Same,
+    ),
+    oauth2_proxy(
+        "OAUTH2_PROXY_SET_AUTHORIZATION_HEADER",
+        "set-authorization-header",
+        "proxy.set_authorization_header",
+        Convert::GoBool,
+    ),
+    oauth2_proxy(
         "OAUTH2_PROXY_PASS_AUTHORIZATION_HEADER",
         "pass-authorization-header",
         "proxy.pass_authorization_header",

@@ -73,6 +73,11 @@ pub struct ProxyConfig {
     pub whitelist_domains: Vec<String>,
     pub pass_access_token: bool,
     pub pass_authorization_header: bool,
+    pub pass_basic_auth: bool,
+    pub set_basic_auth: bool,
+    #[serde(default)]
+    pub basic_auth_password: Option<String>,
+    pub set_authorization_header: bool,
     pub set_xauthrequest: bool,
     pub pass_host_header: bool,
     pub prefer_email_to_user: bool,
@@ -216,6 +221,10 @@ impl ProxyConfig {
         s.whitelist_domains = self.whitelist_domains.clone();
         s.headers.pass_access_token = self.pass_access_token;
         s.headers.pass_authorization_header = self.pass_authorization_header;
+        s.headers.pass_basic_auth = self.pass_basic_auth;
+        s.headers.set_basic_auth = self.set_basic_auth;
+        s.headers.basic_auth_password = self.basic_auth_password.clone();
+        s.headers.set_authorization_header = self.set_authorization_header;
         s.headers.set_xauthrequest = self.set_xauthrequest;
         s.headers.pass_host_header = self.pass_host_header;
         s.headers.prefer_email_to_user = self.prefer_email_to_user;

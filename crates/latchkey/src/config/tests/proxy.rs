@@ -72,6 +72,11 @@ fn oauth2_proxy_flags_set_our_keys() {
             "--force-json-errors",
             "--user-id-claim",
             "preferred_username",
+            "--pass-basic-auth=false",
+            "--set-basic-auth",
+            "--basic-auth-password",
+            "app-trusts-us",
+            "--set-authorization-header",
         ]),
         &[],
     );
@@ -100,6 +105,16 @@ fn oauth2_proxy_flags_set_our_keys() {
     );
     assert!(s.force_json_errors);
     assert_eq!(s.provider.user_claim, "preferred_username");
+    assert!(!s.headers.pass_basic_auth && s.headers.set_basic_auth);
+    assert!(s.headers.set_authorization_header);
+    assert_eq!(
+        s.headers.basic_auth_password.as_deref(),
+        Some("app-trusts-us")
+    );
+    assert!(
+        !format!("{s:?}").contains("app-trusts-us"),
+        "the password is never printed"
+    );
 
     // Our own flag beats oauth2-proxy's in the same layer.
     let config = load_ok(
