@@ -8,6 +8,8 @@
 
 mod http;
 mod load;
+mod nginx;
+mod proxy;
 mod server;
 
 use std::ffi::OsStr;
@@ -28,7 +30,7 @@ use crate::server::{CpuProbe, CpuSplit, DISCOVERY, Server};
 
 const USAGE: &str = "\
 Usage: latchkey-bench [--postgres] [--seconds N] [--concurrency C] [--wide W] [--driver-threads T]
-                      [--server-bin PATH]
+                      [--server-bin PATH] [--proxy]
 
   --postgres          use a fresh PostgreSQL database on postgres://postgres@127.0.0.1:5432
                       (created from the `test` database, dropped at the end); default SQLite
@@ -40,6 +42,9 @@ Usage: latchkey-bench [--postgres] [--seconds N] [--concurrency C] [--wide W] [-
   --server-bin PATH   server binary [default: target/release/latchkey next to this binary]
   --scrape-metrics S  GET /metrics every S seconds during the scenarios, as Prometheus would
                       [default: never]
+  --proxy             instead: GET / of a static nginx page directly, through nginx proxy_pass
+                      and through `latchkey proxy` with a signed-in session (needs nginx;
+                      takes --seconds, --concurrency, --driver-threads, --server-bin)
 
 Build the server first: cargo build --release -p latchkey";
 
@@ -68,6 +73,7 @@ struct Args {
     driver_threads: usize,
     server_bin: Option<PathBuf>,
     scrape_metrics: Option<u64>,
+    proxy: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -79,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
         driver_threads: 1,
         server_bin: None,
         scrape_metrics: None,
+        proxy: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -89,6 +96,7 @@ fn parse_args() -> Result<Args, String> {
         }
         match arg.as_str() {
             "--postgres" => args.postgres = true,
+            "--proxy" => args.proxy = true,
             "--seconds" => args.seconds = number(&arg, value(&arg)?)?,
             "--concurrency" => args.concurrency = number(&arg, value(&arg)?)?,
             "--wide" => args.wide = number(&arg, value(&arg)?)?,
@@ -225,15 +233,14 @@ async fn create_pg_database(name: &str) -> Result<String, String> {
     Ok(version)
 }
 
-/// `latchkey clients create --role ROLE`: returns (client_id, client_secret).
-/// Runs a one-shot `latchkey` command against the bench's database.
-fn run_cli(bin: &Path, global: &[String], args: &[&str]) -> Result<(), String> {
+/// Runs a one-shot `latchkey` command against the bench's database; returns what it printed.
+fn run_cli(bin: &Path, global: &[String], args: &[&str]) -> Result<String, String> {
     let out = server::command(bin, global)
         .args(args)
         .output()
         .map_err(|e| format!("running {}: {e}", bin.display()))?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(format!(
             "`latchkey {}` failed ({}): {}",
@@ -244,16 +251,18 @@ fn run_cli(bin: &Path, global: &[String], args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// `latchkey clients create --role ROLE --name NAME OPTIONS…`: returns (client_id,
+/// client_secret).
 fn create_client(
     bin: &Path,
     global: &[String],
     role: &str,
     name: &str,
-    alg: &str,
+    options: &[&str],
 ) -> Result<(String, String), String> {
     let out = server::command(bin, global)
         .args(["clients", "create", "--role", role, "--name", name])
-        .args(["--redirect-uri", REDIRECT_URI, "--alg", alg])
+        .args(options)
         .output()
         .map_err(|e| format!("running {}: {e}", bin.display()))?;
     if !out.status.success() {
@@ -286,8 +295,9 @@ fn basic_auth(id: &str, secret: &str) -> HeaderValue {
     HeaderValue::try_from(value).expect("base64 is a valid header value")
 }
 
-/// Plants an authenticated browser session for [`SUBJECT`]; returns the cookie token.
-async fn create_session(database_url: &str) -> Result<String, String> {
+/// Plants an authenticated browser session of the idp role for `subject`; returns the cookie
+/// token.
+async fn create_session(database_url: &str, subject: &str) -> Result<String, String> {
     let store = Store::connect(database_url)
         .await
         .map_err(|e| format!("opening the store: {e}"))?;
@@ -297,7 +307,7 @@ async fn create_session(database_url: &str) -> Result<String, String> {
         .create_session(&Session {
             id_hash: latchkey_oidc::crypto::sha256_hex(token.as_bytes()),
             issuer: IssuerId::from("idp"),
-            subject: Subject::from(SUBJECT),
+            subject: Subject::from(subject),
             auth_time: now,
             amr: vec!["phr".into()],
             created_at: now,
@@ -372,10 +382,11 @@ async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), Stri
         env.data_dir.display()
     );
 
-    let (es_id, es_secret) = create_client(&bin, &global, "idp", "bench ES256", "ES256")?;
-    let (rs_id, rs_secret) = create_client(&bin, &global, "idp", "bench RS256", "RS256")?;
-    let (ts_id, ts_secret) = create_client(&bin, &global, "tsidp", "bench", "ES256")?;
-    let session = create_session(&database_url).await?;
+    let alg = |alg| ["--redirect-uri", REDIRECT_URI, "--alg", alg];
+    let (es_id, es_secret) = create_client(&bin, &global, "idp", "bench ES256", &alg("ES256"))?;
+    let (rs_id, rs_secret) = create_client(&bin, &global, "idp", "bench RS256", &alg("RS256"))?;
+    let (ts_id, ts_secret) = create_client(&bin, &global, "tsidp", "bench", &alg("ES256"))?;
+    let session = create_session(&database_url, SUBJECT).await?;
 
     // The idp role: discovery, JWKS, client_credentials and the code flow with a session.
     let log = env.data_dir.join("server.log");
@@ -866,6 +877,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.proxy {
+        return proxy::main(&args, &runtime);
+    }
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
