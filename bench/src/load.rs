@@ -81,7 +81,9 @@ impl Op {
                 if let Some(cookie) = cookie {
                     req = req.header(header::COOKIE, cookie.clone());
                 }
-                let r = conn.send(crate::http::finish(req, Default::default())).await?;
+                let r = conn
+                    .send(crate::http::finish(req, Default::default()))
+                    .await?;
                 if r.status != StatusCode::OK || r.body.len() != *len {
                     return Err(format!("{} ({} bytes)", r.describe(), r.body.len()));
                 }

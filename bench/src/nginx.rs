@@ -157,7 +157,10 @@ mod tests {
     fn body_is_one_kib_of_text() {
         let b = body();
         assert_eq!(b.len(), BODY_LEN);
-        assert!(b.iter().all(|c| c.is_ascii_graphic() || *c == b' ' || *c == b'\n'));
+        assert!(
+            b.iter()
+                .all(|c| c.is_ascii_graphic() || *c == b' ' || *c == b'\n')
+        );
     }
 
     #[test]

@@ -286,7 +286,8 @@ impl Jar {
             if gone {
                 self.0.remove(name.trim());
             } else {
-                self.0.insert(name.trim().to_owned(), value.trim().to_owned());
+                self.0
+                    .insert(name.trim().to_owned(), value.trim().to_owned());
             }
         }
     }
@@ -331,11 +332,7 @@ fn redirect<'a>(r: &'a crate::http::Response, prefix: &str, what: &str) -> Resul
 
 /// Signs in through the proxy as a browser would; returns the proxy's cookies, checked by
 /// fetching the page through the proxy with them.
-async fn sign_in(
-    proxy: &Target,
-    idp: &Target,
-    idp_session: &str,
-) -> Result<HeaderValue, String> {
+async fn sign_in(proxy: &Target, idp: &Target, idp_session: &str) -> Result<HeaderValue, String> {
     let mut jar = Jar::default();
     // The proxy offers sign-in once it has discovered the provider.
     let started = Instant::now();
@@ -449,7 +446,10 @@ impl Phase {
     }
 
     fn verdict(&self) -> Verdict {
-        let rate = |name| self.run(name).map(|r| r.outcome.rate(r.outcome.total.count));
+        let rate = |name| {
+            self.run(name)
+                .map(|r| r.outcome.rate(r.outcome.total.count))
+        };
         let p50 = |name| self.run(name).map(|r| r.outcome.total.p50_ms);
         let (direct, pass, ours) = ("direct to nginx", "nginx proxy_pass", "latchkey proxy");
         Verdict {
@@ -551,7 +551,8 @@ fn render(args: &Args, report: &Report) -> String {
         let _ = writeln!(
             out,
             "\n- latchkey proxy throughput / nginx proxy_pass: {} (target ≥ 80 %)",
-            v.ratio.map_or("?".into(), |r| format!("{:.0} %", r * 100.0))
+            v.ratio
+                .map_or("?".into(), |r| format!("{:.0} %", r * 100.0))
         );
         let _ = writeln!(
             out,
