@@ -353,7 +353,7 @@ async fn sign_in(proxy: &Target, idp: &Target, idp_session: &str) -> Result<Head
     let r = get(proxy, callback, Some(jar.header()?), "/oauth2/callback").await?;
     jar.take(&r.headers);
     let back = redirect(&r, "", "/oauth2/callback")?;
-    if back != "/" && back != &format!("http://{}/", proxy.addr) {
+    if back != "/" && back != format!("http://{}/", proxy.addr) {
         return Err(format!("/oauth2/callback: sent back to {back}, not /"));
     }
     let cookie = jar.header()?;
