@@ -529,13 +529,18 @@ async fn start_role(
     log: &Path,
     env: &mut Env,
 ) -> Result<(Duration, Duration), String> {
-    let mut cold = Server::spawn(bin, global, role, envs, log)?;
+    let mut cold = Server::spawn(server::free_port()?, bin, global, role, envs, log)?;
     let cold_start = cold.wait_ready().await?;
     cold.stop()?;
     drop(cold);
-    let server = env
-        .server
-        .insert(Server::spawn(bin, global, role, envs, log)?);
+    let server = env.server.insert(Server::spawn(
+        server::free_port()?,
+        bin,
+        global,
+        role,
+        envs,
+        log,
+    )?);
     let warm_start = server.wait_ready().await?;
     Ok((cold_start, warm_start))
 }
@@ -853,6 +858,19 @@ fn render(args: &Args, report: &Report) -> String {
     out
 }
 
+/// Runs `work` to its end, or until Ctrl-C.
+fn until_interrupted(
+    runtime: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    runtime.block_on(async {
+        tokio::select! {
+            r = work => r,
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+        }
+    })
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -891,12 +909,7 @@ fn main() -> ExitCode {
         tailscaled: None,
     };
     let mut report = Report::default();
-    let result = runtime.block_on(async {
-        tokio::select! {
-            r = run(&args, &mut env, &mut report) => r,
-            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
-        }
-    });
+    let result = until_interrupted(&runtime, run(&args, &mut env, &mut report));
     runtime.block_on(env.cleanup());
     if !report.scenarios.is_empty() || result.is_ok() {
         print!("{}", render(&args, &report));

@@ -106,12 +106,7 @@ pub fn main(args: &Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
         nginx: None,
     };
     let mut report = Report::default();
-    let result = runtime.block_on(async {
-        tokio::select! {
-            r = run(args, &mut env, &mut report) => r,
-            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
-        }
-    });
+    let result = crate::until_interrupted(runtime, run(args, &mut env, &mut report));
     drop(env);
     if !report.phases.is_empty() {
         print!("{}", render(args, &report));
@@ -181,6 +176,7 @@ async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), Stri
     )?;
     let idp_session = create_session(&idp_db, subject).await?;
     let idp = env.idp.insert(Server::spawn(
+        free_port()?,
         &bin,
         &idp_global,
         "idp",
@@ -214,7 +210,7 @@ async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), Stri
             ("OAUTH2_PROXY_COOKIE_SECURE", "false".as_ref()),
         ];
         let log = env.data_dir.join(format!("proxy-{workers}.log"));
-        let proxy = env.proxy.insert(Server::spawn_on(
+        let proxy = env.proxy.insert(Server::spawn(
             proxy_port,
             &bin,
             &proxy_global,
@@ -432,8 +428,14 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("?".into(), |v| format!("{v:.digits$}"))
 }
 
+/// Spread of the *other* CPU (other jobs on the machine) between the runs of a phase above
+/// which their comparison says more about those jobs than about the paths measured.
+const OTHER_CPU_SPREAD: f64 = 0.25;
+
 /// What the targets ask of one phase, from its runs.
 struct Verdict {
+    /// Largest minus smallest *other* CPU between the phase's runs, in cores.
+    other_spread: f64,
     ratio: Option<f64>,
     added_p50_ms: Option<f64>,
     pass_added_p50_ms: Option<f64>,
@@ -452,7 +454,15 @@ impl Phase {
         };
         let p50 = |name| self.run(name).map(|r| r.outcome.total.p50_ms);
         let (direct, pass, ours) = ("direct to nginx", "nginx proxy_pass", "latchkey proxy");
+        let others: Vec<f64> = self
+            .runs
+            .iter()
+            .filter_map(|r| r.cpu.as_ref().map(|c| c.other))
+            .collect();
+        let spread = others.iter().copied().fold(f64::MIN, f64::max)
+            - others.iter().copied().fold(f64::MAX, f64::min);
         Verdict {
+            other_spread: spread.max(0.0),
             ratio: rate(ours).zip(rate(pass)).map(|(a, b)| a / b),
             added_p50_ms: p50(ours).zip(p50(direct)).map(|(a, b)| a - b),
             pass_added_p50_ms: p50(pass).zip(p50(direct)).map(|(a, b)| a - b),
@@ -548,6 +558,14 @@ fn render(args: &Args, report: &Report) -> String {
             );
         }
         let v = phase.verdict();
+        if v.other_spread > OTHER_CPU_SPREAD {
+            let _ = writeln!(
+                out,
+                "\n**Not comparable**: other work on the machine took {:.2} cores more during \
+                 one run of this phase than during another; the ratios below mix it in.",
+                v.other_spread
+            );
+        }
         let _ = writeln!(
             out,
             "\n- latchkey proxy throughput / nginx proxy_pass: {} (target ≥ 80 %)",
@@ -591,27 +609,26 @@ fn render(args: &Args, report: &Report) -> String {
 mod tests {
     use super::*;
 
+    fn set_cookies(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::SET_COOKIE, HeaderValue::from_static(v));
+        }
+        h
+    }
+
     #[test]
     fn jar_keeps_set_cookies_and_drops_cleared_ones() {
         let mut jar = Jar::default();
-        let mut h = HeaderMap::new();
-        h.append(
-            header::SET_COOKIE,
-            HeaderValue::from_static("_oauth2_proxy_csrf=abc; Path=/; HttpOnly"),
-        );
-        h.append(header::SET_COOKIE, HeaderValue::from_static("other=1"));
-        jar.take(&h);
+        jar.take(&set_cookies(&[
+            "_oauth2_proxy_csrf=abc; Path=/; HttpOnly",
+            "other=1",
+        ]));
         assert_eq!(jar.header().unwrap(), "_oauth2_proxy_csrf=abc; other=1");
-        let mut h = HeaderMap::new();
-        h.append(
-            header::SET_COOKIE,
-            HeaderValue::from_static("_oauth2_proxy_csrf=; Path=/; Max-Age=0"),
-        );
-        h.append(
-            header::SET_COOKIE,
-            HeaderValue::from_static("_oauth2_proxy=sealed; Path=/; HttpOnly; SameSite=Lax"),
-        );
-        jar.take(&h);
+        jar.take(&set_cookies(&[
+            "_oauth2_proxy_csrf=; Path=/; Max-Age=0",
+            "_oauth2_proxy=sealed; Path=/; HttpOnly; SameSite=Lax",
+        ]));
         assert_eq!(jar.header().unwrap(), "_oauth2_proxy=sealed; other=1");
     }
 }

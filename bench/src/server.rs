@@ -48,22 +48,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// Spawns `latchkey … --listen 127.0.0.1:PORT … ROLE` (`idp` or `tsidp`; `--listen` and
-    /// `--public-url` apply to the role run) with these extra environment variables, logging
-    /// to `log`.
+    /// Spawns `latchkey … --listen 127.0.0.1:PORT … ROLE` (`idp`, `tsidp` or `proxy`;
+    /// `--listen` and `--public-url` apply to the role run) with these extra environment
+    /// variables, logging to `log`. The caller picks the port ([`free_port`]), as the proxy's
+    /// must be known before it starts: its client registration names it.
     pub fn spawn(
-        bin: &Path,
-        global: &[String],
-        role: &str,
-        envs: &[(&str, &OsStr)],
-        log: &Path,
-    ) -> Result<Server, String> {
-        Server::spawn_on(free_port()?, bin, global, role, envs, log)
-    }
-
-    /// [`Server::spawn`] on a port chosen beforehand (one that must be known before the
-    /// server starts, such as the proxy's, which its client registration names).
-    pub fn spawn_on(
         port: u16,
         bin: &Path,
         global: &[String],
