@@ -11,6 +11,7 @@ mod load;
 mod nginx;
 mod proxy;
 mod server;
+mod sign_in;
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
