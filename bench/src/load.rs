@@ -24,6 +24,13 @@ const MAX_ERROR_KINDS: usize = 20;
 pub enum Op {
     /// GET `path`, expecting 200.
     Get { path: &'static str },
+    /// GET `path` with this `Cookie` header, if any, expecting 200 and a body of `len` bytes
+    /// (so a sign-in page or an error page in its place counts as a failure).
+    Page {
+        path: &'static str,
+        cookie: Option<HeaderValue>,
+        len: usize,
+    },
     /// POST /token with grant_type=client_credentials, expecting 200 and an access token.
     ClientCredentials { basic: HeaderValue },
     /// authorize (with the session cookie, if any) → token → userinfo.
@@ -45,7 +52,7 @@ impl Op {
     /// Names of the timed steps of one operation (one for single requests).
     pub fn steps(&self) -> &'static [&'static str] {
         match self {
-            Op::Get { .. } | Op::ClientCredentials { .. } => &[],
+            Op::Get { .. } | Op::Page { .. } | Op::ClientCredentials { .. } => &[],
             Op::CodeFlow(_) => &["GET /authorize", "POST /token (code)", "GET /userinfo"],
         }
     }
@@ -66,6 +73,19 @@ impl Op {
                 let r = conn.send(target.get(path)).await?;
                 if r.status != StatusCode::OK || r.body.is_empty() {
                     return Err(r.describe());
+                }
+                Ok(())
+            }
+            Op::Page { path, cookie, len } => {
+                let mut req = target.request(Method::GET, path);
+                if let Some(cookie) = cookie {
+                    req = req.header(header::COOKIE, cookie.clone());
+                }
+                let r = conn
+                    .send(crate::http::finish(req, Default::default()))
+                    .await?;
+                if r.status != StatusCode::OK || r.body.len() != *len {
+                    return Err(format!("{} ({} bytes)", r.describe(), r.body.len()));
                 }
                 Ok(())
             }

@@ -8,7 +8,10 @@
 
 mod http;
 mod load;
+mod nginx;
+mod proxy;
 mod server;
+mod sign_in;
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -28,7 +31,7 @@ use crate::server::{CpuProbe, CpuSplit, DISCOVERY, Server};
 
 const USAGE: &str = "\
 Usage: latchkey-bench [--postgres] [--seconds N] [--concurrency C] [--wide W] [--driver-threads T]
-                      [--server-bin PATH]
+                      [--server-bin PATH] [--proxy]
 
   --postgres          use a fresh PostgreSQL database on postgres://postgres@127.0.0.1:5432
                       (created from the `test` database, dropped at the end); default SQLite
@@ -40,6 +43,9 @@ Usage: latchkey-bench [--postgres] [--seconds N] [--concurrency C] [--wide W] [-
   --server-bin PATH   server binary [default: target/release/latchkey next to this binary]
   --scrape-metrics S  GET /metrics every S seconds during the scenarios, as Prometheus would
                       [default: never]
+  --proxy             instead: GET / of a static nginx page directly, through nginx proxy_pass
+                      and through `latchkey proxy` with a signed-in session (needs nginx;
+                      takes --seconds, --concurrency, --driver-threads, --server-bin)
 
 Build the server first: cargo build --release -p latchkey";
 
@@ -68,6 +74,7 @@ struct Args {
     driver_threads: usize,
     server_bin: Option<PathBuf>,
     scrape_metrics: Option<u64>,
+    proxy: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -79,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
         driver_threads: 1,
         server_bin: None,
         scrape_metrics: None,
+        proxy: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -89,6 +97,7 @@ fn parse_args() -> Result<Args, String> {
         }
         match arg.as_str() {
             "--postgres" => args.postgres = true,
+            "--proxy" => args.proxy = true,
             "--seconds" => args.seconds = number(&arg, value(&arg)?)?,
             "--concurrency" => args.concurrency = number(&arg, value(&arg)?)?,
             "--wide" => args.wide = number(&arg, value(&arg)?)?,
@@ -225,15 +234,14 @@ async fn create_pg_database(name: &str) -> Result<String, String> {
     Ok(version)
 }
 
-/// `latchkey clients create --role ROLE`: returns (client_id, client_secret).
-/// Runs a one-shot `latchkey` command against the bench's database.
-fn run_cli(bin: &Path, global: &[String], args: &[&str]) -> Result<(), String> {
+/// Runs a one-shot `latchkey` command against the bench's database; returns what it printed.
+fn run_cli(bin: &Path, global: &[String], args: &[&str]) -> Result<String, String> {
     let out = server::command(bin, global)
         .args(args)
         .output()
         .map_err(|e| format!("running {}: {e}", bin.display()))?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(format!(
             "`latchkey {}` failed ({}): {}",
@@ -244,16 +252,18 @@ fn run_cli(bin: &Path, global: &[String], args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// `latchkey clients create --role ROLE --name NAME OPTIONS…`: returns (client_id,
+/// client_secret).
 fn create_client(
     bin: &Path,
     global: &[String],
     role: &str,
     name: &str,
-    alg: &str,
+    options: &[&str],
 ) -> Result<(String, String), String> {
     let out = server::command(bin, global)
         .args(["clients", "create", "--role", role, "--name", name])
-        .args(["--redirect-uri", REDIRECT_URI, "--alg", alg])
+        .args(options)
         .output()
         .map_err(|e| format!("running {}: {e}", bin.display()))?;
     if !out.status.success() {
@@ -286,8 +296,9 @@ fn basic_auth(id: &str, secret: &str) -> HeaderValue {
     HeaderValue::try_from(value).expect("base64 is a valid header value")
 }
 
-/// Plants an authenticated browser session for [`SUBJECT`]; returns the cookie token.
-async fn create_session(database_url: &str) -> Result<String, String> {
+/// Plants an authenticated browser session of the idp role for `subject`; returns the cookie
+/// token.
+async fn create_session(database_url: &str, subject: &str) -> Result<String, String> {
     let store = Store::connect(database_url)
         .await
         .map_err(|e| format!("opening the store: {e}"))?;
@@ -297,7 +308,7 @@ async fn create_session(database_url: &str) -> Result<String, String> {
         .create_session(&Session {
             id_hash: latchkey_oidc::crypto::sha256_hex(token.as_bytes()),
             issuer: IssuerId::from("idp"),
-            subject: Subject::from(SUBJECT),
+            subject: Subject::from(subject),
             auth_time: now,
             amr: vec!["phr".into()],
             created_at: now,
@@ -372,10 +383,11 @@ async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), Stri
         env.data_dir.display()
     );
 
-    let (es_id, es_secret) = create_client(&bin, &global, "idp", "bench ES256", "ES256")?;
-    let (rs_id, rs_secret) = create_client(&bin, &global, "idp", "bench RS256", "RS256")?;
-    let (ts_id, ts_secret) = create_client(&bin, &global, "tsidp", "bench", "ES256")?;
-    let session = create_session(&database_url).await?;
+    let alg = |alg| ["--redirect-uri", REDIRECT_URI, "--alg", alg];
+    let (es_id, es_secret) = create_client(&bin, &global, "idp", "bench ES256", &alg("ES256"))?;
+    let (rs_id, rs_secret) = create_client(&bin, &global, "idp", "bench RS256", &alg("RS256"))?;
+    let (ts_id, ts_secret) = create_client(&bin, &global, "tsidp", "bench", &alg("ES256"))?;
+    let session = create_session(&database_url, SUBJECT).await?;
 
     // The idp role: discovery, JWKS, client_credentials and the code flow with a session.
     let log = env.data_dir.join("server.log");
@@ -518,13 +530,18 @@ async fn start_role(
     log: &Path,
     env: &mut Env,
 ) -> Result<(Duration, Duration), String> {
-    let mut cold = Server::spawn(bin, global, role, envs, log)?;
+    let mut cold = Server::spawn(server::free_port()?, bin, global, role, envs, log)?;
     let cold_start = cold.wait_ready().await?;
     cold.stop()?;
     drop(cold);
-    let server = env
-        .server
-        .insert(Server::spawn(bin, global, role, envs, log)?);
+    let server = env.server.insert(Server::spawn(
+        server::free_port()?,
+        bin,
+        global,
+        role,
+        envs,
+        log,
+    )?);
     let warm_start = server.wait_ready().await?;
     Ok((cold_start, warm_start))
 }
@@ -842,6 +859,19 @@ fn render(args: &Args, report: &Report) -> String {
     out
 }
 
+/// Runs `work` to its end, or until Ctrl-C.
+fn until_interrupted(
+    runtime: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    runtime.block_on(async {
+        tokio::select! {
+            r = work => r,
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+        }
+    })
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -866,6 +896,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.proxy {
+        return proxy::main(&args, &runtime);
+    }
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -877,12 +910,7 @@ fn main() -> ExitCode {
         tailscaled: None,
     };
     let mut report = Report::default();
-    let result = runtime.block_on(async {
-        tokio::select! {
-            r = run(&args, &mut env, &mut report) => r,
-            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
-        }
-    });
+    let result = until_interrupted(&runtime, run(&args, &mut env, &mut report));
     runtime.block_on(env.cleanup());
     if !report.scenarios.is_empty() || result.is_ok() {
         print!("{}", render(&args, &report));

@@ -17,11 +17,12 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 
 /// A `latchkey` command with the global options every invocation shares, and no
-/// `LATCHKEY_*` variables inherited from the caller's environment.
+/// `LATCHKEY_*` or `OAUTH2_PROXY_*` variables inherited from the caller's environment.
 pub fn command(bin: &Path, global: &[String]) -> Command {
     let mut cmd = Command::new(bin);
     for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("LATCHKEY_") {
+        let key_text = key.to_string_lossy();
+        if key_text.starts_with("LATCHKEY_") || key_text.starts_with("OAUTH2_PROXY_") {
             cmd.env_remove(key);
         }
     }
@@ -47,32 +48,37 @@ pub struct Server {
 }
 
 impl Server {
-    /// Spawns `latchkey … --listen 127.0.0.1:PORT … ROLE` (`idp` or `tsidp`; `--listen` and
-    /// `--public-url` apply to the role run) with these extra environment variables, logging
-    /// to `log`.
+    /// Spawns `latchkey … --listen 127.0.0.1:PORT … ROLE` (`idp`, `tsidp` or `proxy`;
+    /// `--listen` and `--public-url` apply to the role run) with these extra environment
+    /// variables, logging to `log`. The caller picks the port ([`free_port`]), as the proxy's
+    /// must be known before it starts: its client registration names it.
     pub fn spawn(
+        port: u16,
         bin: &Path,
         global: &[String],
         role: &str,
         envs: &[(&str, &OsStr)],
         log: &Path,
     ) -> Result<Server, String> {
-        let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
-        let out = File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = command(bin, global);
         cmd.args(["--listen", &addr])
             .args(["--public-url", &format!("http://{addr}")])
             .args(["--log-level", "warn", role])
-            .envs(envs.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
+            .envs(envs.iter().copied());
+        Server::start(cmd, port, log)
+    }
+
+    /// Starts `cmd`, which is to listen on 127.0.0.1:`port`, with its output going to `log`.
+    pub fn start(mut cmd: Command, port: u16, log: &Path) -> Result<Server, String> {
+        let bin = cmd.get_program().to_owned();
+        let out = File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         let spawned_at = Instant::now();
         let child = cmd
             .spawn()
-            .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+            .map_err(|e| format!("starting {}: {e}", Path::new(&bin).display()))?;
         Ok(Server {
             child,
             target: Target::loopback(port),
@@ -87,9 +93,14 @@ impl Server {
 
     /// Polls discovery every millisecond; returns the time from spawn to the first 200.
     pub async fn wait_ready(&mut self) -> Result<Duration, String> {
+        self.wait_for(DISCOVERY).await
+    }
+
+    /// Polls `path` every millisecond; returns the time from spawn to the first 200.
+    pub async fn wait_for(&mut self, path: &str) -> Result<Duration, String> {
         loop {
             if let Ok(mut conn) = Conn::open(self.target.addr).await
-                && let Ok(r) = conn.send(self.target.get(DISCOVERY)).await
+                && let Ok(r) = conn.send(self.target.get(path)).await
                 && r.status.is_success()
             {
                 return Ok(self.spawned_at.elapsed());
@@ -97,7 +108,7 @@ impl Server {
             self.check_running()?;
             if self.spawned_at.elapsed() > START_TIMEOUT {
                 return Err(format!(
-                    "no 200 on {DISCOVERY} within {START_TIMEOUT:?}\n{}",
+                    "no 200 on {path} within {START_TIMEOUT:?}\n{}",
                     self.log_tail()
                 ));
             }
@@ -161,6 +172,27 @@ pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
+}
+
+/// The processes whose parent is `pid` (an nginx master's workers).
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| p.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|text| {
+                    // Field 4, the parent's id, follows the state after the command name.
+                    let ppid = text.rsplit_once(") ")?.1.split_whitespace().nth(1)?;
+                    ppid.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
 }
 
 /// utime + stime of a process (all its threads), in clock ticks.
@@ -275,6 +307,9 @@ pub struct CpuSplit {
     /// Context switches of the server's threads (those alive at the end).
     pub server_switches: u64,
     pub driver: f64,
+    /// The processes measured beside the server ([`CpuProbe::start_with`]; nginx in the
+    /// proxy scenario), together.
+    pub extra: f64,
     /// Everything else busy on the machine: the database, the kernel's other work, other jobs.
     pub other: f64,
     pub idle: f64,
@@ -312,16 +347,30 @@ pub struct CpuProbe {
     server: u64,
     threads: BTreeMap<u32, ThreadSample>,
     driver: u64,
+    extra_pids: Vec<u32>,
+    extra: u64,
     system: SystemTicks,
+}
+
+/// utime + stime of these processes together (those that have exited count nothing).
+fn ticks_of(pids: &[u32]) -> u64 {
+    pids.iter().filter_map(|&p| process_ticks(Some(p))).sum()
 }
 
 impl CpuProbe {
     pub fn start(server_pid: u32) -> Option<CpuProbe> {
+        CpuProbe::start_with(server_pid, Vec::new())
+    }
+
+    /// Also measures `extra_pids` together (an nginx master and its workers).
+    pub fn start_with(server_pid: u32, extra_pids: Vec<u32>) -> Option<CpuProbe> {
         Some(CpuProbe {
             server_pid,
             server: process_ticks(Some(server_pid))?,
             threads: threads(server_pid),
             driver: process_ticks(None)?,
+            extra: ticks_of(&extra_pids),
+            extra_pids,
             system: system_ticks()?,
         })
     }
@@ -329,6 +378,7 @@ impl CpuProbe {
     pub fn split(&self) -> Option<CpuSplit> {
         let server = process_ticks(Some(self.server_pid))?.saturating_sub(self.server);
         let driver = process_ticks(None)?.saturating_sub(self.driver);
+        let extra = ticks_of(&self.extra_pids).saturating_sub(self.extra);
         let system = system_ticks()?;
         // Per name: total ticks, threads that ran, ticks of the busiest one.
         let mut by_name: BTreeMap<String, (u64, u32, u64)> = BTreeMap::new();
@@ -368,7 +418,8 @@ impl CpuProbe {
             server_threads,
             server_switches: switches,
             driver: cores(driver),
-            other: cores(busy.saturating_sub(server + driver)),
+            extra: cores(extra),
+            other: cores(busy.saturating_sub(server + driver + extra)),
             idle: cores(idle),
         })
     }

@@ -262,6 +262,15 @@ async fn serve(
     mut stop: watch::Receiver<bool>,
     name: &'static str,
 ) -> Result<()> {
+    use axum::serve::ListenerExt as _;
+    // axum leaves Nagle's algorithm on: an answer written in two parts (the proxy's, when
+    // the upstream's body comes after its head) would wait for the client's delayed ACK,
+    // 40 ms on Linux.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY on an accepted connection");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
