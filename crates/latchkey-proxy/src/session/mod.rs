@@ -277,7 +277,7 @@ impl Sessions {
             }
             tokio::time::sleep(WAIT_STEP).await;
             let now = unix_now();
-            match self.backend.find(&session.id_hash, now).await? {
+            match self.backend.find_fresh(&session.id_hash, now).await? {
                 None => return Ok(Lookup::Ended),
                 Some(s) if s.generation != first_generation => {
                     // Someone else refreshed it.
@@ -349,7 +349,11 @@ impl Sessions {
         if !written {
             // Our lease ran out and someone else moved on (or the session was ended).
             return Ok(
-                match self.backend.find(&session.id_hash, unix_now()).await? {
+                match self
+                    .backend
+                    .find_fresh(&session.id_hash, unix_now())
+                    .await?
+                {
                     Some(s) => found(s, None),
                     None => Lookup::Ended,
                 },

@@ -2,6 +2,10 @@
 //! (`--session-store-type redis`) for people who already run one. Both keep the same records
 //! and the same one-refresh-at-a-time lease; the cookie is the same sealed reference.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use latchkey_oidc::ttl_cache::TtlCache;
 use latchkey_store::{ProxyId, ProxySession, ProxySessionRefresh, Store, StoreError, Subject};
 
 use super::redis::RedisSessions;
@@ -69,8 +73,60 @@ pub fn check(s: &ProxySettings) -> Result<(), SettingsError> {
 
 /// One proxy's sessions in one store.
 pub enum Backend {
-    Database { store: Store, proxy: ProxyId },
+    Database {
+        store: Store,
+        proxy: ProxyId,
+        /// On SQLite only: see [`Recent`].
+        recent: Option<Box<Recent>>,
+    },
     Redis(Box<RedisSessions>),
+}
+
+/// How long a session read from SQLite is kept in memory.
+const RECENT_TTL: Duration = Duration::from_secs(2);
+
+/// Sessions read from SQLite in the last [`RECENT_TTL`]: without it every proxied request
+/// reads its session from the database, about half of the proxy's own cost per request. On
+/// SQLite one process holds the sessions, so every write goes through this one: each forgets
+/// what it touches, and an epoch keeps a read that raced a write from keeping what the write
+/// replaced. Not on PostgreSQL, whose replicas must see each other's sign-outs at once, nor
+/// on Redis.
+pub struct Recent {
+    cache: TtlCache<String, ProxySession>,
+    epoch: AtomicU64,
+}
+
+impl Recent {
+    fn new() -> Recent {
+        Recent {
+            cache: TtlCache::new(RECENT_TTL, 10_000),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    fn get(&self, id_hash: &str, now: i64) -> Option<ProxySession> {
+        self.cache
+            .get(&id_hash.to_owned())
+            .filter(|s| s.expires_at > now)
+    }
+
+    /// Keeps what a read that started at `epoch` found, unless a write came since.
+    fn keep(&self, epoch: u64, s: &ProxySession) {
+        self.cache.insert(s.id_hash.clone(), s.clone());
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            self.cache.remove(&s.id_hash);
+        }
+    }
+
+    fn forget(&self, id_hash: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.cache.remove(&id_hash.to_owned());
+    }
+
+    fn forget_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.cache.clear();
+    }
 }
 
 impl Backend {
@@ -81,6 +137,7 @@ impl Backend {
                 Backend::Redis(Box::new(RedisSessions::new(&url.0, &s.id)?))
             }
             _ => Backend::Database {
+                recent: (store.backend_name() == "sqlite").then(|| Box::new(Recent::new())),
                 store,
                 proxy: s.id.clone(),
             },
@@ -94,16 +151,56 @@ impl Backend {
         }
     }
 
+    /// The live session `id_hash`, maybe as read a moment ago (see [`Recent`]).
     pub async fn find(
         &self,
         id_hash: &str,
         now: i64,
     ) -> Result<Option<ProxySession>, SessionError> {
+        let Backend::Database {
+            recent: Some(recent),
+            store,
+            proxy,
+        } = self
+        else {
+            return self.find_fresh(id_hash, now).await;
+        };
+        if let Some(s) = recent.get(id_hash, now) {
+            return Ok(Some(s));
+        }
+        let epoch = recent.epoch.load(Ordering::SeqCst);
+        let found = store.find_proxy_session(proxy, id_hash, now).await?;
+        if let Some(s) = &found {
+            recent.keep(epoch, s);
+        }
+        Ok(found)
+    }
+
+    /// The live session `id_hash` as the store has it now (a refresh waiting for another).
+    pub async fn find_fresh(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<ProxySession>, SessionError> {
         match self {
-            Backend::Database { store, proxy } => {
+            Backend::Database { store, proxy, .. } => {
                 Ok(store.find_proxy_session(proxy, id_hash, now).await?)
             }
             Backend::Redis(r) => r.find(id_hash, now).await,
+        }
+    }
+
+    /// Forgets what this process keeps of `id_hash` (`None`: of every session).
+    fn forget(&self, id_hash: Option<&str>) {
+        if let Backend::Database {
+            recent: Some(recent),
+            ..
+        } = self
+        {
+            match id_hash {
+                Some(id) => recent.forget(id),
+                None => recent.forget_all(),
+            }
         }
     }
 
@@ -117,12 +214,16 @@ impl Backend {
         now: i64,
         until: i64,
     ) -> Result<bool, SessionError> {
-        match self {
-            Backend::Database { store, proxy } => Ok(store
+        // Forgotten once written (here and below): a read that raced the write keeps
+        // nothing (see Recent).
+        let done = match self {
+            Backend::Database { store, proxy, .. } => Ok(store
                 .take_proxy_refresh_lease(proxy, id_hash, generation, holder, now, until)
                 .await?),
             Backend::Redis(r) => r.take_lease(id_hash, generation, holder, until - now).await,
-        }
+        };
+        self.forget(Some(id_hash));
+        done
     }
 
     pub async fn update_refreshed(
@@ -131,48 +232,58 @@ impl Backend {
         holder: &str,
         update: &ProxySessionRefresh,
     ) -> Result<bool, SessionError> {
-        match self {
-            Backend::Database { store, proxy } => Ok(store
+        let done = match self {
+            Backend::Database { store, proxy, .. } => Ok(store
                 .update_proxy_session_refreshed(proxy, id_hash, holder, update)
                 .await?),
             Backend::Redis(r) => r.update_refreshed(id_hash, holder, update).await,
-        }
+        };
+        self.forget(Some(id_hash));
+        done
     }
 
     pub async fn release_lease(&self, id_hash: &str, holder: &str) -> Result<bool, SessionError> {
-        match self {
-            Backend::Database { store, proxy } => Ok(store
+        let done = match self {
+            Backend::Database { store, proxy, .. } => Ok(store
                 .release_proxy_refresh_lease(proxy, id_hash, holder)
                 .await?),
             Backend::Redis(r) => r.release_lease(id_hash, holder).await,
-        }
+        };
+        self.forget(Some(id_hash));
+        done
     }
 
     pub async fn delete(&self, id_hash: &str) -> Result<bool, SessionError> {
-        match self {
-            Backend::Database { store, proxy } => {
+        let done = match self {
+            Backend::Database { store, proxy, .. } => {
                 Ok(store.delete_proxy_session(proxy, id_hash).await?)
             }
             Backend::Redis(r) => r.delete(id_hash).await,
-        }
+        };
+        self.forget(Some(id_hash));
+        done
     }
 
     pub async fn delete_by_sid(&self, sid: &str) -> Result<u64, SessionError> {
-        match self {
-            Backend::Database { store, proxy } => {
+        let done = match self {
+            Backend::Database { store, proxy, .. } => {
                 Ok(store.delete_proxy_sessions_by_sid(proxy, sid).await?)
             }
             Backend::Redis(r) => r.delete_by_index("sid", sid).await,
-        }
+        };
+        self.forget(None);
+        done
     }
 
     pub async fn delete_by_subject(&self, subject: &Subject) -> Result<u64, SessionError> {
-        match self {
-            Backend::Database { store, proxy } => Ok(store
+        let done = match self {
+            Backend::Database { store, proxy, .. } => Ok(store
                 .delete_proxy_sessions_by_subject(proxy, subject)
                 .await?),
             Backend::Redis(r) => r.delete_by_index("sub", subject.as_str()).await,
-        }
+        };
+        self.forget(None);
+        done
     }
 
     /// Whether the store answers (for the ready path).
