@@ -30,7 +30,8 @@ const WAIT_STEP: Duration = Duration::from_millis(50);
 /// A session found for a request.
 #[derive(Clone, Debug)]
 pub struct Current {
-    pub session: ProxySession,
+    /// Shared with the in-memory copy on SQLite (no copy of the sealed tokens per request).
+    pub session: Arc<ProxySession>,
     /// A `Set-Cookie` to send with the answer (after a refresh).
     pub set_cookie: Option<HeaderValue>,
 }
@@ -54,9 +55,9 @@ pub enum Lookup {
     Ended,
 }
 
-fn found(session: ProxySession, set_cookie: Option<HeaderValue>) -> Lookup {
+fn found(session: impl Into<Arc<ProxySession>>, set_cookie: Option<HeaderValue>) -> Lookup {
     Lookup::Found(Box::new(Current {
-        session,
+        session: session.into(),
         set_cookie,
     }))
 }
@@ -217,7 +218,8 @@ impl Sessions {
         if !self.is_due(&session, now) {
             return Ok(found(session, None));
         }
-        self.refresh(rp, &reference, session).await
+        self.refresh(rp, &reference, Arc::unwrap_or_clone(session))
+            .await
     }
 
     fn is_due(&self, s: &ProxySession, now: i64) -> bool {

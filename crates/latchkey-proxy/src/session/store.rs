@@ -2,6 +2,7 @@
 //! (`--session-store-type redis`) for people who already run one. Both keep the same records
 //! and the same one-refresh-at-a-time lease; the cookie is the same sealed reference.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -92,7 +93,7 @@ const RECENT_TTL: Duration = Duration::from_secs(2);
 /// replaced. Not on PostgreSQL, whose replicas must see each other's sign-outs at once, nor
 /// on Redis.
 pub struct Recent {
-    cache: TtlCache<String, ProxySession>,
+    cache: TtlCache<String, Arc<ProxySession>>,
     epoch: AtomicU64,
 }
 
@@ -104,14 +105,14 @@ impl Recent {
         }
     }
 
-    fn get(&self, id_hash: &str, now: i64) -> Option<ProxySession> {
+    fn get(&self, id_hash: &str, now: i64) -> Option<Arc<ProxySession>> {
         self.cache
             .get(&id_hash.to_owned())
             .filter(|s| s.expires_at > now)
     }
 
     /// Keeps what a read that started at `epoch` found, unless a write came since.
-    fn keep(&self, epoch: u64, s: &ProxySession) {
+    fn keep(&self, epoch: u64, s: &Arc<ProxySession>) {
         self.cache.insert(s.id_hash.clone(), s.clone());
         if self.epoch.load(Ordering::SeqCst) != epoch {
             self.cache.remove(&s.id_hash);
@@ -156,20 +157,23 @@ impl Backend {
         &self,
         id_hash: &str,
         now: i64,
-    ) -> Result<Option<ProxySession>, SessionError> {
+    ) -> Result<Option<Arc<ProxySession>>, SessionError> {
         let Backend::Database {
             recent: Some(recent),
             store,
             proxy,
         } = self
         else {
-            return self.find_fresh(id_hash, now).await;
+            return Ok(self.find_fresh(id_hash, now).await?.map(Arc::new));
         };
         if let Some(s) = recent.get(id_hash, now) {
             return Ok(Some(s));
         }
         let epoch = recent.epoch.load(Ordering::SeqCst);
-        let found = store.find_proxy_session(proxy, id_hash, now).await?;
+        let found = store
+            .find_proxy_session(proxy, id_hash, now)
+            .await?
+            .map(Arc::new);
         if let Some(s) = &found {
             recent.keep(epoch, s);
         }
