@@ -11,7 +11,7 @@ use latchkey_oidc::clients::{NewClient, create_client};
 use latchkey_oidc::crypto::b64url;
 use latchkey_oidc::jose::Alg;
 use latchkey_store::{LinkPurpose, User, unix_now};
-use latchkey_testkit::{Pkce, RelyingParty, authorize_url, get_json};
+use latchkey_testkit::{Pkce, RelyingParty, authorize_url, get_json, post_form_json};
 use passkey_support::Browser;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -253,19 +253,13 @@ async fn from_setup_link_to_tokens() {
         assert_eq!(account.status, 303, "a disabled person's session is over");
         // Nor does the grant: the refresh token is refused.
         let refresh = tokens.refresh_token().unwrap().secret().clone();
-        let refused = h
-            .http
-            .post(format!("{}/token", h.base))
-            .basic_auth(&client_id, Some(&secret))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refused.status(), 400);
-        let body: Value = refused.json().await.unwrap();
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ];
+        let token_url = format!("{}/token", h.base);
+        let (status, body) = post_form_json(&h.http, &token_url, &client_id, &secret, &form).await;
+        assert_eq!(status, 400, "{body}");
         assert_eq!(body["error"], "invalid_grant", "{body}");
     })
     .await;
@@ -731,18 +725,13 @@ async fn signing_out_tells_the_clients() {
         // The grant of that session ended.
         use openidconnect::OAuth2TokenResponse as _;
         let refresh = tokens.refresh_token().unwrap().secret().clone();
-        let refused = h
-            .http
-            .post(format!("{}/token", h.base))
-            .basic_auth(&client_id, Some(&secret))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refused.status(), 400);
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ];
+        let token_url = format!("{}/token", h.base);
+        let (status, body) = post_form_json(&h.http, &token_url, &client_id, &secret, &form).await;
+        assert_eq!(status, 400, "{body}");
     })
     .await;
 }

@@ -4,6 +4,7 @@
 //! lookups are a few milliseconds; a cache emptied under a flood of new keys refills).
 //! ADR 6 says why this is ours rather than a crate's.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::RwLock;
@@ -35,7 +36,11 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 
     /// The value, if it was stored less than the TTL ago.
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         entries
             .get(key)
@@ -65,7 +70,11 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
             .clear();
     }
 
-    pub fn remove(&self, key: &K) {
+    pub fn remove<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.entries
             .write()
             .unwrap_or_else(|p| p.into_inner())

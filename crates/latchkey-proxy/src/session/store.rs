@@ -106,22 +106,20 @@ impl Recent {
     }
 
     fn get(&self, id_hash: &str, now: i64) -> Option<Arc<ProxySession>> {
-        self.cache
-            .get(&id_hash.to_owned())
-            .filter(|s| s.expires_at > now)
+        self.cache.get(id_hash).filter(|s| s.expires_at > now)
     }
 
     /// Keeps what a read that started at `epoch` found, unless a write came since.
     fn keep(&self, epoch: u64, s: &Arc<ProxySession>) {
         self.cache.insert(s.id_hash.clone(), s.clone());
         if self.epoch.load(Ordering::SeqCst) != epoch {
-            self.cache.remove(&s.id_hash);
+            self.cache.remove(s.id_hash.as_str());
         }
     }
 
     fn forget(&self, id_hash: &str) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.cache.remove(&id_hash.to_owned());
+        self.cache.remove(id_hash);
     }
 
     fn forget_all(&self) {
