@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// How long a process may take to log what a test waits for.
-const LOG_TIMEOUT: Duration = Duration::from_secs(30);
+const LOG_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a process may take to exit after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -43,7 +43,8 @@ impl Process {
     }
 
     /// The first JSON log line (`--log-format json`) from now on whose `message` satisfies
-    /// `wanted`; panics after 30 s, or when stderr closes first.
+    /// `wanted`; panics after 90 s (eleven Node providers starting at once on two busy cores take
+    /// more than 30), or when stderr closes first.
     pub fn wait_for_log(&self, wanted: impl Fn(&str) -> bool) -> Value {
         let deadline = Instant::now() + LOG_TIMEOUT;
         loop {
