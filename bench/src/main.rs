@@ -52,7 +52,6 @@ Build the server first: cargo build --release -p latchkey";
 const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const PG_BASE_URL: &str = "postgres://postgres@127.0.0.1:5432";
 const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
-const SUBJECT: &str = "bench-user";
 /// The session cookie's name when the issuer is plain http (latchkey-idp's `session.rs`).
 const SESSION_COOKIE: &str = "latchkey_session";
 /// Pause after start-up before reading the idle RSS.
@@ -252,6 +251,23 @@ fn run_cli(bin: &Path, global: &[String], args: &[&str]) -> Result<String, Strin
     }
 }
 
+/// `latchkey users add NAME --email NAME@example.com --email-verified`: returns the new
+/// person's id (the subject of their tokens).
+fn create_user(bin: &Path, global: &[String], name: &str) -> Result<String, String> {
+    let email = format!("{name}@example.com");
+    let out = run_cli(
+        bin,
+        global,
+        &["users", "add", name, "--email", &email, "--email-verified"],
+    )?;
+    let user: serde_json::Value = serde_json::from_str(out.trim())
+        .map_err(|e| format!("`latchkey users add` printed no JSON ({e}): {out}"))?;
+    user["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("`latchkey users add` printed no id: {user}"))
+}
+
 /// `latchkey clients create --role ROLE --name NAME OPTIONS…`: returns (client_id,
 /// client_secret).
 fn create_client(
@@ -383,11 +399,21 @@ async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), Stri
         env.data_dir.display()
     );
 
-    let alg = |alg| ["--redirect-uri", REDIRECT_URI, "--alg", alg];
+    let alg = |alg| {
+        [
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--alg",
+            alg,
+            "--skip-consent",
+        ]
+    };
     let (es_id, es_secret) = create_client(&bin, &global, "idp", "bench ES256", &alg("ES256"))?;
     let (rs_id, rs_secret) = create_client(&bin, &global, "idp", "bench RS256", &alg("RS256"))?;
     let (ts_id, ts_secret) = create_client(&bin, &global, "tsidp", "bench", &alg("ES256"))?;
-    let session = create_session(&database_url, SUBJECT).await?;
+    // The person signed in by the idp flow: sessions of unknown people sign nobody in.
+    let subject = create_user(&bin, &global, "bench")?;
+    let session = create_session(&database_url, &subject).await?;
 
     // The idp role: discovery, JWKS, client_credentials and the code flow with a session.
     let log = env.data_dir.join("server.log");
@@ -450,7 +476,7 @@ async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), Stri
             basic: es_basic,
             cookie: Some(cookie),
             redirect_uri: REDIRECT_URI.to_owned(),
-            subject: SUBJECT.to_owned(),
+            subject: subject.clone(),
         }),
     ));
     run_plan(args, env, report, "idp", &target, pid, plan).await?;

@@ -23,7 +23,7 @@ use crate::load::{self, Op, Outcome};
 use crate::nginx::{self, Nginx};
 use crate::server::{self, CpuProbe, CpuSplit, Server, free_port};
 use crate::sign_in::sign_in;
-use crate::{Args, create_client, create_session, locate_server, run_cli};
+use crate::{Args, create_client, create_session, create_user, locate_server};
 
 /// nginx worker processes of each phase: one (the usual comparison) and two (this machine's
 /// cores, as many as the proxy's runtime may use).
@@ -147,23 +147,7 @@ async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), Stri
     // client's redirect URI names it), the person's browser session at the idp.
     let proxy_port = free_port()?;
     let callback = format!("http://127.0.0.1:{proxy_port}/oauth2/callback");
-    let user = run_cli(
-        &bin,
-        &idp_global,
-        &[
-            "users",
-            "add",
-            "bench",
-            "--email",
-            "bench@example.com",
-            "--email-verified",
-        ],
-    )?;
-    let user: serde_json::Value = serde_json::from_str(user.trim())
-        .map_err(|e| format!("`latchkey users add` printed no JSON ({e}): {user}"))?;
-    let subject = user["id"]
-        .as_str()
-        .ok_or_else(|| format!("`latchkey users add` printed no id: {user}"))?;
+    let subject = create_user(&bin, &idp_global, "bench")?;
     let (client_id, client_secret) = create_client(
         &bin,
         &idp_global,
@@ -171,7 +155,7 @@ async fn run(args: &Args, env: &mut Env, report: &mut Report) -> Result<(), Stri
         "bench proxy",
         &["--redirect-uri", &callback, "--skip-consent"],
     )?;
-    let idp_session = create_session(&idp_db, subject).await?;
+    let idp_session = create_session(&idp_db, &subject).await?;
     let idp = env.idp.insert(Server::spawn(
         free_port()?,
         &bin,
