@@ -62,26 +62,41 @@ impl<'a> FormRules<'a> {
         if self.strict_escapes && has_bad_escape(body) {
             return Err(FormError::BadEscape);
         }
-        // `&` and `=` (raw or escaped) are ASCII, so the whole body decodes to UTF-8 exactly
-        // when every name and value does; `+` is ASCII too and can be left as it is.
-        if percent_decode(body).decode_utf8().is_err() {
-            return Err(FormError::NotUtf8);
-        }
         let mut fields: Vec<(String, String)> = Vec::new();
-        // Names seen so far: a set keeps a 64 KiB body of tiny fields linear.
-        let mut seen = std::collections::HashSet::new();
+        // Names seen so far, once there are many: a set keeps a 64 KiB body of tiny fields
+        // linear, while a usual request's handful is searched in `fields` without hashing.
+        let mut seen: Option<std::collections::HashSet<String>> = None;
+        // `form_urlencoded` turns bytes that are not UTF-8 into U+FFFD. Every byte of the
+        // body but the ASCII separators belongs to a name or a value, so a body decodes to
+        // UTF-8 exactly when no decoded name or value holds a U+FFFD that the sender did not
+        // write; only then is the body decoded again to tell which.
+        let mut replaced = false;
         for (name, value) in form_urlencoded::parse(body) {
+            replaced |= name.contains('\u{FFFD}') || value.contains('\u{FFFD}');
             if value.is_empty() && !self.keep_empty {
                 continue;
             }
-            if !seen.insert(name.clone()) && !self.repeatable.contains(&name.as_ref()) {
+            let repeated = match &mut seen {
+                Some(set) => !set.insert(name.clone().into_owned()),
+                None => fields.iter().any(|(n, _)| *n == name),
+            };
+            if repeated && !self.repeatable.contains(&name.as_ref()) {
                 return Err(FormError::Repeated(name.into_owned()));
             }
             fields.push((name.into_owned(), value.into_owned()));
+            if seen.is_none() && fields.len() > SEARCHED_NAMES {
+                seen = Some(fields.iter().map(|(n, _)| n.clone()).collect());
+            }
+        }
+        if replaced && percent_decode(body).decode_utf8().is_err() {
+            return Err(FormError::NotUtf8);
         }
         Ok(Form { fields })
     }
 }
+
+/// Up to this many fields, a repeated name is found by searching the fields themselves.
+const SEARCHED_NAMES: usize = 16;
 
 /// One component decoded on its own (`+` is a space), e.g. a client id in HTTP Basic
 /// credentials (RFC 6749 §2.3.1), where `=` and `&` are plain characters.
@@ -237,6 +252,32 @@ mod tests {
         assert_eq!(
             rules.parse(b"x=1&x=2"),
             Err(FormError::Repeated("x".into()))
+        );
+    }
+
+    #[test]
+    fn repeats_are_found_in_long_forms_too() {
+        // Past SEARCHED_NAMES fields, names are remembered in a set: a repeat of an early
+        // name or of a late one is still refused, a repeatable one still kept.
+        let names: Vec<String> = (0..40).map(|i| format!("f{i}=v")).collect();
+        let body = names.join("&");
+        assert_eq!(PROTOCOL.parse(body.as_bytes()).unwrap().iter().count(), 40);
+        for again in ["f0", "f20", "f39"] {
+            assert_eq!(
+                PROTOCOL.parse(format!("{body}&{again}=w").as_bytes()),
+                Err(FormError::Repeated(again.into()))
+            );
+        }
+        let rules = PROTOCOL.repeatable(&["resource"]);
+        let body = format!("resource=a&{body}&resource=b");
+        assert_eq!(
+            rules.parse(body.as_bytes()).unwrap().get_all("resource"),
+            vec!["a", "b"]
+        );
+        // A bad byte late in a long form is found too.
+        assert_eq!(
+            rules.parse(format!("{body}&z=%C3").as_bytes()),
+            Err(FormError::NotUtf8)
         );
     }
 
