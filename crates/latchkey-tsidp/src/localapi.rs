@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +24,8 @@ use hyper_util::rt::TokioIo;
 use latchkey_oidc::ttl_cache::TtlCache;
 use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
+
+use crate::whois::WhoIs;
 
 /// Where tailscaled listens on Linux unless told otherwise (`tailscaled --socket`).
 pub const DEFAULT_SOCKET: &str = "/var/run/tailscale/tailscaled.sock";
@@ -135,7 +138,31 @@ impl SelfStatus {
 pub struct LocalApi {
     socket: PathBuf,
     timeout: Duration,
-    cache: TtlCache<SocketAddr, Bytes>,
+    cache: TtlCache<SocketAddr, Arc<Answer>>,
+}
+
+/// A cached WhoIs answer: the body, and what it parses to once someone asked.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub body: Bytes,
+    parsed: OnceLock<Result<WhoIs, String>>,
+}
+
+impl Answer {
+    fn new(body: Bytes) -> Answer {
+        Answer {
+            body,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// The body parsed, once for the life of the cache entry (a sign-in's every request
+    /// would otherwise parse the same JSON again).
+    pub fn whois(&self) -> Result<WhoIs, String> {
+        self.parsed
+            .get_or_init(|| WhoIs::parse(&self.body).map_err(|e| e.to_string()))
+            .clone()
+    }
 }
 
 impl LocalApi {
@@ -172,6 +199,11 @@ impl LocalApi {
     /// IPv4-mapped IPv6 addresses (`[::ffff:100.64.0.1]:443`, as a dual-stack listener
     /// reports them) are asked about as plain IPv4, as Go's `RemoteAddr` would present them.
     pub async fn whois_raw(&self, addr: SocketAddr) -> Result<Bytes, LocalApiError> {
+        Ok(self.answer(addr).await?.body.clone())
+    }
+
+    /// [`LocalApi::whois_raw`]'s answer as cached, with its parse.
+    pub(crate) async fn answer(&self, addr: SocketAddr) -> Result<Arc<Answer>, LocalApiError> {
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         if let Some(hit) = self.cache.get(&addr) {
             return Ok(hit);
@@ -186,8 +218,9 @@ impl LocalApi {
                 )));
             }
         };
-        self.cache.insert(addr, body.clone());
-        Ok(body)
+        let answer = Arc::new(Answer::new(body));
+        self.cache.insert(addr, answer.clone());
+        Ok(answer)
     }
 
     async fn fetch(&self, addr: SocketAddr) -> Result<Bytes, LocalApiError> {
@@ -419,7 +452,8 @@ mod tests {
         let api = LocalApi::new("/nonexistent").with_cache_ttl(Duration::from_secs(60));
         for i in 0..(MAX_CACHE_ENTRIES as u32 + 10) {
             let addr = SocketAddr::from((std::net::Ipv4Addr::from(0x0a00_0000 + i), 1));
-            api.cache.insert(addr, Bytes::from_static(b"{}"));
+            api.cache
+                .insert(addr, Arc::new(Answer::new(Bytes::from_static(b"{}"))));
         }
         assert!(api.cache.len() <= MAX_CACHE_ENTRIES, "{}", api.cache.len());
     }

@@ -26,7 +26,7 @@ pub trait Tailnet: Send + Sync + 'static {
 impl Tailnet for LocalApi {
     fn whois<'a>(&'a self, addr: SocketAddr) -> BoxFuture<'a, Result<WhoIs, TailnetError>> {
         Box::pin(async move {
-            let body = self.whois_raw(addr).await.map_err(|e| match e {
+            let answer = self.answer(addr).await.map_err(|e| match e {
                 LocalApiError::NotAPeer => TailnetError::NotAPeer,
                 LocalApiError::Forbidden(m) => TailnetError::Forbidden(m),
                 LocalApiError::BadAddress(m) | LocalApiError::Protocol(m) => {
@@ -34,7 +34,7 @@ impl Tailnet for LocalApi {
                 }
                 LocalApiError::Unavailable(m) => TailnetError::Unavailable(m),
             })?;
-            WhoIs::parse(&body).map_err(|e| TailnetError::Malformed(e.to_string()))
+            answer.whois().map_err(TailnetError::Malformed)
         })
     }
 }
