@@ -15,6 +15,11 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
+/// mimalloc instead of glibc's allocator: a request allocates and frees many small buffers
+/// across two threads, where glibc's free lists took a tenth of the CPU (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
     if matches!(cli.cmd(), Command::Version) {
