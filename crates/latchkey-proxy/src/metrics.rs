@@ -9,11 +9,13 @@
 //! - `latchkey_proxy_session_refreshes_total{result}`: refreshes at the provider (`ok`,
 //!   `refused` (the session ended), `failed` (kept, to try again)).
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::{Counter, Histogram};
 
 /// What the proxy made of a request; handlers put it in the answer's extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,17 +34,48 @@ pub(crate) enum Outcome {
     StoreError,
 }
 
+/// Every `outcome` label, the proxy's own pages' last.
+const LABELS: [&str; 7] = [
+    "authenticated",
+    "skipped",
+    "unauthenticated",
+    "forbidden",
+    "upstream_error",
+    "store_error",
+    "endpoint",
+];
+
 impl Outcome {
-    fn label(self) -> &'static str {
+    fn index(self) -> usize {
         match self {
-            Outcome::Authenticated => "authenticated",
-            Outcome::Skipped => "skipped",
-            Outcome::Unauthenticated => "unauthenticated",
-            Outcome::Forbidden => "forbidden",
-            Outcome::UpstreamError => "upstream_error",
-            Outcome::StoreError => "store_error",
+            Outcome::Authenticated => 0,
+            Outcome::Skipped => 1,
+            Outcome::Unauthenticated => 2,
+            Outcome::Forbidden => 3,
+            Outcome::UpstreamError => 4,
+            Outcome::StoreError => 5,
         }
     }
+}
+
+/// The counter and histogram of each outcome, looked up in the recorder once (the binary
+/// installs its recorder before any role serves) instead of at every request.
+fn handles(index: usize) -> &'static (Counter, Histogram) {
+    static HANDLES: OnceLock<Vec<(Counter, Histogram)>> = OnceLock::new();
+    &HANDLES.get_or_init(|| {
+        LABELS
+            .iter()
+            .map(|&outcome| {
+                (
+                    metrics::counter!("latchkey_proxy_requests_total", "outcome" => outcome),
+                    metrics::histogram!(
+                        "latchkey_proxy_request_duration_seconds",
+                        "outcome" => outcome
+                    ),
+                )
+            })
+            .collect()
+    })[index]
 }
 
 /// `r`, marked with `outcome` unless a more precise mark is there already.
@@ -57,13 +90,13 @@ pub(crate) fn mark(mut r: Response, outcome: Outcome) -> Response {
 pub(crate) async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let resp = next.run(req).await;
-    let outcome = resp
+    let index = resp
         .extensions()
         .get::<Outcome>()
-        .map_or("endpoint", |o| o.label());
-    metrics::counter!("latchkey_proxy_requests_total", "outcome" => outcome).increment(1);
-    metrics::histogram!("latchkey_proxy_request_duration_seconds", "outcome" => outcome)
-        .record(started.elapsed().as_secs_f64());
+        .map_or(LABELS.len() - 1, |o| o.index());
+    let (requests, duration) = handles(index);
+    requests.increment(1);
+    duration.record(started.elapsed().as_secs_f64());
     resp
 }
 
