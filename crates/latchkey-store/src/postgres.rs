@@ -79,6 +79,14 @@ pub(crate) async fn connect(url: &str) -> Result<Conns<PgConnection>, StoreError
     let mut options =
         PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(reason(&e)))?;
     let root_cert = root_cert_setting(url);
+    // libpq's default, `prefer`, negotiates TLS whenever the server offers it. Over loopback
+    // or a Unix socket that protects nothing (the traffic never leaves the machine) and
+    // costs every new connection a TLS handshake — about 45 ms each here, because the
+    // handshake's records wait on Nagle's algorithm. Unless `sslmode` was asked for, such a
+    // connection stays plain.
+    if sslmode_unset(url) && is_local(options.get_host()) {
+        options = options.ssl_mode(PgSslMode::Disable);
+    }
     let target = Target {
         host: options.get_host().to_owned(),
         port: options.get_port(),
@@ -125,6 +133,25 @@ async fn connect_first(options: &PgConnectOptions) -> Result<PgConnection, sqlx:
             Err(_) => return Err(sqlx::Error::PoolTimedOut),
         }
     }
+}
+
+/// Whether neither the URL nor `PGSSLMODE` says which `sslmode` to use.
+fn sslmode_unset(url: &str) -> bool {
+    let in_url = url::Url::parse(url).is_ok_and(|u| {
+        u.query_pairs()
+            .any(|(k, _)| matches!(&*k, "sslmode" | "ssl-mode"))
+    });
+    !in_url && std::env::var_os("PGSSLMODE").is_none()
+}
+
+/// A host on this machine: a loopback address, `localhost`, or a Unix socket directory.
+fn is_local(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// `sslrootcert` as given in the URL's query, else in the environment (sqlx reads both).
@@ -229,6 +256,44 @@ mod tests {
             .as_deref(),
             Some("/etc/ca x.pem")
         );
+    }
+
+    #[test]
+    fn loopback_and_sockets_are_local_other_hosts_are_not() {
+        for host in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+            "localhost",
+            "/run/postgresql",
+        ] {
+            assert!(is_local(host), "{host}");
+        }
+        for host in [
+            "10.0.0.5",
+            "db.example",
+            "192.168.1.10",
+            "::ffff:10.0.0.1",
+            "",
+        ] {
+            assert!(!is_local(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn sslmode_is_unset_only_when_the_url_does_not_name_it() {
+        if std::env::var_os("PGSSLMODE").is_some() {
+            return;
+        }
+        assert!(sslmode_unset("postgres://u@127.0.0.1/db"));
+        assert!(sslmode_unset(
+            "postgres://u@127.0.0.1/db?sslrootcert=%2Fca.pem"
+        ));
+        assert!(!sslmode_unset("postgres://u@127.0.0.1/db?sslmode=prefer"));
+        assert!(!sslmode_unset(
+            "postgres://u@127.0.0.1/db?application_name=x&ssl-mode=require"
+        ));
     }
 
     #[test]

@@ -51,6 +51,18 @@ async fn sslmode_disable_leaves_the_connection_plain() {
     assert!(!tls_in_use_with("sslmode=disable").await);
 }
 
+/// libpq's default (`prefer`) would encrypt a loopback connection for nothing and pay a
+/// handshake per connection; without an `sslmode`, Latchkey's stays plain there, and asking
+/// for `prefer` by name still gets TLS from a server that offers it.
+#[tokio::test]
+async fn a_loopback_connection_without_sslmode_stays_plain() {
+    if std::env::var_os("PGSSLMODE").is_some() {
+        return;
+    }
+    assert!(!tls_in_use_with("application_name=latchkey-test").await);
+    assert!(tls_in_use_with("sslmode=prefer").await);
+}
+
 #[tokio::test]
 async fn verify_full_refuses_a_server_certificate_from_another_ca() {
     let ca = untrusted_ca_path();

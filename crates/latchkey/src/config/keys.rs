@@ -123,7 +123,7 @@ pub(super) const GLOBAL_KEYS: &[Spec] = &[
         secret: true,
         default: Fallback::Derived("`sqlite://<data_dir>/latchkey.db`"),
         check: Check::DatabaseUrl,
-        doc: "Database: `sqlite://PATH`, or `postgres://…` / `postgresql://…` (needed to run several replicas). For PostgreSQL over TLS add libpq's `sslmode` (`disable`, `prefer` (default), `require`, `verify-ca`, `verify-full`) and `sslrootcert=/path/ca.pem`, e.g. `postgres://latchkey@db/latchkey?sslmode=verify-full&sslrootcert=/etc/latchkey/db-ca.pem`.",
+        doc: "Database: `sqlite://PATH`, or `postgres://…` / `postgresql://…` (needed to run several replicas). For PostgreSQL over TLS add libpq's `sslmode` (`disable`, `prefer` (the default, except to a loopback address or a Unix socket, which stay plain unless `sslmode` is given), `require`, `verify-ca`, `verify-full`) and `sslrootcert=/path/ca.pem`, e.g. `postgres://latchkey@db/latchkey?sslmode=verify-full&sslrootcert=/etc/latchkey/db-ca.pem`.",
     },
     Spec {
         name: "encryption_key",
