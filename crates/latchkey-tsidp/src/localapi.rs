@@ -156,8 +156,8 @@ impl Answer {
         }
     }
 
-    /// The body parsed, once for the life of the cache entry (a sign-in's every request
-    /// would otherwise parse the same JSON again).
+    /// The body parsed, once for the life of the cache entry (every request from the same
+    /// address would otherwise parse the same JSON again).
     pub fn whois(&self) -> Result<WhoIs, String> {
         self.parsed
             .get_or_init(|| WhoIs::parse(&self.body).map_err(|e| e.to_string()))
