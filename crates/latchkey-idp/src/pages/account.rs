@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use latchkey_store::{ClientId, Subject};
+use latchkey_store::{Client, ClientId, Subject};
 use latchkey_store::{Passkey, unix_now};
 use latchkey_web::{FormRules, TOKEN_FIELD};
 
@@ -207,11 +207,15 @@ async fn get_account(
             .collect(),
         Err(e) => return internal(idp.site(), e),
     };
-    let (launch, access) = match my_apps(&idp, &person, now).await {
+    let clients = match idp.store.list_clients(idp.issuer_id()).await {
+        Ok(clients) => clients,
+        Err(e) => return internal(idp.site(), e),
+    };
+    let (launch, access) = match my_apps(&idp, &person, &clients, now).await {
         Ok(apps) => apps,
         Err(e) => return internal(idp.site(), e),
     };
-    let activity = match super::activity::of_person(&idp, &person, now).await {
+    let activity = match super::activity::of_person(&idp, &person, &clients, now).await {
         Ok(rows) => rows,
         Err(e) => return internal(idp.site(), e),
     };
@@ -491,6 +495,7 @@ pub(crate) struct AccessRow {
 async fn my_apps(
     idp: &Idp,
     person: &Person,
+    clients: &[Client],
     now: i64,
 ) -> Result<(Vec<LaunchCard>, Vec<AccessRow>), latchkey_store::StoreError> {
     let subject = Subject(person.user.id.0.clone());
@@ -499,7 +504,6 @@ async fn my_apps(
         .find_directory_claims(&person.user.id)
         .await?
         .groups;
-    let clients = idp.store.list_clients(idp.issuer_id()).await?;
     let launch = clients
         .iter()
         .filter_map(|c| {

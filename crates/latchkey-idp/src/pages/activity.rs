@@ -12,10 +12,11 @@ use crate::state::Idp;
 /// How many of a person's own events the account page shows.
 const OWN_EVENTS: i64 = 10;
 
-/// The person's last events, for the account page.
+/// The person's last events, for the account page (which has the issuer's `clients` already).
 pub(crate) async fn of_person(
     idp: &Idp,
     person: &Person,
+    clients: &[Client],
     now: i64,
 ) -> Result<Vec<ActivityRow>, StoreError> {
     let subject = Subject(person.user.id.0.clone());
@@ -23,14 +24,10 @@ pub(crate) async fn of_person(
         .store
         .list_audit_events_of(idp.issuer_id(), &subject, OWN_EVENTS)
         .await?;
-    let clients = match events.iter().any(|e| e.client_id.is_some()) {
-        true => idp.store.list_clients(idp.issuer_id()).await?,
-        false => Vec::new(),
-    };
     Ok(rows(
         &events,
         std::slice::from_ref(&person.user),
-        &clients,
+        clients,
         now,
     ))
 }
