@@ -253,12 +253,7 @@ async fn from_setup_link_to_tokens() {
         assert_eq!(account.status, 303, "a disabled person's session is over");
         // Nor does the grant: the refresh token is refused.
         let refresh = tokens.refresh_token().unwrap().secret().clone();
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-        ];
-        let token_url = format!("{}/token", h.base);
-        let (status, body) = post_form_json(&h.http, &token_url, &client_id, &secret, &form).await;
+        let (status, body) = redeem_refresh(&h, &client_id, &secret, &refresh).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["error"], "invalid_grant", "{body}");
     })
@@ -410,6 +405,13 @@ async fn consent_and_allowed_groups() {
         assert_eq!(answer["error"], "access_denied");
     })
     .await;
+}
+
+/// The token endpoint's answer to `client_id` redeeming `refresh`: (status, JSON body).
+async fn redeem_refresh(h: &Harness, client_id: &str, secret: &str, refresh: &str) -> (u16, Value) {
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    let token_url = format!("{}/token", h.base);
+    post_form_json(&h.http, &token_url, client_id, secret, &form).await
 }
 
 fn html_unescape(s: &str) -> String {
@@ -725,12 +727,7 @@ async fn signing_out_tells_the_clients() {
         // The grant of that session ended.
         use openidconnect::OAuth2TokenResponse as _;
         let refresh = tokens.refresh_token().unwrap().secret().clone();
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-        ];
-        let token_url = format!("{}/token", h.base);
-        let (status, body) = post_form_json(&h.http, &token_url, &client_id, &secret, &form).await;
+        let (status, body) = redeem_refresh(&h, &client_id, &secret, &refresh).await;
         assert_eq!(status, 400, "{body}");
     })
     .await;
